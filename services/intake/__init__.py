@@ -1,0 +1,1 @@
+"""Intake: accepts complaints from every channel and publishes ComplaintReceived."""

@@ -1,0 +1,1 @@
+"""Notifier: alerts agencies of their assignments and tracks their deadlines."""

@@ -1,0 +1,1 @@
+"""Router: assigns each complaint to the agency (SKPD) with authority over it."""

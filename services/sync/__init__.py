@@ -1,0 +1,1 @@
+"""Sync: mirrors complaint events to national SP4N-LAPOR!, through its outages."""

@@ -1,0 +1,9 @@
+"""The sync service's FastStream application (`faststream run services.sync.app:app`)."""
+
+from shared.runtime import build_app, build_broker
+from shared.settings import Settings
+
+SERVICE = "sync"
+settings = Settings()
+broker = build_broker(SERVICE, settings)
+app = build_app(SERVICE, broker, settings)

@@ -1,0 +1,81 @@
+"""`lapor-hub`: the one command-line home of every operator and developer tool."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import typer
+
+from shared.settings import Settings
+
+app = typer.Typer(help="lapor-hub: the complaint hub of Kalimantan Selatan.", no_args_is_help=True)
+stack_app = typer.Typer(help="The local development stack (Kafka, PostgreSQL).", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+schemas_app = typer.Typer(help="JSON Schemas of the event contracts.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@stack_app.command("wait")
+def stack_wait(timeout: float = typer.Option(120.0, help="Seconds to wait for each component")) -> None:
+    """Wait until Kafka answers metadata and PostgreSQL answers a query."""
+    from shared.db import database_ready
+    from shared.kafka import broker_ready
+
+    settings = Settings()
+    checks = (
+        ("PostgreSQL", lambda: database_ready(settings.database_url, timeout), "LAPOR_HUB_PG_LOG"),
+        ("Kafka", lambda: broker_ready(settings.kafka_bootstrap_servers, timeout), "LAPOR_HUB_KAFKA_LOG"),
+    )
+    for name, check, log_variable in checks:
+        try:
+            asyncio.run(check())
+        except TimeoutError as error:
+            log = os.environ.get(log_variable, "the component's log (make logs)")
+            _fail(f"{name} is not ready after {timeout:.0f} s: {error}\n  its log: {log}")
+        typer.echo(f"{name}: ready")
+
+
+@app.command("migrate")
+def migrate() -> None:
+    """Apply every service's pending database migrations (harmless to run twice)."""
+    from shared.migrations import apply_migrations
+
+    for report in apply_migrations(Settings().database_url):
+        applied = ", ".join(report.applied) or "nothing new"
+        typer.echo(f"{report.schema}: applied {applied} ({report.already_applied} already applied)")
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create any missing topic with its declared partitions and settings."""
+    from shared.kafka import ensure_topics
+
+    created = asyncio.run(ensure_topics(Settings().kafka_bootstrap_servers))
+    typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@schemas_app.command("export")
+def schemas_export(check: bool = typer.Option(False, help="Fail if the committed files are stale")) -> None:
+    """Write the JSON Schema of every event to shared/schemas/."""
+    from shared.schemas import SCHEMAS_DIR, stale_schemas, write_schemas
+
+    if check:
+        stale = stale_schemas()
+        if stale:
+            _fail(f"stale schemas in {SCHEMAS_DIR}: {', '.join(stale)} (run make schemas)")
+        typer.echo("schemas are up to date")
+        return
+    for name in write_schemas():
+        typer.echo(f"wrote {SCHEMAS_DIR / name}")
+
+
+if __name__ == "__main__":
+    app()

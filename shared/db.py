@@ -1,0 +1,38 @@
+"""Thin PostgreSQL adapters shared by the services (asyncpg)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size)
+    assert pool is not None  # create_pool only returns None when not awaited
+    return pool
+
+
+async def database_ready(database_url: str, timeout_s: float) -> None:
+    """Return once PostgreSQL answers a query; raise TimeoutError otherwise."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last_error: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            connection = await asyncpg.connect(database_url, timeout=3)
+            try:
+                await connection.fetchval("SELECT 1")
+                return
+            finally:
+                await connection.close()
+        except (OSError, asyncpg.PostgresError) as error:
+            last_error = error
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"PostgreSQL at {_without_password(database_url)} did not answer: {last_error!r}")
+
+
+def _without_password(database_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(database_url)
+    return f"{parts.hostname}:{parts.port}{parts.path}"

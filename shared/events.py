@@ -1,0 +1,306 @@
+"""Event contracts: every event lapor-hub carries on Kafka, versioned.
+
+Each event is one pydantic model carrying the common envelope fields (event id, type, schema
+version, occurrence time, complaint id, correlation and causation ids, producer). A consumer
+parses bytes with `parse_event`, which rejects unknown types and unknown schema versions with
+field-level errors instead of guessing. The Kafka key is always the complaint id.
+
+Changing an event in a way old consumers cannot read means a new schema version; the JSON
+Schemas in `shared/schemas/` are exported from these models (`make schemas`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    field_validator,
+)
+
+REGION_CODE_PATTERN = r"^63(\d{2})?$"
+DISTRICT_CODE_PATTERN = r"^63\d{2}\d{3}$"
+
+
+class Contract(BaseModel):
+    """Base of every contract: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Channel(StrEnum):
+    """Where a complaint came in."""
+
+    WEB = "web"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    SOCIAL_MEDIA = "social_media"
+    WALK_IN = "walk_in"
+    PAPER = "paper"
+    OPEN311 = "open311"
+    LAPOR_NATIONAL = "lapor_national"
+
+
+class ReportType(StrEnum):
+    """SP4N-LAPOR!'s three report types."""
+
+    PENGADUAN = "pengaduan"
+    ASPIRASI = "aspirasi"
+    PERMINTAAN_INFORMASI = "permintaan_informasi"
+
+
+class Coordinates(Contract):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class Location(Contract):
+    text: str | None = Field(default=None, max_length=500, description="As the reporter wrote it")
+    region_code: str | None = Field(
+        default=None, pattern=REGION_CODE_PATTERN, description="Kemendagri code: 63 or 63xx"
+    )
+    district_code: str | None = Field(
+        default=None, pattern=DISTRICT_CODE_PATTERN, description="Kecamatan code: 63xxyyy"
+    )
+    coordinates: Coordinates | None = None
+
+
+class Reporter(Contract):
+    """Who complained. Never shown to an agency when the complaint is anonymous."""
+
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()-]{6,32}$")
+    email: EmailStr | None = None
+
+
+class Attachment(Contract):
+    """Attachments travel as metadata and a URL, never as bytes on Kafka."""
+
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=127)
+    size_bytes: int = Field(ge=0, le=50 * 1024 * 1024)
+    url: HttpUrl
+
+
+class Complaint(Contract):
+    """A citizen's complaint as intake accepted it."""
+
+    complaint_id: uuid.UUID
+    tracking_number: str = Field(min_length=6, max_length=32)
+    channel: Channel
+    report_type: ReportType = ReportType.PENGADUAN
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=20_000)
+    incident_date: date | None = None
+    location: Location = Field(default_factory=Location)
+    category: str | None = Field(default=None, max_length=100, description="LAPOR category")
+    reporter: Reporter = Field(default_factory=Reporter)
+    anonymous: bool = False
+    confidential: bool = False
+    attachments: tuple[Attachment, ...] = Field(default=(), max_length=20)
+    channel_message_id: str | None = Field(
+        default=None, max_length=200, description="The channel's own id, for deduplication"
+    )
+    received_at: AwareDatetime
+
+    @field_validator("received_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class AuthorityLevel(StrEnum):
+    """Who has authority over a matter, per UU 23/2014."""
+
+    PROVINSI = "provinsi"
+    KABKOTA = "kabkota"
+    PUSAT = "pusat"
+
+
+class ComplaintStatus(StrEnum):
+    RECEIVED = "received"
+    ROUTED = "routed"
+    ACKNOWLEDGED = "acknowledged"
+    FOLLOWED_UP = "followed_up"
+    REJECTED = "rejected"
+    REPORTER_REPLIED = "reporter_replied"
+    RESOLVED = "resolved"
+    ARCHIVED = "archived"
+
+
+class ActorKind(StrEnum):
+    AGENCY = "agency"
+    OPERATOR = "operator"
+    REPORTER = "reporter"
+    NATIONAL = "national"
+    SYSTEM = "system"
+
+
+class Actor(Contract):
+    kind: ActorKind
+    id: str | None = Field(default=None, max_length=100, description="Agency code, key name...")
+
+
+class NotificationChannel(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+    SMS = "sms"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(Contract):
+    """The envelope every event shares."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_type: str
+    schema_version: int
+    occurred_at: AwareDatetime = Field(default_factory=_utc_now)
+    complaint_id: uuid.UUID
+    correlation_id: uuid.UUID = Field(description="Id of the first event of this complaint's flow")
+    causation_id: uuid.UUID | None = Field(default=None, description="Id of the event that led here")
+    producer: str = Field(min_length=1, max_length=64, description="Service that produced it")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the complaint id keeps one complaint's events in one partition, in order."""
+        return str(self.complaint_id).encode()
+
+    def caused(self, **fields: Any) -> dict[str, Any]:
+        """Envelope fields for an event that this one caused, in the same flow."""
+        return {
+            "complaint_id": self.complaint_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.event_id,
+            **fields,
+        }
+
+
+class ComplaintReceived(Event):
+    """Intake accepted and stored a complaint."""
+
+    event_type: Literal["ComplaintReceived"] = "ComplaintReceived"
+    schema_version: Literal[1] = 1
+    complaint: Complaint
+
+    @classmethod
+    def of(cls, complaint: Complaint, producer: str) -> Self:
+        """The first event of a complaint's flow: its correlation id is its own event id."""
+        event_id = uuid.uuid4()
+        return cls(
+            event_id=event_id,
+            complaint_id=complaint.complaint_id,
+            correlation_id=event_id,
+            producer=producer,
+            complaint=complaint,
+        )
+
+
+class ComplaintRouted(Event):
+    """The router assigned a complaint to an agency (or to triage)."""
+
+    event_type: Literal["ComplaintRouted"] = "ComplaintRouted"
+    schema_version: Literal[1] = 1
+    tracking_number: str
+    agency_code: str = Field(min_length=2, max_length=32)
+    previous_agency_code: str | None = Field(default=None, description="Set on a re-route")
+    level: AuthorityLevel
+    region_code: str | None = Field(default=None, pattern=REGION_CODE_PATTERN)
+    category: str | None = Field(default=None, max_length=100)
+    confidence: float = Field(ge=0, le=1)
+    reasons: tuple[str, ...] = ()
+    routing_table_version: str
+    routing_round: int = Field(default=1, ge=1, description="1 for the first assignment")
+    decided_by: Actor = Field(default_factory=lambda: Actor(kind=ActorKind.SYSTEM, id="router"))
+    disposition_due: date
+    followup_due: date
+    possible_duplicate_of: str | None = Field(default=None, description="A tracking number")
+
+
+class ComplaintStatusChanged(Event):
+    """Something happened to a complaint after routing: an agency, operator, reporter or
+    national LAPOR acted on it."""
+
+    event_type: Literal["ComplaintStatusChanged"] = "ComplaintStatusChanged"
+    schema_version: Literal[1] = 1
+    tracking_number: str
+    status: ComplaintStatus
+    previous_status: ComplaintStatus | None = None
+    actor: Actor
+    source: Literal["local", "national"] = "local"
+    agency_code: str | None = None
+    note: str | None = Field(default=None, max_length=20_000)
+    suggested_agency_code: str | None = Field(default=None, description="With a rejection")
+
+
+class AgencyNotified(Event):
+    """The notifier delivered an alert about a complaint to an agency."""
+
+    event_type: Literal["AgencyNotified"] = "AgencyNotified"
+    schema_version: Literal[1] = 1
+    tracking_number: str
+    agency_code: str
+    channel: NotificationChannel
+    delivery_id: uuid.UUID = Field(description="Stable across retries, so receivers can dedupe")
+    attempts: int = Field(ge=1)
+
+
+class ComplaintMirrored(Event):
+    """The sync service mirrored a complaint (or one of its changes) to national SP4N-LAPOR!."""
+
+    event_type: Literal["ComplaintMirrored"] = "ComplaintMirrored"
+    schema_version: Literal[1] = 1
+    tracking_number: str
+    national_complaint_id: str
+    mirrored_event_id: uuid.UUID = Field(description="The local event that was mirrored")
+
+
+AnyEvent = Annotated[
+    ComplaintReceived | ComplaintRouted | ComplaintStatusChanged | AgencyNotified | ComplaintMirrored,
+    Field(discriminator="event_type"),
+]
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatusChanged,
+    AgencyNotified,
+    ComplaintMirrored,
+)
+_any_event: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def parse_event(data: bytes | str | dict[str, Any]) -> AnyEvent:
+    """Parse any event; raises `pydantic.ValidationError` naming each bad field."""
+    if isinstance(data, dict):
+        return _any_event.validate_python(data)
+    return _any_event.validate_json(data)
+
+
+def encode_event(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def event_headers(event: Event) -> list[tuple[str, bytes]]:
+    """Kafka headers, so a consumer can route or skip without parsing the body."""
+    return [
+        ("event_type", event.event_type.encode()),
+        ("schema_version", str(event.schema_version).encode()),
+        ("content-type", b"application/json"),
+    ]

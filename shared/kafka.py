@@ -1,0 +1,80 @@
+"""Thin Kafka adapters: the idempotent producer, topic creation, and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.events import Event, encode_event, event_headers
+from shared.topics import ALL_TOPICS, COMPLAINT_EVENTS, TopicSpec
+
+
+def idempotent_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    """A producer that neither loses (acks=all) nor duplicates (idempotence) on retry."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=15_000,
+    )
+
+
+async def publish(
+    producer: AIOKafkaProducer, event: Event, topic: TopicSpec = COMPLAINT_EVENTS
+) -> None:
+    """Publish one event keyed by its complaint id and wait for the broker's acknowledgement."""
+    await producer.send_and_wait(
+        topic.name, value=encode_event(event), key=event.key, headers=event_headers(event)
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[str]:
+    """Create missing topics with their declared partitions and settings; returns those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lapor-hub-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name=t.name,
+                            num_partitions=t.partitions,
+                            replication_factor=t.replication_factor,
+                            topic_configs=t.config,
+                        )
+                        for t in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our list and create
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def broker_ready(bootstrap_servers: str, timeout_s: float) -> None:
+    """Return once the broker answers a metadata request; raise TimeoutError otherwise."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last_error: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers, request_timeout_ms=3000, client_id="lapor-hub-ready"
+        )
+        try:
+            await admin.start()
+            await admin.describe_cluster()
+            return
+        except Exception as error:  # noqa: BLE001 - any failure means "not ready yet"
+            last_error = error
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"Kafka at {bootstrap_servers} did not answer metadata: {last_error!r}")

@@ -1,0 +1,44 @@
+"""What every service process shares: its FastStream Kafka broker, metrics endpoint and logging."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+from shared.settings import Settings
+
+
+def build_broker(
+    service: str, settings: Settings, registry: CollectorRegistry = REGISTRY
+) -> KafkaBroker:
+    """A broker whose publishers are idempotent (acks=all) and whose traffic is measured."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"lapor-hub-{service}",
+        enable_idempotence=True,
+        middlewares=[
+            KafkaPrometheusMiddleware(
+                registry=registry, app_name=f"lapor-hub-{service}", metrics_prefix="lapor_hub_faststream"
+            )
+        ],
+    )
+
+
+def build_app(service: str, broker: KafkaBroker, settings: Settings) -> FastStream:
+    def serve_metrics() -> None:
+        start_http_server(settings.metrics_port(service), addr="127.0.0.1")
+
+    return FastStream(broker, on_startup=[serve_metrics])
+
+
+def run(app: FastStream, settings: Settings) -> None:
+    """Run a service in the foreground until SIGINT/SIGTERM."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(app.run())

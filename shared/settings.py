@@ -1,0 +1,36 @@
+"""Configuration shared by every service, read from `LAPOR_HUB_*` environment variables.
+
+Defaults point at the local stack that `make up` starts, so a fresh clone runs with no `.env`.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LAPOR_HUB_"
+
+
+class Settings(BaseSettings):
+    """Settings every service reads; services subclass it for their own knobs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    database_url: str = Field(
+        default="postgresql://lapor_hub:lapor_hub@127.0.0.1:55432/lapor_hub",
+        # DATABASE_URL is the name hosting platforms set for an existing server.
+        validation_alias=AliasChoices("LAPOR_HUB_DATABASE_URL", "DATABASE_URL"),
+    )
+    log_level: str = "INFO"
+    # Each service's /metrics port (intake and notifier later serve it on their HTTP port).
+    intake_metrics_port: int = 9100
+    router_metrics_port: int = 9101
+    notifier_metrics_port: int = 9102
+    sync_metrics_port: int = 9103
+
+    def metrics_port(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_metrics_port")
+        return port
