@@ -1,1 +1,4 @@
-"""The four lapor-hub services; each owns its PostgreSQL schema and talks to the others through events."""
+"""The four lapor-hub services.
+
+Each owns its PostgreSQL schema and talks to the others only through events.
+"""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import typer
 
 from shared.settings import Settings
 
 app = typer.Typer(help="lapor-hub: the complaint hub of Kalimantan Selatan.", no_args_is_help=True)
-stack_app = typer.Typer(help="The local development stack (Kafka, PostgreSQL).", no_args_is_help=True)
+stack_app = typer.Typer(help="The local stack (Kafka, PostgreSQL).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 schemas_app = typer.Typer(help="JSON Schemas of the event contracts.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
@@ -24,15 +26,21 @@ def _fail(message: str) -> None:
 
 
 @stack_app.command("wait")
-def stack_wait(timeout: float = typer.Option(120.0, help="Seconds to wait for each component")) -> None:
+def stack_wait(
+    timeout: float = typer.Option(120.0, help="Seconds to wait for each component"),
+) -> None:
     """Wait until Kafka answers metadata and PostgreSQL answers a query."""
     from shared.db import database_ready
     from shared.kafka import broker_ready
 
     settings = Settings()
-    checks = (
+    checks: tuple[tuple[str, Callable[[], Coroutine[Any, Any, None]], str], ...] = (
         ("PostgreSQL", lambda: database_ready(settings.database_url, timeout), "LAPOR_HUB_PG_LOG"),
-        ("Kafka", lambda: broker_ready(settings.kafka_bootstrap_servers, timeout), "LAPOR_HUB_KAFKA_LOG"),
+        (
+            "Kafka",
+            lambda: broker_ready(settings.kafka_bootstrap_servers, timeout),
+            "LAPOR_HUB_KAFKA_LOG",
+        ),
     )
     for name, check, log_variable in checks:
         try:
@@ -63,7 +71,9 @@ def topics_ensure() -> None:
 
 
 @schemas_app.command("export")
-def schemas_export(check: bool = typer.Option(False, help="Fail if the committed files are stale")) -> None:
+def schemas_export(
+    check: bool = typer.Option(False, help="Fail if the committed files are stale"),
+) -> None:
     """Write the JSON Schema of every event to shared/schemas/."""
     from shared.schemas import SCHEMAS_DIR, stale_schemas, write_schemas
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -28,11 +29,10 @@ async def database_ready(database_url: str, timeout_s: float) -> None:
         except (OSError, asyncpg.PostgresError) as error:
             last_error = error
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"PostgreSQL at {_without_password(database_url)} did not answer: {last_error!r}")
+    where = _without_password(database_url)
+    raise TimeoutError(f"PostgreSQL at {where} did not answer: {last_error!r}")
 
 
 def _without_password(database_url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(database_url)
     return f"{parts.hostname}:{parts.port}{parts.path}"

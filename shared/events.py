@@ -170,7 +170,7 @@ class Event(Contract):
     occurred_at: AwareDatetime = Field(default_factory=_utc_now)
     complaint_id: uuid.UUID
     correlation_id: uuid.UUID = Field(description="Id of the first event of this complaint's flow")
-    causation_id: uuid.UUID | None = Field(default=None, description="Id of the event that led here")
+    causation_id: uuid.UUID | None = Field(default=None, description="Event that led to this one")
     producer: str = Field(min_length=1, max_length=64, description="Service that produced it")
 
     @field_validator("occurred_at")
@@ -273,7 +273,11 @@ class ComplaintMirrored(Event):
 
 
 AnyEvent = Annotated[
-    ComplaintReceived | ComplaintRouted | ComplaintStatusChanged | AgencyNotified | ComplaintMirrored,
+    ComplaintReceived
+    | ComplaintRouted
+    | ComplaintStatusChanged
+    | AgencyNotified
+    | ComplaintMirrored,
     Field(discriminator="event_type"),
 ]
 EVENT_TYPES: tuple[type[Event], ...] = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -33,7 +34,9 @@ async def publish(
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[str]:
+async def ensure_topics(
+    bootstrap_servers: str, topics: tuple[TopicSpec, ...] = ALL_TOPICS
+) -> list[str]:
     """Create missing topics with their declared partitions and settings; returns those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lapor-hub-admin")
     await admin.start()
@@ -41,7 +44,8 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = 
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
-            try:
+            # Another process may create one between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [
                         NewTopic(
@@ -53,8 +57,6 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = 
                         for t in missing
                     ]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our list and create
         return [t.name for t in missing]
     finally:
         await admin.close()
@@ -66,13 +68,15 @@ async def broker_ready(bootstrap_servers: str, timeout_s: float) -> None:
     last_error: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers, request_timeout_ms=3000, client_id="lapor-hub-ready"
+            bootstrap_servers=bootstrap_servers,
+            request_timeout_ms=3000,
+            client_id="lapor-hub-ready",
         )
         try:
             await admin.start()
             await admin.describe_cluster()
             return
-        except Exception as error:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as error:  # any failure means "not ready yet"
             last_error = error
         finally:
             await admin.close()

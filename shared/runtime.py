@@ -23,7 +23,9 @@ def build_broker(
         enable_idempotence=True,
         middlewares=[
             KafkaPrometheusMiddleware(
-                registry=registry, app_name=f"lapor-hub-{service}", metrics_prefix="lapor_hub_faststream"
+                registry=registry,
+                app_name=f"lapor-hub-{service}",
+                metrics_prefix="lapor_hub_faststream",
             )
         ],
     )

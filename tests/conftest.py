@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,24 +42,31 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
-@pytest.fixture(scope="session")
-async def empty_database_url(settings: Settings) -> AsyncIterator[str]:
-    """A fresh, empty database on the real server, dropped after the session."""
+@asynccontextmanager
+async def _temporary_database(server_url: str) -> AsyncIterator[str]:
     name = f"lapor_hub_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(settings.database_url)
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield _with_database(settings.database_url, name)
+        yield _with_database(server_url, name)
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
+@pytest.fixture
+async def empty_database_url(settings: Settings) -> AsyncIterator[str]:
+    """A fresh, empty database on the real server, for one test."""
+    async with _temporary_database(settings.database_url) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
-def database_url(empty_database_url: str) -> str:
-    """A fresh database with every service's migrations applied."""
-    apply_migrations(empty_database_url)
-    return empty_database_url
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """A fresh database with every service's migrations applied, shared by the session."""
+    async with _temporary_database(settings.database_url) as url:
+        apply_migrations(url)
+        yield url
 
 
 @pytest.fixture

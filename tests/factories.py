@@ -1,0 +1,29 @@
+"""Builders of valid contracts for tests, so each test states only what it cares about."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from shared.events import Channel, Complaint, ComplaintReceived
+
+
+def complaint(**overrides: Any) -> Complaint:
+    fields: dict[str, Any] = {
+        "complaint_id": uuid.uuid4(),
+        "tracking_number": "LPR-2026-7K3QX9-M",
+        "channel": Channel.WHATSAPP,
+        "title": "Jalan berlubang di Jl. A. Yani km 12",
+        "body": "Sudah 2 minggu jalan rusak parah, banyak pengendara jatuh malam hari.",
+        "incident_date": date(2026, 11, 20),
+        "location": {"text": "Jl. A. Yani km 12, Gambut", "region_code": "6303"},
+        "reporter": {"name": "Siti Aminah", "phone": "+62 812 5555 0101"},
+        "received_at": datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC),
+    }
+    fields.update(overrides)
+    return Complaint.model_validate(fields)
+
+
+def complaint_received(**overrides: Any) -> ComplaintReceived:
+    return ComplaintReceived.of(complaint(**overrides), producer="intake")
