@@ -33,7 +33,7 @@ def build_broker(
 
 def build_app(service: str, broker: KafkaBroker, settings: Settings) -> FastStream:
     def serve_metrics() -> None:
-        start_http_server(settings.metrics_port(service), addr="127.0.0.1")
+        start_http_server(settings.metrics_port(service), addr=settings.bind_host)
 
     return FastStream(broker, on_startup=[serve_metrics])
 

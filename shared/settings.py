@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LAPOR_HUB_DATABASE_URL", "DATABASE_URL"),
     )
     log_level: str = "INFO"
+    # Address every HTTP endpoint binds to: loopback locally, 0.0.0.0 inside a container.
+    bind_host: str = "127.0.0.1"
     # Each service's /metrics port (intake and notifier later serve it on their HTTP port).
     intake_metrics_port: int = 9100
     router_metrics_port: int = 9101
