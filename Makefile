@@ -69,5 +69,8 @@ format: install
 
 check: lint test
 
+bench: migrate ## throughput and latency per stage beside the raw Kafka/PostgreSQL floor
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean: down
 	rm -rf .local $(VENV)

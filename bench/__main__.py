@@ -1,0 +1,64 @@
+"""`make bench`: every benchmark, printed as one table and written to bench-results.json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.baseline import kafka_baseline, postgres_baseline, sample_events
+from bench.measure import Figures
+from shared.settings import Settings
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench-results.json"
+
+
+def _table(rows: list[Figures]) -> Table:
+    table = Table(title="lapor-hub benchmark")
+    for column in ("stage", "ops", "offered/s", "throughput/s", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in rows:
+        table.add_row(
+            row.stage,
+            str(row.operations),
+            f"{row.offered_per_s:.0f}" if row.offered_per_s else "max",
+            f"{row.throughput_per_s:,.0f}",
+            f"{row.p50_ms:.2f}",
+            f"{row.p99_ms:.2f}",
+        )
+    return table
+
+
+async def _run(count: int) -> dict[str, list[Figures]]:
+    settings = Settings()
+    events = sample_events(count)
+    baseline = [
+        *await kafka_baseline(settings.kafka_bootstrap_servers, events),
+        await postgres_baseline(settings.database_url, events),
+    ]
+    return {"baseline": baseline}
+
+
+def main(count: int = typer.Option(5000, help="Payloads per measured stage")) -> None:
+    results = asyncio.run(_run(count))
+    console = Console(width=120)
+    for rows in results.values():
+        console.print(_table(rows))
+    document = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **{section: [row.as_json() for row in rows] for section, rows in results.items()},
+    }
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    console.print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
