@@ -86,9 +86,8 @@ async def postgres_baseline(database_url: str, events: list[ComplaintReceived]) 
     assert pool is not None
     table = f"bench_baseline_{uuid.uuid4().hex[:8]}"
     try:
-        await pool.execute(f"CREATE UNLOGGED TABLE {table} (id uuid PRIMARY KEY, body jsonb)")
-        # UNLOGGED would flatter the floor: make it a normal, durable table like the services'.
-        await pool.execute(f"ALTER TABLE {table} SET LOGGED")
+        # A durable (logged) table, like the services': UNLOGGED would flatter the floor.
+        await pool.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, body jsonb)")
         insert = f"INSERT INTO {table} (id, body) VALUES ($1, $2::jsonb)"
         return await timed_concurrently(
             "baseline: asyncpg insert (1 row/commit)",
