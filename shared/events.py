@@ -250,6 +250,17 @@ class ComplaintStatusChanged(Event):
     suggested_agency_code: str | None = Field(default=None, description="With a rejection")
 
 
+class RoutingOverrideRequested(Event):
+    """An operator routed a complaint by hand (usually out of triage); the router applies it."""
+
+    event_type: Literal["RoutingOverrideRequested"] = "RoutingOverrideRequested"
+    schema_version: Literal[1] = 1
+    tracking_number: str
+    agency_code: str = Field(min_length=2, max_length=32)
+    operator: Actor
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 class AgencyNotified(Event):
     """The notifier delivered an alert about a complaint to an agency."""
 
@@ -276,6 +287,7 @@ AnyEvent = Annotated[
     ComplaintReceived
     | ComplaintRouted
     | ComplaintStatusChanged
+    | RoutingOverrideRequested
     | AgencyNotified
     | ComplaintMirrored,
     Field(discriminator="event_type"),
@@ -284,6 +296,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatusChanged,
+    RoutingOverrideRequested,
     AgencyNotified,
     ComplaintMirrored,
 )
