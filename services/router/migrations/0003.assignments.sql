@@ -13,6 +13,7 @@ CREATE TABLE complaints (
     district_code    text,
     category         text,
     received_at      timestamptz NOT NULL,
+    document         jsonb NOT NULL,  -- the whole complaint, to decide again on a re-route
     current_agency   text,
     closed           boolean NOT NULL DEFAULT false
 );

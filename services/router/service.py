@@ -1,0 +1,235 @@
+"""The router's service layer: one small handler per event, each one transaction.
+
+Every handler records the event id in `processed_events` in the same transaction as its effects
+and writes the events it causes to the outbox there too, so a redelivered event changes nothing
+and an assignment is never stored without its `ComplaintRouted` (nor published without being
+stored).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+
+from services.router.repository import RouterRepository
+from services.router.rerouting import TRIAGE_AGENCY, after_rejection, level_of_agency
+from shared.db import Connection
+from shared.events import (
+    Actor,
+    ActorKind,
+    AnyEvent,
+    AuthorityLevel,
+    Complaint,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    Event,
+    RoutingOverrideRequested,
+)
+from shared.working_days import due_dates
+
+PRODUCER = "router"
+log = logging.getLogger(__name__)
+CLOSED_STATUSES = frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.ARCHIVED})
+
+
+class RoutingDecision(Protocol):
+    @property
+    def agency(self) -> str: ...
+    @property
+    def level(self) -> AuthorityLevel: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def reasons(self) -> Sequence[str]: ...
+    @property
+    def table_version(self) -> str: ...
+
+
+class RoutingRules(Protocol):
+    """The pure routing decision (services.router.domain), as the service layer needs it."""
+
+    @property
+    def agency_codes(self) -> frozenset[str]: ...
+    def decide(self, complaint: Complaint) -> RoutingDecision: ...
+
+
+OutboxWriter = Callable[[Connection, Event], Awaitable[None]]
+
+
+class RouterService:
+    def __init__(self, pool: asyncpg.Pool, rules: RoutingRules, outbox: OutboxWriter) -> None:
+        self._pool = pool
+        self._rules = rules
+        self._outbox = outbox
+
+    async def handle(self, event: AnyEvent) -> None:
+        """Apply one event from the complaint stream; events the router does not act on pass."""
+        if isinstance(event, ComplaintReceived):
+            await self._route_new(event)
+        elif isinstance(event, ComplaintStatusChanged):
+            await self._apply_status(event)
+        elif isinstance(event, RoutingOverrideRequested):
+            await self._apply_override(event)
+
+    async def _route_new(self, event: ComplaintReceived) -> None:
+        complaint = event.complaint
+        decision = self._rules.decide(complaint)
+        disposition_due, followup_due = due_dates(complaint.received_at)
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = RouterRepository(connection)
+            if not await repository.first_time(event):
+                return
+            await repository.save_complaint(complaint)
+            routed = ComplaintRouted(
+                **event.caused(
+                    producer=PRODUCER,
+                    tracking_number=complaint.tracking_number,
+                    agency_code=decision.agency,
+                    level=decision.level,
+                    region_code=decision.region,
+                    category=decision.category,
+                    confidence=decision.confidence,
+                    reasons=tuple(decision.reasons),
+                    routing_table_version=decision.table_version,
+                    disposition_due=disposition_due,
+                    followup_due=followup_due,
+                    possible_duplicate_of=await repository.probable_duplicate(complaint),
+                )
+            )
+            await repository.save_assignment(routed)
+            await self._outbox(connection, routed)
+
+    async def _apply_status(self, event: ComplaintStatusChanged) -> None:
+        rejected = event.status is ComplaintStatus.REJECTED and event.actor.kind is ActorKind.AGENCY
+        if not rejected and event.status not in CLOSED_STATUSES:
+            return
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = RouterRepository(connection)
+            if not await repository.first_time(event):
+                return
+            if not rejected:
+                await repository.close(event.complaint_id)
+                return
+            history = await repository.history(event.complaint_id)
+            # A refusal of an assignment that is no longer current changes nothing.
+            current = history.current_agency if history else None
+            if history is None or current is None or current != event.actor.id:
+                return
+            decision = self._rules.decide(history.complaint)
+            choice = after_rejection(
+                rejected_by=(*history.rejected_by, current),
+                suggested_agency=event.suggested_agency_code,
+                automatic_choice=decision.agency,
+                automatic_confidence=decision.confidence,
+                known_agencies=self._rules.agency_codes,
+            )
+            await repository.save_correction(
+                complaint_id=event.complaint_id,
+                wrong_agency=current,
+                right_agency=None if choice.agency_code == TRIAGE_AGENCY else choice.agency_code,
+                source="agency_rejection",
+                actor_id=event.actor.id,
+                reason=event.note,
+                cause_event_id=event.event_id,
+            )
+            await self._reassign(
+                connection,
+                event,
+                history.routing_round,
+                previous_agency=current,
+                agency_code=choice.agency_code,
+                confidence=choice.confidence,
+                reasons=choice.reasons,
+                table_version=decision.table_version,
+                region=decision.region,
+                category=decision.category,
+                decided_by=Actor(kind=ActorKind.SYSTEM, id=PRODUCER),
+            )
+
+    async def _apply_override(self, event: RoutingOverrideRequested) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = RouterRepository(connection)
+            if not await repository.first_time(event):
+                return
+            history = await repository.history(event.complaint_id)
+            # The console validates both before publishing; a bad one is dropped, not retried.
+            if event.agency_code not in self._rules.agency_codes or history is None:
+                log.warning(
+                    "override of %s to %s ignored: unknown complaint or agency",
+                    event.tracking_number,
+                    event.agency_code,
+                )
+                return
+            decision = self._rules.decide(history.complaint)
+            await repository.save_correction(
+                complaint_id=event.complaint_id,
+                wrong_agency=history.current_agency,
+                right_agency=event.agency_code,
+                source="operator_override",
+                actor_id=event.operator.id,
+                reason=event.reason,
+                cause_event_id=event.event_id,
+            )
+            reason = f"ditetapkan operator {event.operator.id or ''}".strip()
+            await self._reassign(
+                connection,
+                event,
+                history.routing_round,
+                previous_agency=history.current_agency,
+                agency_code=event.agency_code,
+                confidence=1.0,
+                reasons=(f"{reason}: {event.reason}" if event.reason else reason,),
+                table_version=decision.table_version,
+                region=decision.region,
+                category=decision.category,
+                decided_by=event.operator,
+            )
+
+    async def _reassign(
+        self,
+        connection: Connection,
+        cause: ComplaintStatusChanged | RoutingOverrideRequested,
+        routing_round: int,
+        *,
+        previous_agency: str | None,
+        agency_code: str,
+        confidence: float,
+        reasons: tuple[str, ...],
+        table_version: str,
+        region: str | None,
+        category: str | None,
+        decided_by: Actor,
+    ) -> None:
+        """A new routing round; the new agency gets its full time from today."""
+        disposition_due, followup_due = due_dates(datetime.now(UTC))
+        routed = ComplaintRouted(
+            **cause.caused(
+                producer=PRODUCER,
+                tracking_number=cause.tracking_number,
+                agency_code=agency_code,
+                previous_agency_code=previous_agency,
+                level=level_of_agency(agency_code),
+                region_code=region,
+                category=category,
+                confidence=confidence,
+                reasons=reasons,
+                routing_table_version=table_version,
+                routing_round=routing_round + 1,
+                decided_by=decided_by,
+                disposition_due=disposition_due,
+                followup_due=followup_due,
+            )
+        )
+        repository = RouterRepository(connection)
+        await repository.save_assignment(routed)
+        await self._outbox(connection, routed)
