@@ -1,0 +1,138 @@
+"""Consuming the complaint stream: delivered at least once, applied exactly once.
+
+FastStream's Kafka default (ACK_FIRST) commits before the handler runs, which loses events on a
+crash. Here offsets are committed only after a whole batch has been applied (each handler commits
+its own database transaction and records the event id, so a redelivery is absorbed). A passing
+fault (PostgreSQL restarting) is retried with backoff inside the batch for a bounded time, well
+under Kafka's max.poll.interval; past that the batch is rewound and fetched again. An event that
+cannot be parsed, or that its handler refuses for any other reason, is handed to `on_poison`
+(kept with its reason, for an operator to replay) instead of blocking the partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from shared.events import AnyEvent, parse_event
+from shared.topics import COMPLAINT_EVENTS
+
+log = logging.getLogger(__name__)
+
+# Faults that pass by themselves: the database or network is briefly away.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+RETRY_WITHIN_BATCH_S = 120.0
+
+EventHandler = Callable[[AnyEvent], Awaitable[None]]
+PoisonHandler = Callable[[ConsumerRecord[bytes, bytes], Exception], Awaitable[None]]
+
+
+async def apply_record(
+    record: ConsumerRecord[bytes, bytes],
+    handle: EventHandler,
+    on_poison: PoisonHandler,
+    retry_for_s: float = RETRY_WITHIN_BATCH_S,
+) -> None:
+    try:
+        event = parse_event(record.value or b"")
+    except ValidationError as error:
+        log.error(
+            "poison event at %s[%s]@%s: %s", record.topic, record.partition, record.offset, error
+        )
+        await on_poison(record, error)
+        return
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT_ERRORS),
+            wait=wait_exponential_jitter(initial=0.2, max=10),
+            stop=stop_after_delay(retry_for_s),
+            reraise=True,
+        ):
+            with attempt:
+                await handle(event)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as error:
+        log.exception("event %s refused by its handler", event.event_id)
+        await on_poison(record, error)
+
+
+def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
+    """A poison handler that keeps the record and the reason in the service's `dead_letters`."""
+    statement = (
+        f'INSERT INTO "{schema}".dead_letters (topic, partition, "offset", key, payload, error)'
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+    )
+
+    async def keep(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        await pool.execute(
+            statement,
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            f"{type(error).__name__}: {error}",
+        )
+
+    return keep
+
+
+def subscribe_to_complaint_events(
+    broker: KafkaBroker,
+    *,
+    group_id: str,
+    handle: EventHandler,
+    on_poison: PoisonHandler,
+    topic: str = COMPLAINT_EVENTS.name,
+    max_records: int = 200,
+) -> Any:
+    """Register the service's one subscriber to the complaint stream; returns the subscriber."""
+
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        title=f"{group_id}: complaint events",
+    )
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records: tuple[ConsumerRecord[bytes, bytes], ...] = (
+            raw if isinstance(raw, tuple) else (raw,)
+        )
+        try:
+            for record in records:
+                await apply_record(record, handle, on_poison)
+        except Exception:
+            log.exception("batch of %d events not applied; it will be fetched again", len(records))
+            await message.nack()
+            return
+        await message.ack()
+
+    return consume
