@@ -1,0 +1,241 @@
+"""The routing decision: which agency has authority over a complaint, how sure, and why."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.router.domain.phrases import EXACT_MARK, TermIndex
+from services.router.domain.places import PlaceFinder
+from services.router.domain.table import (
+    CENTRAL_AGENCY,
+    TRIAGE_AGENCY,
+    AuthorityRule,
+    RoutingTable,
+    Topic,
+)
+from services.router.domain.text import TextNormalizer
+from shared.events import REGION_CODE_PATTERN, AuthorityLevel, Channel
+
+
+class ComplaintText(BaseModel):
+    """What the router reads of a complaint."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = ""
+    body: str = ""
+    location: str | None = None
+    region_code: str | None = Field(default=None, pattern=REGION_CODE_PATTERN)
+    district_code: str | None = None
+    category: str | None = Field(default=None, description="The reporter's LAPOR category")
+    channel: Channel | None = Field(
+        default=None, description="Recorded for the service; the rules do not depend on it"
+    )
+
+
+class Candidate(BaseModel):
+    """One topic the text matched, for operators tuning the table (`--explain`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    score: float
+    outcome: str
+    terms: tuple[str, ...]
+
+
+class RoutingDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    category: str
+    level: AuthorityLevel
+    region: str | None
+    agency: str
+    confidence: float = Field(ge=0, le=1)
+    reasons: tuple[str, ...]
+    table_version: str
+    candidates: tuple[Candidate, ...] = ()
+
+    @property
+    def triaged(self) -> bool:
+        return self.agency == TRIAGE_AGENCY
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Who has authority once a topic's authority rules are applied."""
+
+    level: AuthorityLevel | None
+    agency: str | None
+    category: str
+    reason: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.level or 'tidak jelas'}:{self.agency or '-'}"
+
+
+@dataclass
+class _TopicMatch:
+    topic: Topic
+    score: float = 0.0
+    terms: dict[str, float] = field(default_factory=dict)
+
+
+class Router:
+    """Built once from a validated table; `decide` is pure and fast."""
+
+    def __init__(self, table: RoutingTable) -> None:
+        self.table = table
+        self._normalizer = TextNormalizer(table.normalization)
+        self._places = PlaceFinder(table, self._normalizer)
+        self._terms: TermIndex[tuple[int, float, str]] = TermIndex(self._normalizer)
+        self._rules: TermIndex[tuple[int, int]] = TermIndex(self._normalizer)
+        for topic_number, topic in enumerate(table.topics):
+            for term, weight in topic.terms.items():
+                self._terms.add(term, (topic_number, weight, term.removeprefix(EXACT_MARK)))
+            for rule_number, rule in enumerate(topic.authority):
+                for term in rule.terms:
+                    self._rules.add(term, (topic_number, rule_number))
+        self._categories = {category.upper(): category for category in table.categories}
+
+    @property
+    def version(self) -> str:
+        return self.table.version
+
+    def decide(self, complaint: ComplaintText) -> RoutingDecision:
+        thresholds = self.table.thresholds
+        title_words = self._normalizer.words(complaint.title)
+        text_words = [*title_words, *self._normalizer.words(complaint.body)]
+        body_words = text_words[len(title_words) :]
+        title_stems = self._normalizer.stems(title_words)
+        body_stems = self._normalizer.stems(body_words)
+        matches = self._score(
+            (title_words, title_stems), (body_words, body_stems), complaint.category
+        )
+        place = self._places.find(
+            complaint.location,
+            text_words,
+            complaint.region_code,
+            complaint.district_code,
+            thresholds.location_weight,
+        )
+        candidates = sorted(matches.values(), key=lambda match: match.score, reverse=True)
+        if not candidates or candidates[0].score < thresholds.min_score:
+            best_guess = candidates[0].topic.category if candidates else "TOPIK LAINNYA"
+            return self._triage(
+                best_guess, place.region, 0.0, ("tidak ada aturan yang cukup cocok", *place.reasons)
+            )
+        present_rules = set(self._rules.find(text_words, [*title_stems, *body_stems]))
+        outcomes = {id(m): self._outcome(m.topic, present_rules) for m in candidates}
+        by_outcome: dict[str, float] = defaultdict(float)
+        for match in candidates:
+            by_outcome[outcomes[id(match)].key] += match.score
+        best = candidates[0]
+        outcome = outcomes[id(best)]
+        ranked = sorted(by_outcome.values(), reverse=True)
+        best_score = by_outcome[outcome.key]
+        rival = ranked[1] if len(ranked) > 1 else 0.0
+        if ranked[0] > best_score:  # other topics agreeing on another authority outweigh it
+            rival = ranked[0]
+        confidence = (
+            min(1.0, best_score / thresholds.saturation) * best_score / (best_score + rival)
+        )
+        explained = tuple(
+            Candidate(
+                topic=m.topic.id,
+                score=round(m.score, 2),
+                outcome=outcomes[id(m)].key,
+                terms=tuple(m.terms),
+            )
+            for m in candidates[:5]
+        )
+        reasons = [f"topik '{best.topic.label}': {', '.join(list(best.terms)[:4])}"]
+        if outcome.reason:
+            reasons.append(f"aturan kewenangan: {outcome.reason}")
+        runner_up = next((m for m in candidates[1:] if outcomes[id(m)].key != outcome.key), None)
+        if runner_up is not None:
+            reasons.append(f"pesaing: '{runner_up.topic.label}' ({runner_up.score:.1f})")
+        reasons.extend(place.reasons)
+        decision = self._assign(outcome, place.region, confidence, reasons)
+        return decision.model_copy(update={"candidates": explained})
+
+    def _assign(
+        self, outcome: _Outcome, region: str | None, confidence: float, reasons: list[str]
+    ) -> RoutingDecision:
+        thresholds = self.table.thresholds
+        if confidence < thresholds.min_confidence:
+            reasons.append(f"keyakinan {confidence:.2f} di bawah {thresholds.min_confidence}")
+            return self._triage(outcome.category, region, confidence, tuple(reasons))
+        if outcome.level is None:
+            reasons.append("jenjang kewenangan tidak disebut (mis. SD/SMP atau SMA/SMK?)")
+            return self._triage(outcome.category, region, confidence, tuple(reasons))
+        if outcome.level is AuthorityLevel.KABKOTA:
+            if region is None:
+                reasons.append("urusan kab/kota, tetapi kab/kotanya tidak diketahui")
+                return self._triage(outcome.category, region, confidence, tuple(reasons))
+            agency = self.table.region_agency(region).code
+        else:
+            agency = outcome.agency or CENTRAL_AGENCY
+        reasons.append(f"diteruskan ke {self.table.agency(agency).name}")
+        return RoutingDecision(
+            category=outcome.category,
+            level=outcome.level,
+            region=region,
+            agency=agency,
+            confidence=round(confidence, 3),
+            reasons=tuple(reasons),
+            table_version=self.version,
+        )
+
+    def _triage(
+        self, category: str, region: str | None, confidence: float, reasons: tuple[str, ...]
+    ) -> RoutingDecision:
+        return RoutingDecision(
+            category=category,
+            level=self.table.agency(TRIAGE_AGENCY).level,
+            region=region,
+            agency=TRIAGE_AGENCY,
+            confidence=round(confidence, 3),
+            reasons=(*reasons, "ke triase manual (admin koordinator)"),
+            table_version=self.version,
+        )
+
+    def _score(
+        self,
+        title: tuple[list[str], list[str]],
+        body: tuple[list[str], list[str]],
+        hinted_category: str | None,
+    ) -> dict[int, _TopicMatch]:
+        """Each topic's score: its distinct terms' weights, the title's counting more.
+
+        `title` and `body` are (words, stems)."""
+        thresholds = self.table.thresholds
+        found: dict[tuple[int, str], float] = {}
+        for (words, stems), factor in ((title, thresholds.title_weight), (body, 1.0)):
+            for topic_number, weight, term in self._terms.find(words, stems):
+                key = (topic_number, term)
+                found[key] = max(found.get(key, 0.0), weight * factor)
+        matches: dict[int, _TopicMatch] = {}
+        for (topic_number, term), weight in found.items():
+            match = matches.setdefault(topic_number, _TopicMatch(self.table.topics[topic_number]))
+            match.score += weight
+            match.terms[term] = weight
+        hint = self._categories.get((hinted_category or "").strip().upper())
+        for match in matches.values():
+            if hint is not None and match.topic.category == hint:
+                match.score += thresholds.hint_bonus
+                match.terms["(kategori pelapor)"] = thresholds.hint_bonus
+        return matches
+
+    def _outcome(self, topic: Topic, present_rules: set[tuple[int, int]]) -> _Outcome:
+        topic_number = self.table.topics.index(topic)
+        rule: AuthorityRule | None = next(
+            (r for n, r in enumerate(topic.authority) if (topic_number, n) in present_rules), None
+        )
+        if rule is None:
+            return _Outcome(topic.level, topic.agency, topic.category, None)
+        return _Outcome(rule.level, rule.agency, rule.category or topic.category, rule.reason)
