@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.events import AuthorityLevel
+from services.router.domain import TRIAGE_AGENCY
 
-TRIAGE_AGENCY = "63.triage"
-CENTRAL_AGENCY = "pusat"
 MAX_BOUNCES_BEFORE_TRIAGE = 2
 
 
@@ -65,13 +63,3 @@ def after_rejection(
         (f"{latest} menolak (bukan wewenang) dan tidak ada instansi lain yang jelas berwenang",),
         0.0,
     )
-
-
-def level_of_agency(agency_code: str) -> AuthorityLevel:
-    """Authority level implied by an agency code: `63.*` province (triage included), `63xx`
-    kab/kota government, `pusat` central."""
-    if agency_code == CENTRAL_AGENCY:
-        return AuthorityLevel.PUSAT
-    if agency_code.startswith("63."):
-        return AuthorityLevel.PROVINSI
-    return AuthorityLevel.KABKOTA

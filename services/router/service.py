@@ -9,20 +9,19 @@ stored).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
 
 import asyncpg
 
+from services.router.domain import TRIAGE_AGENCY, ComplaintText, Router
 from services.router.repository import RouterRepository
-from services.router.rerouting import TRIAGE_AGENCY, after_rejection, level_of_agency
+from services.router.rerouting import after_rejection
 from shared.db import Connection
 from shared.events import (
     Actor,
     ActorKind,
     AnyEvent,
-    AuthorityLevel,
     Complaint,
     ComplaintReceived,
     ComplaintRouted,
@@ -38,39 +37,28 @@ log = logging.getLogger(__name__)
 CLOSED_STATUSES = frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.ARCHIVED})
 
 
-class RoutingDecision(Protocol):
-    @property
-    def agency(self) -> str: ...
-    @property
-    def level(self) -> AuthorityLevel: ...
-    @property
-    def region(self) -> str | None: ...
-    @property
-    def category(self) -> str | None: ...
-    @property
-    def confidence(self) -> float: ...
-    @property
-    def reasons(self) -> Sequence[str]: ...
-    @property
-    def table_version(self) -> str: ...
-
-
-class RoutingRules(Protocol):
-    """The pure routing decision (services.router.domain), as the service layer needs it."""
-
-    @property
-    def agency_codes(self) -> frozenset[str]: ...
-    def decide(self, complaint: Complaint) -> RoutingDecision: ...
+def complaint_text(complaint: Complaint) -> ComplaintText:
+    """What the routing rules read of a complaint."""
+    return ComplaintText(
+        title=complaint.title,
+        body=complaint.body,
+        location=complaint.location.text,
+        region_code=complaint.location.region_code,
+        district_code=complaint.location.district_code,
+        category=complaint.category,
+        channel=complaint.channel,
+    )
 
 
 OutboxWriter = Callable[[Connection, Event], Awaitable[None]]
 
 
 class RouterService:
-    def __init__(self, pool: asyncpg.Pool, rules: RoutingRules, outbox: OutboxWriter) -> None:
+    def __init__(self, pool: asyncpg.Pool, router: Router, outbox: OutboxWriter) -> None:
         self._pool = pool
-        self._rules = rules
+        self._router = router
         self._outbox = outbox
+        self._agencies = {agency.code: agency for agency in router.table.agencies}
 
     async def handle(self, event: AnyEvent) -> None:
         """Apply one event from the complaint stream; events the router does not act on pass."""
@@ -83,7 +71,7 @@ class RouterService:
 
     async def _route_new(self, event: ComplaintReceived) -> None:
         complaint = event.complaint
-        decision = self._rules.decide(complaint)
+        decision = self._router.decide(complaint_text(complaint))
         disposition_due, followup_due = due_dates(complaint.received_at)
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
@@ -125,13 +113,13 @@ class RouterService:
             current = history.current_agency if history else None
             if history is None or current is None or current != event.actor.id:
                 return
-            decision = self._rules.decide(history.complaint)
+            decision = self._router.decide(complaint_text(history.complaint))
             choice = after_rejection(
                 rejected_by=(*history.rejected_by, current),
                 suggested_agency=event.suggested_agency_code,
                 automatic_choice=decision.agency,
                 automatic_confidence=decision.confidence,
-                known_agencies=self._rules.agency_codes,
+                known_agencies=frozenset(self._agencies),
             )
             await repository.save_correction(
                 complaint_id=event.complaint_id,
@@ -163,14 +151,14 @@ class RouterService:
                 return
             history = await repository.history(event.complaint_id)
             # The console validates both before publishing; a bad one is dropped, not retried.
-            if event.agency_code not in self._rules.agency_codes or history is None:
+            if event.agency_code not in self._agencies or history is None:
                 log.warning(
                     "override of %s to %s ignored: unknown complaint or agency",
                     event.tracking_number,
                     event.agency_code,
                 )
                 return
-            decision = self._rules.decide(history.complaint)
+            decision = self._router.decide(complaint_text(history.complaint))
             await repository.save_correction(
                 complaint_id=event.complaint_id,
                 wrong_agency=history.current_agency,
@@ -218,7 +206,7 @@ class RouterService:
                 tracking_number=cause.tracking_number,
                 agency_code=agency_code,
                 previous_agency_code=previous_agency,
-                level=level_of_agency(agency_code),
+                level=self._agencies[agency_code].level,
                 region_code=region,
                 category=category,
                 confidence=confidence,

@@ -1,8 +1,9 @@
-"""Re-routing after "bukan wewenang": never back to a refusing agency, triage after three bounces."""
+"""Re-routing after "bukan wewenang": never back to a refusing agency; triage after 3 bounces."""
 
 from __future__ import annotations
 
-from services.router.rerouting import TRIAGE_AGENCY, after_rejection
+from services.router.domain import TRIAGE_AGENCY
+from services.router.rerouting import after_rejection
 
 KNOWN = frozenset({"63.pupr", "63.dishub", "63.disdikbud", "6371", TRIAGE_AGENCY})
 
