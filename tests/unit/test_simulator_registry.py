@@ -1,0 +1,96 @@
+"""The simulated national records: no deduplication, change feed order, audit counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.sync.adapters.lapor_api import (
+    ComplaintDraft,
+    NationalStatus,
+    reference_tag,
+    tracking_number_in,
+)
+from services.sync.simulator.registry import (
+    NationalRegistry,
+    Operation,
+    Outcome,
+    UnknownComplaintError,
+    UnknownInstitutionError,
+    audit_summary,
+)
+
+
+def draft(tracking_number: str = "LPR-2026-AAAAAA-A", **fields: object) -> ComplaintDraft:
+    return ComplaintDraft.model_validate(
+        {"title": "Jalan rusak", "content": "Berlubang", "tags": [reference_tag(tracking_number)]}
+        | fields
+    )
+
+
+def test_reference_tag_round_trips() -> None:
+    assert tracking_number_in(["other", reference_tag("LPR-1")]) == "LPR-1"
+    assert tracking_number_in(["other"]) is None
+
+
+def test_the_same_complaint_twice_is_two_national_complaints() -> None:
+    registry = NationalRegistry()
+    first, second = registry.create(draft()), registry.create(draft())
+    assert first.complaint_id != second.complaint_id
+    assert len(registry.tagged(reference_tag("LPR-2026-AAAAAA-A"))) == 2
+
+
+def test_followups_forward_and_admin_status_change_the_record_in_order() -> None:
+    registry = NationalRegistry()
+    created = registry.create(draft())
+    registry.add_followup(created.complaint_id, "first", None, actor="integration")
+    registry.add_followup(created.complaint_id, "second", NationalStatus.DONE, "integration")
+    registry.dispose(created.complaint_id, 6303, "bukan wewenang", actor="integration")
+    registry.dispose(created.complaint_id, 6371, "bukan wewenang", actor="integration")
+    registry.set_status(created.complaint_id, NationalStatus.ARCHIVED, None)
+    record = registry.complaint(created.complaint_id)
+    assert [f.content for f in registry.followups(created.complaint_id)] == ["first", "second"]
+    assert record.disposition is not None and record.disposition.institution_id == 6371
+    assert record.status is NationalStatus.ARCHIVED
+    assert [log.action for log in record.logs] == [
+        "created", "followup", "followup", "disposed", "forwarded", "status"
+    ]  # fmt: skip
+    with pytest.raises(UnknownComplaintError):
+        registry.add_followup(999, "x", None, "integration")
+    with pytest.raises(UnknownInstitutionError):
+        registry.dispose(created.complaint_id, 999_999, None, "integration")
+
+
+def test_changed_since_lists_each_change_once_oldest_first() -> None:
+    registry = NationalRegistry()
+    a, b = registry.create(draft("A")), registry.create(draft("B", institution_id=6300))
+    registry.add_followup(a.complaint_id, "x", None, "admin")
+    changed = registry.changed_since(None, limit=10)
+    assert [r.complaint_id for r in changed] == [b.complaint_id, a.complaint_id]
+    assert registry.changed_since(changed[0].updated_at, limit=10) == changed[1:]
+    assert registry.changed_since(None, 10, institution_id=6300) == [
+        registry.complaint(b.complaint_id)
+    ]
+    assert registry.changed_since(datetime.now(UTC), limit=10) == []
+
+
+def test_audit_counts_applied_writes_per_tracking_number() -> None:
+    registry = NationalRegistry()
+    for operation, outcome in [
+        (Operation.CREATE, Outcome.APPLIED),
+        (Operation.CREATE, Outcome.APPLIED_THEN_DROPPED),
+        (Operation.CREATE, Outcome.UNAVAILABLE),
+        (Operation.FOLLOWUP, Outcome.APPLIED),
+        (Operation.GET_COMPLAINT, Outcome.APPLIED),
+    ]:
+        registry.record(
+            operation=operation, outcome=outcome, status=None, tracking_number="A", complaint_id=1
+        )
+    summary = audit_summary(registry.audit)
+    assert summary["applied"] == {"A": {"create": 2, "followup": 1}}
+    assert summary["by_operation"] == {
+        "create": {"applied": 1, "applied_then_dropped": 1, "unavailable": 1},
+        "followup": {"applied": 1},
+        "get_complaint": {"applied": 1},
+    }
