@@ -75,7 +75,8 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
 Audit = Callable[[Outcome, int | None], None]
-_COMPLAINT_ID = "complaint_id"  # request key a create stores its new id under, for the audit
+# Where a create leaves its new national id for the audit.
+_COMPLAINT_ID = web.RequestKey("complaint_id", int)
 
 
 class StatusChange(WireModel):
@@ -132,9 +133,11 @@ class NationalSimulator:
         self._stopping = asyncio.Event()
         self._listener_lock = asyncio.Lock()
         self._api_runner = web.AppRunner(
-            self._api_app(), handler_cancellation=True, access_log=None
+            self._api_app(), handler_cancellation=True, access_log=None, shutdown_timeout=1
         )
-        self._control_runner = web.AppRunner(self._control_app(), access_log=None)
+        self._control_runner = web.AppRunner(
+            self._control_app(), access_log=None, shutdown_timeout=1
+        )
         self._api_site: web.TCPSite | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self.port = settings.port
@@ -193,9 +196,7 @@ class NationalSimulator:
     # --- the listening port follows "connection refused" outages -----------------------------
 
     async def _open_api(self) -> None:
-        self._api_site = web.TCPSite(
-            self._api_runner, self.settings.host, self.port, shutdown_timeout=1
-        )
+        self._api_site = web.TCPSite(self._api_runner, self.settings.host, self.port)
         await self._api_site.start()
         self.port = self._api_runner.addresses[0][1]  # the real one when settings said 0
 
