@@ -108,6 +108,7 @@ class NationalRegistry:
 
     def __init__(self) -> None:
         self._complaints: dict[int, _Complaint] = {}
+        self._by_tag: defaultdict[str, list[int]] = defaultdict(list)
         self._followup_count = 0
         self._last_change = datetime.min.replace(tzinfo=UTC)
         self.audit: list[AuditEntry] = []
@@ -149,6 +150,8 @@ class NationalRegistry:
             logs=[LogEntry(at=now, action="created", actor=actor)],
         )
         self._complaints[complaint_id] = _Complaint(record)
+        for tag in record.tags:
+            self._by_tag[tag].append(complaint_id)
         return record
 
     def add_followup(
@@ -215,7 +218,7 @@ class NationalRegistry:
         self._complaints[complaint_id].record = record.model_copy(update=changes)
 
     def tagged(self, tag: str) -> list[ComplaintRecord]:
-        return [c.record for c in self._complaints.values() if tag in c.record.tags]
+        return [self._complaints[i].record for i in self._by_tag.get(tag, ())]
 
     def changed_since(
         self, since: datetime | None, limit: int, institution_id: int | None = None

@@ -479,7 +479,10 @@ class NationalSimulator:
         return await self._apply_plan(self.settings.faults)
 
     async def _audit(self, request: web.Request) -> web.Response:
-        since = int(request.query.get("since_seq", "0"))
+        try:
+            since = int(request.query.get("since_seq", "0"))
+        except ValueError:
+            return _error(422, "since_seq must be a whole number")
         return web.json_response(audit_summary([e for e in self.registry.audit if e.seq > since]))
 
     async def _audit_of(self, request: web.Request) -> web.Response:
