@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ async def national(simulator: NationalSimulator) -> AsyncIterator[HttpNationalLa
     settings = NationalApiSettings(
         base_url=simulator.base_url, timeout=CLIENT_TIMEOUT, connect_timeout=CLIENT_TIMEOUT
     )
-    async with HttpNationalLapor(settings) as client:
+    async with aclosing(HttpNationalLapor(settings)) as client:
         yield client
 
 
@@ -126,7 +127,7 @@ async def test_wrong_credentials_and_invalid_requests_are_rejected(
     simulator: NationalSimulator, national: HttpNationalLapor
 ) -> None:
     wrong = NationalApiSettings(base_url=simulator.base_url, token="not-the-token")
-    async with HttpNationalLapor(wrong) as intruder:
+    async with aclosing(HttpNationalLapor(wrong)) as intruder:
         with pytest.raises(RejectedError) as error:
             await intruder.institutions()
     assert error.value.status == 401
@@ -322,7 +323,7 @@ async def test_runs_as_a_module_and_stops_on_sigterm() -> None:
                     await asyncio.sleep(0.1)
         assert plan["rate_limit"]["rate_per_second"] == 100
         settings = NationalApiSettings(base_url=f"http://127.0.0.1:{port}")
-        async with HttpNationalLapor(settings) as national:
+        async with aclosing(HttpNationalLapor(settings)) as national:
             assert await national.create_complaint(new_draft()[1])
     finally:
         process.terminate()

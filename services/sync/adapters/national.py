@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import email.utils
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -136,18 +135,8 @@ class HttpNationalLapor:
         )
 
     async def aclose(self) -> None:
+        """Close the connection pool (`contextlib.aclosing` calls this)."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def create_complaint(self, draft: ComplaintDraft) -> ComplaintCreated:
         response = await self._call(
@@ -226,7 +215,7 @@ class HttpNationalLapor:
             if write:
                 raise AmbiguousWriteError(operation, _describe(error)) from error
             raise NationalUnavailableError(operation, _describe(error)) from error
-        return _checked(operation, response, write=write)
+        return checked_answer(operation, response, write=write)
 
     @staticmethod
     def _parse(operation: str, response: httpx.Response, model: type[M]) -> M:
@@ -240,7 +229,8 @@ def _describe(error: httpx.TransportError) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def _checked(operation: str, response: httpx.Response, *, write: bool) -> httpx.Response:
+def checked_answer(operation: str, response: httpx.Response, *, write: bool) -> httpx.Response:
+    """The answer if it succeeded, else the error it means for the caller."""
     status = response.status_code
     if response.is_success:
         return response
