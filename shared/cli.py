@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from services.router.cli import route_app
 from shared.settings import Settings
 
 app = typer.Typer(help="lapor-hub: the complaint hub of Kalimantan Selatan.", no_args_is_help=True)
@@ -18,6 +19,7 @@ schemas_app = typer.Typer(help="JSON Schemas of the event contracts.", no_args_i
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(route_app, name="route")
 
 
 def _fail(message: str) -> None:
