@@ -10,9 +10,10 @@ from shared.events import Channel, Complaint, ComplaintReceived
 
 
 def complaint(**overrides: Any) -> Complaint:
+    complaint_id = uuid.uuid4()
     fields: dict[str, Any] = {
-        "complaint_id": uuid.uuid4(),
-        "tracking_number": "LPR-2026-7K3QX9-M",
+        "complaint_id": complaint_id,
+        "tracking_number": f"LPR-2026-{complaint_id.hex[:6].upper()}-T",
         "channel": Channel.WHATSAPP,
         "title": "Jalan berlubang di Jl. A. Yani km 12",
         "body": "Sudah 2 minggu jalan rusak parah, banyak pengendara jatuh malam hari.",
