@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 route_app = typer.Typer(help="Dry-run, evaluate and time the routing table.")
 
 TABLE_OPTION = typer.Option(DEFAULT_TABLE_PATH, "--table", help="Routing table (TOML)")
+LABELLED_ARGUMENT = typer.Argument(..., exists=True, dir_okay=False, help="Labelled JSON lines")
 
 
 def _router(table: Path) -> Router:
@@ -95,7 +96,7 @@ def _labelled(path: Path) -> list[LabelledComplaint]:
 
 @route_app.command("eval")
 def route_eval(
-    labelled: Path = typer.Argument(..., exists=True, dir_okay=False, help="Labelled JSON lines"),
+    labelled: Path = LABELLED_ARGUMENT,
     table: Path = TABLE_OPTION,
     misses: int = typer.Option(0, help="Also list this many wrongly routed complaints"),
 ) -> None:
@@ -125,7 +126,7 @@ def route_eval(
 
 @route_app.command("bench")
 def route_bench(
-    labelled: Path = typer.Argument(..., exists=True, dir_okay=False, help="Complaints to route"),
+    labelled: Path = LABELLED_ARGUMENT,
     seconds: float = typer.Option(2.0, min=0.1, max=60, help="How long to measure"),
     table: Path = TABLE_OPTION,
 ) -> None:

@@ -110,12 +110,6 @@ class Router:
         thresholds = self.table.thresholds
         title_words = self._normalizer.words(complaint.title)
         text_words = [*title_words, *self._normalizer.words(complaint.body)]
-        body_words = text_words[len(title_words) :]
-        title_stems = self._normalizer.stems(title_words)
-        body_stems = self._normalizer.stems(body_words)
-        matches = self._score(
-            (title_words, title_stems), (body_words, body_stems), complaint.category
-        )
         place = self._places.find(
             complaint.location,
             text_words,
@@ -123,13 +117,19 @@ class Router:
             complaint.district_code,
             thresholds.location_weight,
         )
+        words = ["" if n in place.place_words else word for n, word in enumerate(text_words)]
+        stems = self._normalizer.stems(words)
+        split = len(title_words)
+        matches = self._score(
+            (words[:split], stems[:split]), (words[split:], stems[split:]), complaint.category
+        )
         candidates = sorted(matches.values(), key=lambda match: match.score, reverse=True)
         if not candidates or candidates[0].score < thresholds.min_score:
             best_guess = candidates[0].topic.category if candidates else "TOPIK LAINNYA"
             return self._triage(
                 best_guess, place.region, 0.0, ("tidak ada aturan yang cukup cocok", *place.reasons)
             )
-        present_rules = set(self._rules.find(text_words, [*title_stems, *body_stems]))
+        present_rules = {rule for _, rule in self._rules.find(words, stems)}
         outcomes = {id(m): self._outcome(m.topic, present_rules) for m in candidates}
         by_outcome: dict[str, float] = defaultdict(float)
         for match in candidates:
@@ -214,13 +214,13 @@ class Router:
 
         `title` and `body` are (words, stems)."""
         thresholds = self.table.thresholds
-        found: dict[tuple[int, str], float] = {}
+        found: dict[tuple[int, tuple[str, ...]], tuple[float, str]] = {}
         for (words, stems), factor in ((title, thresholds.title_weight), (body, 1.0)):
-            for topic_number, weight, term in self._terms.find(words, stems):
-                key = (topic_number, term)
-                found[key] = max(found.get(key, 0.0), weight * factor)
+            for phrase, (topic_number, weight, term) in self._terms.find(words, stems):
+                key = (topic_number, phrase)
+                found[key] = max(found.get(key, (0.0, term)), (weight * factor, term))
         matches: dict[int, _TopicMatch] = {}
-        for (topic_number, term), weight in found.items():
+        for (topic_number, _), (weight, term) in found.items():
             match = matches.setdefault(topic_number, _TopicMatch(self.table.topics[topic_number]))
             match.score += weight
             match.terms[term] = weight

@@ -51,8 +51,11 @@ class TermIndex(Generic[Payload]):
         else:
             self._by_stem.add(self._normalizer.stems(self._normalizer.words(term)), payload)
 
-    def find(self, words: Sequence[str], stems: Sequence[str]) -> Iterator[Payload]:
-        for _, _, payload in self._by_stem.find(stems):
-            yield payload
-        for _, _, payload in self._by_word.find(words):
-            yield payload
+    def find(
+        self, words: Sequence[str], stems: Sequence[str]
+    ) -> Iterator[tuple[tuple[str, ...], Payload]]:
+        """(the phrase as matched, its payload): two terms with one stem match as one phrase."""
+        for _, phrase, payload in self._by_stem.find(stems):
+            yield phrase, payload
+        for _, phrase, payload in self._by_word.find(words):
+            yield (EXACT_MARK, *phrase), payload

@@ -28,6 +28,8 @@ class _Place:
 class RegionFinding:
     region: str | None
     reasons: tuple[str, ...]
+    place_words: frozenset[int] = frozenset()
+    """Positions in the text's words that name a place ("laut" of "Tanah Laut" is no sea)."""
 
 
 class PlaceFinder:
@@ -65,6 +67,15 @@ class PlaceFinder:
             return RegionFinding(
                 region, (f"kode kecamatan {district_code}: {self._names[region]}",)
             )
+        place_words = frozenset(
+            position
+            for start, phrase, place in self._index.find(text_words)
+            if not place.weak
+            for position in range(start, start + len(phrase))
+        )
+        given = self._given(region_code, district_code)
+        if given is not None:
+            return RegionFinding(given.region, given.reasons, place_words)
         scores: dict[str, float] = defaultdict(float)
         labels: dict[str, list[str]] = defaultdict(list)
         sources = ((self._normalizer.words(location or ""), location_weight), (text_words, 1.0))
@@ -78,9 +89,20 @@ class PlaceFinder:
                     labels[place.region].append(found)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         if not ranked or ranked[0][1] < ENOUGH:
-            return RegionFinding(None, ("lokasi kab/kota tidak disebut",))
+            return RegionFinding(None, ("lokasi kab/kota tidak disebut",), place_words)
         best, best_score = ranked[0]
         if len(ranked) > 1 and ranked[1][1] >= best_score:
             tied = " / ".join(self._names[code] for code, score in ranked if score >= best_score)
-            return RegionFinding(None, (f"lokasi ambigu antara {tied}",))
-        return RegionFinding(best, (f"lokasi: {', '.join(labels[best][:3])}",))
+            return RegionFinding(None, (f"lokasi ambigu antara {tied}",), place_words)
+        return RegionFinding(best, (f"lokasi: {', '.join(labels[best][:3])}",), place_words)
+
+    def _given(self, region_code: str | None, district_code: str | None) -> RegionFinding | None:
+        if region_code in self._names:
+            name = self._names[region_code]
+            return RegionFinding(region_code, (f"kode wilayah {region_code}: {name}",))
+        if district_code in self._district_region:
+            region = self._district_region[district_code]
+            return RegionFinding(
+                region, (f"kode kecamatan {district_code}: {self._names[region]}",)
+            )
+        return None
