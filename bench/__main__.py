@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bench.baseline import kafka_baseline, postgres_baseline, sample_events
 from bench.measure import Figures
+from bench.router import routing_decisions
 from shared.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results.json"
@@ -43,7 +44,7 @@ async def _run(count: int) -> dict[str, list[Figures]]:
         *await kafka_baseline(settings.kafka_bootstrap_servers, events),
         await postgres_baseline(settings.database_url, events),
     ]
-    return {"baseline": baseline}
+    return {"baseline": baseline, "router": [routing_decisions()]}
 
 
 def main(count: int = typer.Option(5000, help="Payloads per measured stage")) -> None:
