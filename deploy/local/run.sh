@@ -18,11 +18,15 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for service in intake router notifier sync; do
-  .venv/bin/python -m "services.$service" > >(sed -u "s/^/[$service] /" | tee -a "$STATE/logs/$service.log") 2>&1 &
+start() {  # start NAME MODULE: one process, its output prefixed and kept in .local/logs/NAME.log
+  .venv/bin/python -m "$2" > >(sed -u "s/^/[$1] /" | tee -a "$STATE/logs/$1.log") 2>&1 &
   pids+=($!)
-  echo "[run] $service started (pid $!, log $STATE/logs/$service.log)"
-done
+  echo "[run] $1 started (pid $!, log $STATE/logs/$1.log)"
+}
+
+# National LAPOR's API is closed: locally the sync service talks to the simulator.
+start national-simulator services.sync.simulator
+for service in intake router notifier sync; do start "$service" "services.$service"; done
 echo "[run] lapor-hub is running; Ctrl-C stops everything"
 wait -n "${pids[@]}"
 echo "[run] a service exited; stopping the rest"
