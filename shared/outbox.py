@@ -1,0 +1,222 @@
+"""Transactional outbox: events are stored with the state they announce, then relayed to Kafka.
+
+A service writes its outgoing events with `enqueue` inside the transaction that changes its
+state, so an event exists if and only if the change committed. `OutboxRelay` publishes pending
+rows in order with the idempotent producer (acks=all) and marks them published. While Kafka is
+away rows simply accumulate (the depth and oldest age are metrics) and are drained, in order,
+when it returns.
+
+Rows are claimed by state with `FOR UPDATE SKIP LOCKED`, never by a moving id cursor (which can
+skip a row whose transaction commits late). Only one relay per schema publishes at a time (a
+PostgreSQL advisory lock held on its listening connection), so one complaint's events cannot
+overtake each other even with several instances of a service running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.db import Connection
+from shared.events import Event, encode_event
+from shared.kafka import idempotent_producer
+from shared.topics import COMPLAINT_EVENTS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PENDING = Gauge(
+    "lapor_hub_outbox_pending_events", "Events stored but not yet published to Kafka", ["schema"]
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "lapor_hub_outbox_oldest_pending_age_seconds",
+    "Age of the oldest event not yet published to Kafka",
+    ["schema"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "lapor_hub_outbox_published_events_total", "Events the relay published to Kafka", ["schema"]
+)
+OUTBOX_FAILURES = Counter(
+    "lapor_hub_outbox_publish_failures_total", "Batches Kafka did not acknowledge", ["schema"]
+)
+OUTBOX_PUBLISH_SECONDS = Histogram(
+    "lapor_hub_outbox_publish_duration_seconds",
+    "From an event's commit to Kafka's acknowledgement",
+    ["schema"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def _channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def enqueue(
+    connection: Connection, schema: str, event: Event, topic: TopicSpec = COMPLAINT_EVENTS
+) -> None:
+    """Store an event in the schema's outbox, inside the caller's transaction."""
+    await connection.execute(
+        f'INSERT INTO "{schema}".outbox (event_id, complaint_id, event_type, topic, payload)'
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        event.event_id,
+        event.complaint_id,
+        event.event_type,
+        topic.name,
+        encode_event(event),
+    )
+    # Delivered at commit only: the relay wakes when there is really something to send.
+    await connection.execute("SELECT pg_notify($1, '')", _channel(schema))
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    batch_size: int = 500
+    poll_interval_s: float = 1.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 15.0
+    keep_published_days: int = 7
+    housekeeping_interval_s: float = 5.0
+
+
+class OutboxRelay:
+    """Publishes one schema's outbox to Kafka until stopped."""
+
+    def __init__(
+        self,
+        database_url: str,
+        pool: asyncpg.Pool,
+        schema: str,
+        bootstrap_servers: str,
+        settings: RelaySettings = RelaySettings(),
+    ) -> None:
+        self._database_url = database_url
+        self._pool = pool
+        self._schema = schema
+        self._bootstrap_servers = bootstrap_servers
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._next_housekeeping = 0.0
+
+    async def run(self) -> None:
+        """Hold the schema's relay lock, then publish whenever woken or polled."""
+        listener = await self._listen_as_leader()
+        try:
+            delay = self._settings.retry_initial_s
+            while True:
+                try:
+                    published = await self.publish_pending()
+                    delay = self._settings.retry_initial_s
+                except (KafkaError, OSError, TimeoutError, asyncpg.PostgresError) as error:
+                    OUTBOX_FAILURES.labels(self._schema).inc()
+                    log.warning(
+                        "outbox %s: publishing failed (%r), retrying in %.1f s",
+                        self._schema,
+                        error,
+                        delay,
+                    )
+                    await self._reset_producer()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._settings.retry_max_s)
+                    continue
+                await self._housekeeping()
+                if published < self._settings.batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
+                    self._wake.clear()
+        finally:
+            await self._reset_producer()
+            await listener.close()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows in order; returns how many were published."""
+        producer = await self._ready_producer()
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(
+                "SELECT id, topic, complaint_id, payload, event_type, created_at"
+                f' FROM "{self._schema}".outbox WHERE published_at IS NULL'
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self._settings.batch_size,
+            )
+            if not rows:
+                return 0
+            sends = [
+                await producer.send(
+                    row["topic"],
+                    value=row["payload"],
+                    key=str(row["complaint_id"]).encode(),
+                    headers=[
+                        ("event_type", row["event_type"].encode()),
+                        ("content-type", b"application/json"),
+                    ],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*sends)
+            await connection.execute(
+                f'UPDATE "{self._schema}".outbox SET published_at = now(), attempts = attempts + 1'
+                " WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+        now = time.time()
+        for row in rows:
+            OUTBOX_PUBLISH_SECONDS.labels(self._schema).observe(now - row["created_at"].timestamp())
+        OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+        return len(rows)
+
+    async def _listen_as_leader(self) -> asyncpg.Connection:
+        """A dedicated connection (LISTEN does not survive a pool's reset) holding the lock."""
+        while True:
+            try:
+                listener = await asyncpg.connect(self._database_url)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("outbox %s: no database for the relay (%r)", self._schema, error)
+                await asyncio.sleep(self._settings.retry_max_s)
+                continue
+            if await listener.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1))", _channel(self._schema)
+            ):
+                await listener.add_listener(_channel(self._schema), lambda *_: self._wake.set())
+                return listener
+            await listener.close()
+            await asyncio.sleep(self._settings.poll_interval_s)
+
+    async def _housekeeping(self) -> None:
+        """Now and then: measure the backlog, forget rows published long ago."""
+        if time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + self._settings.housekeeping_interval_s
+        await self._pool.execute(
+            f'DELETE FROM "{self._schema}".outbox'
+            " WHERE published_at < now() - make_interval(days => $1)",
+            self._settings.keep_published_days,
+        )
+        row = await self._pool.fetchrow(
+            f"SELECT count(*) AS pending, extract(epoch FROM now() - min(created_at)) AS oldest"
+            f' FROM "{self._schema}".outbox WHERE published_at IS NULL'
+        )
+        assert row is not None
+        OUTBOX_PENDING.labels(self._schema).set(row["pending"])
+        OUTBOX_OLDEST_AGE.labels(self._schema).set(float(row["oldest"] or 0))
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = idempotent_producer(
+                self._bootstrap_servers, f"lapor-hub-{self._schema}-outbox"
+            )
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _reset_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()

@@ -1,0 +1,188 @@
+"""The router's handlers on the real PostgreSQL: once per complaint, re-routes, overrides, triage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.router.domain import TRIAGE_AGENCY, Router, load_routing_table
+from services.router.service import RouterService
+from shared.db import Connection, create_pool
+from shared.events import (
+    Actor,
+    ActorKind,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    Event,
+    RoutingOverrideRequested,
+    parse_event,
+)
+from shared.outbox import enqueue
+from tests.factories import complaint_received
+
+
+@pytest.fixture(scope="module")
+def router() -> Router:
+    return Router(load_routing_table())
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def service(pool: asyncpg.Pool, router: Router) -> RouterService:
+    async def write(connection: Connection, event: Event) -> None:
+        await enqueue(connection, "router", event)
+
+    return RouterService(pool, router, write)
+
+
+async def _routed(pool: asyncpg.Pool, received: ComplaintReceived) -> list[ComplaintRouted]:
+    rows = await pool.fetch(
+        "SELECT payload FROM router.outbox WHERE complaint_id = $1 ORDER BY id",
+        received.complaint_id,
+    )
+    events = [parse_event(row["payload"]) for row in rows]
+    assert all(isinstance(e, ComplaintRouted) for e in events)
+    return [e for e in events if isinstance(e, ComplaintRouted)]
+
+
+def _rejection(routed: ComplaintRouted, suggested: str | None = None) -> ComplaintStatusChanged:
+    return ComplaintStatusChanged(
+        **routed.caused(
+            producer="notifier",
+            tracking_number=routed.tracking_number,
+            status=ComplaintStatus.REJECTED,
+            actor=Actor(kind=ActorKind.AGENCY, id=routed.agency_code),
+            note="bukan wewenang kami",
+            suggested_agency_code=suggested,
+        )
+    )
+
+
+def _provincial_road_complaint() -> ComplaintReceived:
+    return complaint_received(
+        title="Jalan provinsi rusak parah",
+        body="Ruas jalan provinsi Martapura - Banjarbaru berlubang besar, sudah sebulan.",
+        location={"text": "Martapura", "region_code": "6303"},
+    )
+
+
+async def test_a_redelivered_complaint_is_routed_once(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = _provincial_road_complaint()
+    for _ in range(3):
+        await service.handle(received)
+    [routed] = await _routed(pool, received)
+    assert routed.agency_code == "63.pupr"
+    assert routed.causation_id == received.event_id
+    assert routed.routing_round == 1
+    assert routed.disposition_due < routed.followup_due
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM router.assignments WHERE complaint_id = $1", received.complaint_id
+    )
+    assert stored == 1
+
+
+async def test_a_rejection_reroutes_to_the_suggested_agency(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = _provincial_road_complaint()
+    await service.handle(received)
+    [first] = await _routed(pool, received)
+    rejection = _rejection(first, suggested="6303")
+    await service.handle(rejection)
+    await service.handle(rejection)  # redelivered: nothing more
+    first_again, second = await _routed(pool, received)
+    assert first_again == first
+    assert second.agency_code == "6303"
+    assert second.previous_agency_code == "63.pupr"
+    assert second.routing_round == 2
+    correction = await pool.fetchrow(
+        "SELECT wrong_agency, right_agency, source FROM router.routing_corrections"
+        " WHERE complaint_id = $1",
+        received.complaint_id,
+    )
+    assert dict(correction) == {
+        "wrong_agency": "63.pupr",
+        "right_agency": "6303",
+        "source": "agency_rejection",
+    }
+
+
+async def test_the_third_bounce_lands_in_triage(service: RouterService, pool: asyncpg.Pool) -> None:
+    received = _provincial_road_complaint()
+    await service.handle(received)
+    for suggested in ("6303", "63.dishub", "6371"):
+        latest = (await _routed(pool, received))[-1]
+        await service.handle(_rejection(latest, suggested=suggested))
+    rounds = await _routed(pool, received)
+    assert [r.agency_code for r in rounds] == ["63.pupr", "6303", "63.dishub", TRIAGE_AGENCY]
+
+
+async def test_a_stale_rejection_changes_nothing(service: RouterService, pool: asyncpg.Pool) -> None:
+    received = _provincial_road_complaint()
+    await service.handle(received)
+    [first] = await _routed(pool, received)
+    stale = _rejection(first).model_copy(update={"actor": Actor(kind=ActorKind.AGENCY, id="6371")})
+    await service.handle(stale)
+    assert len(await _routed(pool, received)) == 1
+
+
+async def test_an_operator_override_routes_and_is_kept_as_a_labelled_example(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = complaint_received(title="Mohon bantuan", body="Tolong dibantu, sudah lama.")
+    await service.handle(received)
+    [first] = await _routed(pool, received)
+    override = RoutingOverrideRequested(
+        **first.caused(
+            producer="intake",
+            tracking_number=first.tracking_number,
+            agency_code="63.dinsos",
+            operator=Actor(kind=ActorKind.OPERATOR, id="operator:rina"),
+            reason="bantuan sosial",
+        )
+    )
+    await service.handle(override)
+    rounds = await _routed(pool, received)
+    assert rounds[-1].agency_code == "63.dinsos"
+    assert rounds[-1].decided_by == Actor(kind=ActorKind.OPERATOR, id="operator:rina")
+    assert rounds[-1].confidence == 1.0
+    source = await pool.fetchval(
+        "SELECT source FROM router.routing_corrections WHERE complaint_id = $1",
+        received.complaint_id,
+    )
+    assert source == "operator_override"
+
+
+async def test_a_similar_complaint_in_the_same_region_is_linked_not_merged(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    first = complaint_received(
+        title="Jembatan gantung Desa Tambak Anyar putus",
+        body="Jembatan gantung penghubung Desa Tambak Anyar putus sejak banjir, anak sekolah "
+        "terpaksa menyeberang sungai pakai perahu.",
+        location={"text": "Desa Tambak Anyar, Martapura Timur", "region_code": "6303"},
+    )
+    second = complaint_received(
+        title="Jembatan gantung di Desa Tambak Anyar putus",
+        body="Jembatan gantung Desa Tambak Anyar putus sejak banjir kemarin, anak-anak sekolah "
+        "terpaksa menyeberang sungai naik perahu.",
+        location={"text": "Tambak Anyar", "region_code": "6303"},
+    )
+    await service.handle(first)
+    await service.handle(second)
+    [routed] = await _routed(pool, second)
+    assert routed.possible_duplicate_of == first.complaint.tracking_number
+    [first_routed] = await _routed(pool, first)
+    assert first_routed.possible_duplicate_of is None
