@@ -11,15 +11,17 @@ cannot be parsed, or that its handler refuses for any other reason, is handed to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import Gauge
 from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -111,8 +113,7 @@ def subscribe_to_complaint_events(
     max_records: int = 200,
 ) -> Any:
     """Register the service's one subscriber to the complaint stream; returns the subscriber."""
-
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         topic,
         group_id=group_id,
         batch=True,
@@ -121,6 +122,8 @@ def subscribe_to_complaint_events(
         ack_policy=AckPolicy.MANUAL,
         title=f"{group_id}: complaint events",
     )
+
+    @subscriber
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
         records: tuple[ConsumerRecord[bytes, bytes], ...] = (
@@ -135,4 +138,27 @@ def subscribe_to_complaint_events(
             return
         await message.ack()
 
-    return consume
+    return subscriber
+
+
+CONSUMER_LAG = Gauge(
+    "lapor_hub_consumer_lag_events",
+    "Events in the partition not yet consumed by the group",
+    ["group", "partition"],
+)
+
+
+async def observe_lag(subscriber: Any, group_id: str, interval_s: float = 5.0) -> None:
+    """Publish the group's lag per partition until cancelled (aiokafka knows the high-water mark
+    of every partition it fetches from)."""
+    while True:
+        consumer: AIOKafkaConsumer | None = subscriber.consumer
+        if consumer is not None:
+            for partition in consumer.assignment():
+                highwater = consumer.highwater(partition)
+                if highwater is not None:
+                    position = await consumer.position(partition)
+                    CONSUMER_LAG.labels(group_id, str(partition.partition)).set(
+                        highwater - position
+                    )
+        await asyncio.sleep(interval_s)

@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from shared.db import Connection
 from shared.events import Event, encode_event
 from shared.kafka import idempotent_producer
-from shared.topics import COMPLAINT_EVENTS, TopicSpec
+from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _channel(schema: str) -> str:
 
 
 async def enqueue(
-    connection: Connection, schema: str, event: Event, topic: TopicSpec = COMPLAINT_EVENTS
+    connection: Connection, schema: str, event: Event, topic: str = COMPLAINT_EVENTS.name
 ) -> None:
     """Store an event in the schema's outbox, inside the caller's transaction."""
     await connection.execute(
@@ -68,7 +68,7 @@ async def enqueue(
         event.event_id,
         event.complaint_id,
         event.event_type,
-        topic.name,
+        topic,
         encode_event(event),
     )
     # Delivered at commit only: the relay wakes when there is really something to send.

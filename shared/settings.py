@@ -8,6 +8,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.topics import COMPLAINT_EVENTS
+
 ENV_PREFIX = "LAPOR_HUB_"
 
 
@@ -24,6 +26,8 @@ class Settings(BaseSettings):
         # DATABASE_URL is the name hosting platforms set for an existing server.
         validation_alias=AliasChoices("LAPOR_HUB_DATABASE_URL", "DATABASE_URL"),
     )
+    # The stream of every complaint's events (a test gives each run a topic of its own).
+    complaint_events_topic: str = COMPLAINT_EVENTS.name
     log_level: str = "INFO"
     # Address every HTTP endpoint binds to: loopback locally, 0.0.0.0 inside a container.
     bind_host: str = "127.0.0.1"

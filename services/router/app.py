@@ -1,9 +1,69 @@
-"""The router service's FastStream application (`faststream run services.router.app:app`)."""
+"""The router service's FastStream application (`faststream run services.router.app:app`).
 
-from shared.runtime import build_app, build_broker
+Consumes the complaint stream, assigns each complaint in one transaction with its outbox row,
+and relays the outbox to Kafka; `/metrics`, `/healthz` and `/readyz` on its ops port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from faststream import FastStream
+
+from services.router.domain import Router, load_routing_table
+from services.router.service import SCHEMA, RouterService
+from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
+from shared.db import create_pool
+from shared.ops_http import serve_ops
+from shared.outbox import OutboxRelay
+from shared.runtime import build_broker
 from shared.settings import Settings
 
 SERVICE = "router"
+GROUP_ID = "lapor-hub-router"
 settings = Settings()
 broker = build_broker(SERVICE, settings)
-app = build_app(SERVICE, broker, settings)
+
+
+@contextlib.asynccontextmanager
+async def lifespan() -> AsyncIterator[None]:
+    # The table is checked before anything connects: a bad table stops the start, loudly.
+    router = Router(load_routing_table())
+    pool = await create_pool(settings.database_url, max_size=5)
+    subscriber = subscribe_to_complaint_events(
+        broker,
+        group_id=GROUP_ID,
+        handle=RouterService(pool, router, settings.complaint_events_topic).handle,
+        on_poison=keep_in_dead_letters(pool, SCHEMA),
+        topic=settings.complaint_events_topic,
+    )
+    relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+
+    async def database_answers() -> bool:
+        return await pool.fetchval("SELECT true") is True
+
+    async def broker_answers() -> bool:
+        return await broker.ping(timeout=1.0)
+
+    ops = await serve_ops(
+        settings.bind_host,
+        settings.router_metrics_port,
+        {"postgres": database_answers, "kafka": broker_answers},
+    )
+    tasks = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(observe_lag(subscriber, GROUP_ID), name="consumer-lag"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await ops.cleanup()
+        await pool.close()
+
+
+app = FastStream(broker, lifespan=lifespan)

@@ -90,7 +90,7 @@ async def test_events_stored_while_kafka_is_down_arrive_once_and_in_order_after(
     for step in range(3):
         for flow in flows:
             async with pool.acquire() as connection, connection.transaction():
-                await enqueue(connection, SCHEMA, flow[step], fresh_topic)
+                await enqueue(connection, SCHEMA, flow[step], fresh_topic.name)
 
     fast = RelaySettings(retry_initial_s=0.1, retry_max_s=0.2, housekeeping_interval_s=0.1)
     await _run_for(OutboxRelay(database_url, pool, SCHEMA, NOWHERE, fast), 2.0)

@@ -1,4 +1,4 @@
-"""The router's handlers on the real PostgreSQL: once per complaint, re-routes, overrides, triage."""
+"""Router handlers on the real PostgreSQL: once per complaint, re-routes, overrides, triage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from services.router.domain import TRIAGE_AGENCY, Router, load_routing_table
 from services.router.service import RouterService
-from shared.db import Connection, create_pool
+from shared.db import create_pool
 from shared.events import (
     Actor,
     ActorKind,
@@ -17,11 +17,9 @@ from shared.events import (
     ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
-    Event,
     RoutingOverrideRequested,
     parse_event,
 )
-from shared.outbox import enqueue
 from tests.factories import complaint_received
 
 
@@ -39,10 +37,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 def service(pool: asyncpg.Pool, router: Router) -> RouterService:
-    async def write(connection: Connection, event: Event) -> None:
-        await enqueue(connection, "router", event)
-
-    return RouterService(pool, router, write)
+    return RouterService(pool, router)
 
 
 async def _routed(pool: asyncpg.Pool, received: ComplaintReceived) -> list[ComplaintRouted]:
@@ -129,7 +124,9 @@ async def test_the_third_bounce_lands_in_triage(service: RouterService, pool: as
     assert [r.agency_code for r in rounds] == ["63.pupr", "6303", "63.dishub", TRIAGE_AGENCY]
 
 
-async def test_a_stale_rejection_changes_nothing(service: RouterService, pool: asyncpg.Pool) -> None:
+async def test_a_stale_rejection_changes_nothing(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
     received = _provincial_road_complaint()
     await service.handle(received)
     [first] = await _routed(pool, received)
