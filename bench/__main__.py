@@ -15,7 +15,7 @@ from rich.table import Table
 
 from bench.baseline import kafka_baseline, postgres_baseline, sample_events
 from bench.measure import Figures
-from bench.router import routing_decisions
+from bench.router import router_service, routing_decisions
 from shared.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results.json"
@@ -44,7 +44,8 @@ async def _run(count: int) -> dict[str, list[Figures]]:
         *await kafka_baseline(settings.kafka_bootstrap_servers, events),
         await postgres_baseline(settings.database_url, events),
     ]
-    return {"baseline": baseline, "router": [routing_decisions()]}
+    router = [routing_decisions(), *await router_service(settings, (100, 500, 2000), count)]
+    return {"baseline": baseline, "router": router}
 
 
 def main(count: int = typer.Option(5000, help="Payloads per measured stage")) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -82,6 +83,29 @@ async def apply_record(
         await on_poison(record, error)
 
 
+async def apply_batch(
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    handle: EventHandler,
+    on_poison: PoisonHandler,
+    concurrency: int,
+) -> None:
+    """Apply a batch: one complaint's events in order, different complaints side by side (up to
+    `concurrency`), so their database commits overlap instead of queueing."""
+    by_complaint: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+    for record in records:
+        by_complaint[record.key].append(record)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def apply_in_order(complaint_records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        async with limit:
+            for record in complaint_records:
+                await apply_record(record, handle, on_poison)
+
+    async with asyncio.TaskGroup() as group:
+        for complaint_records in by_complaint.values():
+            group.create_task(apply_in_order(complaint_records))
+
+
 def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
     """A poison handler that keeps the record and the reason in the service's `dead_letters`."""
     statement = (
@@ -111,6 +135,7 @@ def subscribe_to_complaint_events(
     on_poison: PoisonHandler,
     topic: str = COMPLAINT_EVENTS.name,
     max_records: int = 200,
+    concurrency: int = 4,
 ) -> Any:
     """Register the service's one subscriber to the complaint stream; returns the subscriber."""
     subscriber = broker.subscriber(
@@ -130,8 +155,7 @@ def subscribe_to_complaint_events(
             raw if isinstance(raw, tuple) else (raw,)
         )
         try:
-            for record in records:
-                await apply_record(record, handle, on_poison)
+            await apply_batch(records, handle, on_poison, concurrency)
         except Exception:
             log.exception("batch of %d events not applied; it will be fetched again", len(records))
             await message.nack()

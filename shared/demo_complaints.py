@@ -97,14 +97,16 @@ _NAMES = ("Siti Aminah", "Muhammad Rizky", "Noor Hasanah", "Ahmad Fauzi", "Rahma
 def sample_complaint_fields(
     index: int, channel: Channel, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Fields of a valid `shared.events.Complaint`, varied by index (stable for a given index)."""
+    """Fields of a new valid `shared.events.Complaint`; its content varies with the index and is
+    the same for the same index."""
     rng = random.Random(index)
     title, body, location, region = _SCENES[index % len(_SCENES)]
     received_at = now or datetime.now(UTC)
     anonymous = rng.random() < 0.2
+    complaint_id = uuid.uuid4()  # every call is a new complaint, even with the same text
     return {
-        "complaint_id": uuid.UUID(int=rng.getrandbits(128), version=4),
-        "tracking_number": f"LPR-DEMO-{index:08d}",
+        "complaint_id": complaint_id,
+        "tracking_number": f"LPR-DEMO-{complaint_id.hex[:10].upper()}",
         "channel": channel,
         "title": title,
         "body": body,

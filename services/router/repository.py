@@ -39,12 +39,13 @@ class RouterRepository:
         )
         return bool(inserted)
 
-    async def save_complaint(self, complaint: Complaint) -> None:
-        await self._db.execute(
+    async def save_complaint(self, complaint: Complaint) -> bool:
+        """Keep the complaint; False when it was already known."""
+        inserted = await self._db.fetchval(
             "INSERT INTO router.complaints (complaint_id, tracking_number, channel, title, body,"
             " location_text, region_code, district_code, category, received_at, document)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            " ON CONFLICT (complaint_id) DO NOTHING",
+            " ON CONFLICT DO NOTHING RETURNING true",
             complaint.complaint_id,
             complaint.tracking_number,
             complaint.channel.value,
@@ -57,24 +58,28 @@ class RouterRepository:
             complaint.received_at,
             complaint.model_dump_json(),
         )
+        return bool(inserted)
 
     async def probable_duplicate(self, complaint: Complaint) -> str | None:
         """The most similar open complaint in the same region in the last 30 days, if any."""
         if complaint.location.region_code is None:
             return None
-        tracking_number: str | None = await self._db.fetchval(
-            "SELECT tracking_number FROM router.complaints"
+        text = f"{complaint.title} {complaint.body}"
+        nearest = await self._db.fetchrow(
+            "SELECT tracking_number, public.similarity(title || ' ' || body, $5) AS similarity"
+            " FROM router.complaints"
             " WHERE region_code = $1 AND complaint_id <> $2 AND NOT closed"
             "   AND received_at > $3::timestamptz - make_interval(days => $4)"
-            "   AND public.similarity(title || ' ' || body, $5) >= $6"
-            " ORDER BY public.similarity(title || ' ' || body, $5) DESC LIMIT 1",
+            " ORDER BY (title || ' ' || body) OPERATOR(public.<->) $5 LIMIT 1",
             complaint.location.region_code,
             complaint.complaint_id,
             complaint.received_at,
             DUPLICATE_WINDOW_DAYS,
-            f"{complaint.title} {complaint.body}",
-            DUPLICATE_SIMILARITY,
+            text,
         )
+        if nearest is None or nearest["similarity"] < DUPLICATE_SIMILARITY:
+            return None
+        tracking_number: str = nearest["tracking_number"]
         return tracking_number
 
     async def save_assignment(self, routed: ComplaintRouted) -> None:

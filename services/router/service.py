@@ -91,9 +91,11 @@ class RouterService:
         disposition_due, followup_due = due_dates(complaint.received_at)
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
-            if not await repository.first_time(event):
+            # A second ComplaintReceived for a known complaint (a replay) is no new complaint.
+            if not await repository.first_time(event) or not await repository.save_complaint(
+                complaint
+            ):
                 return
-            await repository.save_complaint(complaint)
             routed = ComplaintRouted(
                 **event.caused(
                     producer=PRODUCER,

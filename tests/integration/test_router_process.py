@@ -4,7 +4,6 @@ through redelivered events and a kill -9 in the middle of the stream."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,14 +15,7 @@ from shared.events import ComplaintReceived, ComplaintRouted, parse_event
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
 from tests.factories import complaint_received
-from tests.processes import ServiceProcess
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.processes import ServiceProcess, free_port
 
 
 @pytest.fixture
