@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -35,6 +36,8 @@ def stack_wait(
     from shared.db import database_ready
     from shared.kafka import broker_ready
 
+    # aiokafka logs every refused connection while the broker boots; the outcome is reported below.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = Settings()
     checks: tuple[tuple[str, Callable[[], Coroutine[Any, Any, None]], str], ...] = (
         ("PostgreSQL", lambda: database_ready(settings.database_url, timeout), "LAPOR_HUB_PG_LOG"),
