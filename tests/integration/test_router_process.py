@@ -6,12 +6,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from shared.events import ComplaintReceived, ComplaintRouted, parse_event
+from shared.events import (
+    Actor,
+    ActorKind,
+    ComplaintRouted,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    Event,
+    RoutingOverrideRequested,
+    parse_event,
+)
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
 from tests.factories import complaint_received
@@ -38,7 +47,7 @@ def router_process(
     process.stop()
 
 
-async def _publish_all(bootstrap_servers: str, topic: str, events: list[ComplaintReceived]) -> None:
+async def _publish_all(bootstrap_servers: str, topic: str, events: Sequence[Event]) -> None:
     producer = idempotent_producer(bootstrap_servers, client_id="test-intake")
     await producer.start()
     try:
@@ -51,6 +60,7 @@ async def _publish_all(bootstrap_servers: str, topic: str, events: list[Complain
 async def _routed(
     bootstrap_servers: str, topic: str, expected: int, timeout_s: float = 60
 ) -> list[ComplaintRouted]:
+    """Every ComplaintRouted on the topic once `expected` have arrived (and a moment more)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
     )
@@ -101,3 +111,52 @@ async def test_each_complaint_is_routed_exactly_once_through_redelivery_and_a_cr
     for event in distinct:
         assert event.routing_round == 1
         assert event.agency_code
+
+
+def _rejection(routed: ComplaintRouted, suggested: str | None) -> ComplaintStatusChanged:
+    return ComplaintStatusChanged(
+        **routed.caused(
+            producer="notifier",
+            tracking_number=routed.tracking_number,
+            status=ComplaintStatus.REJECTED,
+            actor=Actor(kind=ActorKind.AGENCY, id=routed.agency_code),
+            note="bukan wewenang kami",
+            suggested_agency_code=suggested,
+        )
+    )
+
+
+async def test_rejections_and_overrides_through_kafka_reroute(
+    router_process: ServiceProcess, bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    topic = fresh_topic.name
+    bounced = complaint_received(
+        title="Jalan provinsi rusak", body="Jalan provinsi di Martapura berlubang besar."
+    )
+    triaged = complaint_received(title="Mohon bantuan", body="Tolong dibantu pak, sudah lama.")
+    router_process.start()
+    await _publish_all(bootstrap_servers, topic, [bounced, triaged])
+    first = {r.complaint_id: r for r in await _routed(bootstrap_servers, topic, expected=2)}
+
+    # Three refusals in a row: the third one lands in triage.
+    latest = first[bounced.complaint_id]
+    for rounds, suggested in enumerate(("6303", "63.dishub", "6371"), start=3):
+        await _publish_all(bootstrap_servers, topic, [_rejection(latest, suggested)])
+        latest = (await _routed(bootstrap_servers, topic, expected=rounds))[-1]
+    # An operator routes the vague complaint by hand.
+    override = RoutingOverrideRequested(
+        **first[triaged.complaint_id].caused(
+            producer="intake",
+            tracking_number=triaged.complaint.tracking_number,
+            agency_code="63.dinsos",
+            operator=Actor(kind=ActorKind.OPERATOR, id="operator:rina"),
+        )
+    )
+    await _publish_all(bootstrap_servers, topic, [override])
+    routed = await _routed(bootstrap_servers, topic, expected=6)
+
+    chain = [r.agency_code for r in routed if r.complaint_id == bounced.complaint_id]
+    assert chain == ["63.pupr", "6303", "63.dishub", "63.triage"]
+    by_hand = [r for r in routed if r.complaint_id == triaged.complaint_id][-1]
+    assert by_hand.agency_code == "63.dinsos"
+    assert by_hand.decided_by.kind is ActorKind.OPERATOR
