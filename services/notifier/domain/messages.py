@@ -1,0 +1,197 @@
+"""The words of every notification: Indonesian text and HTML email, webhook JSON, SMS text.
+
+Messages read a complaint only through `AgencyView` (privacy rules already applied) and render
+everything at enqueue time, so each retry sends exactly the same message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from html import escape
+from typing import Any
+
+from services.notifier.domain.privacy import AgencyView, for_public_channel
+
+_MONTHS = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
+
+def tanggal(day: date) -> str:
+    """A date as Indonesians write it: 5 Desember 2026."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What a message about an assignment says."""
+
+    view: AgencyView
+    agency_code: str
+    agency_name: str
+    disposition_due: date
+    followup_due: date
+    inbox_url: str
+    routing_round: int = 1
+    previous_agency_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Rerouted:
+    """The previous agency of a re-routed complaint: it is no longer theirs to answer."""
+
+    tracking_number: str
+    agency_code: str
+    new_agency_name: str
+    inbox_url: str
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+def assignment_email(notice: Assignment) -> Email:
+    view = notice.view
+    mark = "[RAHASIA] " if view.confidential else ""
+    subject = f"{mark}[LAPOR Kalsel] Pengaduan {view.tracking_number}: {view.title}"[:200]
+    lines = [
+        f"Yth. Pejabat Penghubung {notice.agency_name},",
+        "",
+        f"Pengaduan {view.tracking_number} telah didisposisikan kepada instansi Anda"
+        + (" (pengalihan dari instansi lain)." if notice.previous_agency_code else "."),
+    ]
+    if view.confidential:
+        lines += ["", "PENGADUAN RAHASIA: jangan diteruskan atau dipublikasikan."]
+    lines += [
+        "",
+        f"Judul: {view.title}",
+        f"Isi: {view.body}",
+        f"Lokasi: {view.location or '-'}",
+        f"Kategori: {view.category or '-'}",
+        f"Tanggal kejadian: {view.incident_date or '-'}",
+        f"Pelapor: {_reporter_line(view)}",
+        "",
+        f"Batas disposisi: {tanggal(notice.disposition_due)}",
+        f"Batas tindak lanjut: {tanggal(notice.followup_due)}",
+        "",
+        f"Tanggapi melalui kotak masuk instansi: {notice.inbox_url}",
+        "",
+        "Pesan ini dikirim otomatis oleh lapor-hub Kalimantan Selatan.",
+    ]
+    rows = [
+        ("Judul", view.title),
+        ("Isi", view.body),
+        ("Lokasi", view.location or "-"),
+        ("Kategori", view.category or "-"),
+        ("Tanggal kejadian", view.incident_date or "-"),
+        ("Pelapor", _reporter_line(view)),
+        ("Batas disposisi", tanggal(notice.disposition_due)),
+        ("Batas tindak lanjut", tanggal(notice.followup_due)),
+    ]
+    table = "".join(
+        f"<tr><th align='left'>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows
+    )
+    warning = (
+        "<p><strong>PENGADUAN RAHASIA: jangan diteruskan atau dipublikasikan.</strong></p>"
+        if view.confidential
+        else ""
+    )
+    html = (
+        f"<html><body><p>Yth. Pejabat Penghubung {escape(notice.agency_name)},</p>"
+        f"<p>Pengaduan <strong>{escape(view.tracking_number)}</strong> telah didisposisikan"
+        f" kepada instansi Anda.</p>{warning}<table>{table}</table>"
+        f"<p><a href='{escape(notice.inbox_url)}'>Buka kotak masuk instansi</a></p>"
+        "</body></html>"
+    )
+    return Email(subject=subject, text="\n".join(lines), html=html)
+
+
+def _reporter_line(view: AgencyView) -> str:
+    if view.reporter is None:
+        return "anonim (identitas dirahasiakan)"
+    parts = [p for p in (view.reporter.name, view.reporter.phone, view.reporter.email) if p]
+    return ", ".join(parts) or "-"
+
+
+def assignment_webhook(notice: Assignment, *, public_channel: bool) -> dict[str, Any]:
+    """The JSON body of an assignment webhook; a public channel never gets a confidential text."""
+    view = for_public_channel(notice.view) if public_channel else notice.view
+    body: dict[str, Any] = {
+        "type": "complaint.assigned",
+        "tracking_number": notice.view.tracking_number,
+        "agency_code": notice.agency_code,
+        "routing_round": notice.routing_round,
+        "previous_agency_code": notice.previous_agency_code,
+        "confidential": notice.view.confidential,
+        "disposition_due": notice.disposition_due.isoformat(),
+        "followup_due": notice.followup_due.isoformat(),
+        "inbox_url": notice.inbox_url,
+        "complaint": None,
+    }
+    if view is not None:
+        body["complaint"] = {
+            "title": view.title,
+            "body": view.body,
+            "location": view.location,
+            "category": view.category,
+            "incident_date": view.incident_date,
+            "received_at": view.received_at.isoformat(),
+            "anonymous": view.anonymous,
+            "reporter": None
+            if view.reporter is None
+            else {
+                "name": view.reporter.name,
+                "phone": view.reporter.phone,
+                "email": view.reporter.email,
+            },
+            "attachments": list(view.attachments),
+        }
+    return body
+
+
+def assignment_sms(notice: Assignment) -> str:
+    """A short text for an SMS/WhatsApp gateway: never the complaint's text, only a link."""
+    return (
+        f"LAPOR Kalsel: pengaduan {notice.view.tracking_number} untuk {notice.agency_code},"
+        f" tindak lanjut paling lambat {tanggal(notice.followup_due)}. {notice.inbox_url}"
+    )
+
+
+def rerouted_email(notice: Rerouted) -> Email:
+    subject = f"[LAPOR Kalsel] Pengaduan {notice.tracking_number} dialihkan"
+    text = (
+        f"Pengaduan {notice.tracking_number} tidak lagi ditangani instansi Anda"
+        f" ({notice.agency_code}); telah dialihkan kepada {notice.new_agency_name}."
+        f"\n\nRiwayat: {notice.inbox_url}\n\nPesan ini dikirim otomatis oleh lapor-hub."
+    )
+    html = (
+        f"<html><body><p>Pengaduan <strong>{escape(notice.tracking_number)}</strong> tidak lagi"
+        f" ditangani instansi Anda; telah dialihkan kepada {escape(notice.new_agency_name)}.</p>"
+        f"<p><a href='{escape(notice.inbox_url)}'>Riwayat</a></p></body></html>"
+    )
+    return Email(subject=subject, text=text, html=html)
+
+
+def rerouted_webhook(notice: Rerouted) -> dict[str, Any]:
+    return {
+        "type": "complaint.rerouted_away",
+        "tracking_number": notice.tracking_number,
+        "agency_code": notice.agency_code,
+        "new_agency_name": notice.new_agency_name,
+        "inbox_url": notice.inbox_url,
+    }

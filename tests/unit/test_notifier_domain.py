@@ -1,0 +1,216 @@
+"""The notifier's pure rules: inbox transitions, privacy, retries, signatures, messages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+from datetime import date, timedelta
+
+import pytest
+
+from services.notifier.domain.directory import DirectoryError, validate_directory
+from services.notifier.domain.inbox import (
+    InboxAction,
+    InvalidTransitionError,
+    MissingTextError,
+    allowed_actions,
+    apply_action,
+)
+from services.notifier.domain.messages import (
+    Assignment,
+    assignment_email,
+    assignment_sms,
+    assignment_webhook,
+    tanggal,
+)
+from services.notifier.domain.privacy import (
+    NIK_MASK,
+    PHONE_MASK,
+    agency_view,
+    mask_identifiers,
+)
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.signature import sign
+from shared.events import ComplaintStatus
+from tests.factories import complaint
+
+NIK = "6371012345670001"
+
+
+def test_the_inbox_goes_routed_acknowledged_followed_up_resolved() -> None:
+    status = ComplaintStatus.ROUTED
+    for action, note in (
+        (InboxAction.ACKNOWLEDGE, None),
+        (InboxAction.FOLLOW_UP, "Tim sudah meninjau lokasi"),
+        (InboxAction.FOLLOW_UP, "Perbaikan dijadwalkan"),
+        (InboxAction.RESOLVE, None),
+    ):
+        transition = apply_action(status, action, note)
+        assert transition.previous == status
+        status = transition.status
+    assert status is ComplaintStatus.RESOLVED
+    assert allowed_actions(status) == ()
+
+
+def test_an_invalid_transition_names_the_allowed_ones() -> None:
+    with pytest.raises(InvalidTransitionError) as caught:
+        apply_action(ComplaintStatus.ROUTED, InboxAction.RESOLVE)
+    assert caught.value.allowed == (InboxAction.ACKNOWLEDGE, InboxAction.REJECT)
+    with pytest.raises(InvalidTransitionError):
+        apply_action(ComplaintStatus.FOLLOWED_UP, InboxAction.REJECT, "bukan wewenang")
+
+
+def test_a_rejection_needs_a_reason_and_keeps_the_suggestion() -> None:
+    with pytest.raises(MissingTextError):
+        apply_action(ComplaintStatus.ROUTED, InboxAction.REJECT, "  ")
+    with pytest.raises(MissingTextError):
+        apply_action(ComplaintStatus.ACKNOWLEDGED, InboxAction.FOLLOW_UP)
+    transition = apply_action(ComplaintStatus.ROUTED, InboxAction.REJECT, "jalan kota", "6371")
+    assert transition.status is ComplaintStatus.REJECTED
+    assert transition.suggested_agency_code == "6371"
+    acknowledged = apply_action(ComplaintStatus.ROUTED, InboxAction.ACKNOWLEDGE, None, "6371")
+    assert acknowledged.suggested_agency_code is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"NIK saya {NIK} tolong", f"NIK saya {NIK_MASK} tolong"),
+        ("NIK 6371 0123 4567 0001.", f"NIK {NIK_MASK}."),
+        ("hubungi 0812-5555-0101 ya", f"hubungi {PHONE_MASK} ya"),
+        ("WA +62 812 5555 0101", f"WA {PHONE_MASK}"),
+        ("kantor (0511) 3352 123", f"kantor {PHONE_MASK}"),
+        ("tanggal 12 November 2026, km 12, RT 05", "tanggal 12 November 2026, km 12, RT 05"),
+        ("anggaran Rp 1.500.000", "anggaran Rp 1.500.000"),
+    ],
+)
+def test_nik_and_phone_numbers_are_masked(text: str, expected: str) -> None:
+    assert mask_identifiers(text) == expected
+
+
+def test_an_anonymous_complaint_shows_no_identity() -> None:
+    view = agency_view(
+        complaint(
+            anonymous=True,
+            body=f"Saya Siti Aminah, NIK {NIK}, HP 081255550101, jalan rusak.",
+            reporter={"name": "Siti Aminah", "phone": "+62 812 5555 0101", "email": "s@a.id"},
+        )
+    )
+    assert view.reporter is None
+    rendered = json.dumps(assignment_webhook(_notice(view), public_channel=False))
+    rendered += assignment_email(_notice(view)).text + assignment_email(_notice(view)).html
+    for secret in ("Siti", "Aminah", NIK, "5555", "s@a.id"):
+        assert secret not in rendered
+
+
+def test_a_named_complaint_carries_the_reporter_to_the_agency() -> None:
+    view = agency_view(complaint())
+    assert view.reporter is not None
+    assert view.reporter.name == "Siti Aminah"
+    assert "Siti Aminah" in assignment_email(_notice(view)).text
+
+
+def test_a_confidential_text_never_reaches_a_public_channel() -> None:
+    view = agency_view(complaint(confidential=True, body="Dugaan pungli oleh oknum petugas."))
+    public = assignment_webhook(_notice(view), public_channel=True)
+    assert public["complaint"] is None
+    assert public["confidential"] is True
+    assert public["inbox_url"].startswith("http://")
+    assert "pungli" not in json.dumps(public) + assignment_sms(_notice(view))
+    private = assignment_webhook(_notice(view), public_channel=False)
+    assert "pungli" in private["complaint"]["body"]
+    email = assignment_email(_notice(view))
+    assert email.subject.startswith("[RAHASIA]")
+    assert "RAHASIA" in email.html
+
+
+def test_the_email_speaks_indonesian_with_due_dates_and_link() -> None:
+    email = assignment_email(_notice(agency_view(complaint(title="Lampu <jalan> mati"))))
+    assert "Batas tindak lanjut: 12 Desember 2026" in email.text
+    assert "http://127.0.0.1:8081/inbox" in email.text
+    assert "Lampu &lt;jalan&gt; mati" in email.html
+    assert tanggal(date(2026, 1, 5)) == "5 Januari 2026"
+
+
+def _notice(view: object) -> Assignment:
+    from services.notifier.domain.privacy import AgencyView
+
+    assert isinstance(view, AgencyView)
+    return Assignment(
+        view=view,
+        agency_code="63.pupr",
+        agency_name="Dinas PUPR",
+        disposition_due=date(2026, 12, 3),
+        followup_due=date(2026, 12, 12),
+        inbox_url="http://127.0.0.1:8081/inbox/assignments/X",
+    )
+
+
+def test_retries_back_off_exponentially_with_jitter_then_give_up() -> None:
+    policy = RetryPolicy(
+        max_attempts=5,
+        initial=timedelta(seconds=10),
+        ceiling=timedelta(seconds=60),
+        rng=random.Random(7),
+    )
+    delays = [policy.after_failure(n).delay for n in range(1, 5)]
+    ceilings = [10, 20, 40, 60]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert delay is not None
+        assert ceiling / 2 <= delay.total_seconds() <= ceiling
+    assert policy.after_failure(5).give_up
+    assert policy.after_failure(1, permanent=True).give_up
+
+
+def test_retry_after_is_honoured_up_to_the_ceiling() -> None:
+    policy = RetryPolicy(initial=timedelta(seconds=1), ceiling=timedelta(minutes=5))
+    assert policy.after_failure(1, retry_after=timedelta(seconds=120)).delay == timedelta(
+        seconds=120
+    )
+    assert policy.after_failure(1, retry_after=timedelta(hours=3)).delay == timedelta(minutes=5)
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_and_body() -> None:
+    body = b'{"a":1}'
+    expected = hmac.new(b"s" * 16, b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert sign("s" * 16, 1700000000, body) == f"sha256={expected}"
+
+
+def _entry(code: str, **overrides: object) -> dict[str, object]:
+    return {
+        "code": code,
+        "name": f"Instansi {code}",
+        "emails": [f"penghubung@{code}.example"],
+        "escalation_email": f"pimpinan@{code}.example",
+        **overrides,
+    }
+
+
+def test_the_directory_lists_every_problem() -> None:
+    known = {"63.pupr": "PUPR", "63.dishub": "Dishub", "6371": "Banjarmasin", "pusat": "Pusat"}
+    with pytest.raises(DirectoryError) as caught:
+        validate_directory(
+            [
+                _entry("63.pupr", emails=[]),
+                _entry("63.nope"),
+                _entry("6371", webhook={"url": "ftp://x", "secret": "short"}),
+            ],
+            known,
+        )
+    text = str(caught.value)
+    assert "63.pupr" in text
+    assert "emails" in text
+    assert "63.nope" in text and "unknown agency" in text
+    assert "webhook.url" in text and "webhook.secret" in text
+    assert "no contacts for: 63.dishub" in text
+    directory = validate_directory([_entry("63.pupr"), _entry("63.dishub"), _entry("6371")], known)
+    assert set(directory) == {"63.pupr", "63.dishub", "6371"}
+
+
+def test_the_shipped_directory_is_valid() -> None:
+    from services.notifier.directory import known_agencies, load_directory
+
+    directory = load_directory(environ={})
+    assert set(directory) == set(known_agencies()) - {"pusat"}
