@@ -62,17 +62,20 @@ async def enqueue(
     connection: Connection, schema: str, event: Event, topic: str = COMPLAINT_EVENTS.name
 ) -> None:
     """Store an event in the schema's outbox, inside the caller's transaction."""
+    # One round trip; the notification is delivered at commit only, so the relay wakes when
+    # there is really something to send.
     await connection.execute(
-        f'INSERT INTO "{schema}".outbox (event_id, complaint_id, event_type, topic, payload)'
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        f'WITH stored AS (INSERT INTO "{schema}".outbox'
+        " (event_id, complaint_id, event_type, topic, payload)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING)"
+        " SELECT pg_notify($6, '')",
         event.event_id,
         event.complaint_id,
         event.event_type,
         topic,
         encode_event(event),
+        _channel(schema),
     )
-    # Delivered at commit only: the relay wakes when there is really something to send.
-    await connection.execute("SELECT pg_notify($1, '')", _channel(schema))
 
 
 @dataclass(frozen=True)

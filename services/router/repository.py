@@ -83,12 +83,14 @@ class RouterRepository:
         return tracking_number
 
     async def save_assignment(self, routed: ComplaintRouted) -> None:
+        # One round trip: the assignment, and the complaint's current agency with it.
         await self._db.execute(
-            "INSERT INTO router.assignments (complaint_id, routing_round, agency_code,"
-            " previous_agency_code, level, region_code, category, confidence, reasons,"
+            "WITH assigned AS (INSERT INTO router.assignments (complaint_id, routing_round,"
+            " agency_code, previous_agency_code, level, region_code, category, confidence, reasons,"
             " routing_table_version, decided_by_kind, decided_by_id, disposition_due,"
             " followup_due, possible_duplicate_of, cause_event_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16))"
+            " UPDATE router.complaints SET current_agency = $3 WHERE complaint_id = $1",
             routed.complaint_id,
             routed.routing_round,
             routed.agency_code,
@@ -105,11 +107,6 @@ class RouterRepository:
             routed.followup_due,
             routed.possible_duplicate_of,
             routed.causation_id,
-        )
-        await self._db.execute(
-            "UPDATE router.complaints SET current_agency = $2 WHERE complaint_id = $1",
-            routed.complaint_id,
-            routed.agency_code,
         )
 
     async def history(self, complaint_id: uuid.UUID) -> RoutingHistory | None:
