@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -48,6 +48,17 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
 )
 RETRY_WITHIN_BATCH_S = 120.0
+
+DEAD_LETTERS = Counter(
+    "lapor_hub_dead_letters_total",
+    "Events a service could not apply and kept for an operator, by service",
+    ["service"],
+)
+CONSUMER_LAG = Gauge(
+    "lapor_hub_consumer_lag_events",
+    "Events in the partition not yet consumed by the group",
+    ["group", "partition"],
+)
 
 EventHandler = Callable[[AnyEvent], Awaitable[None]]
 PoisonHandler = Callable[[ConsumerRecord[bytes, bytes], Exception], Awaitable[None]]
@@ -114,6 +125,7 @@ def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
     )
 
     async def keep(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        DEAD_LETTERS.labels(schema).inc()
         await pool.execute(
             statement,
             record.topic,
@@ -163,13 +175,6 @@ def subscribe_to_complaint_events(
         await message.ack()
 
     return subscriber
-
-
-CONSUMER_LAG = Gauge(
-    "lapor_hub_consumer_lag_events",
-    "Events in the partition not yet consumed by the group",
-    ["group", "partition"],
-)
 
 
 async def observe_lag(subscriber: Any, group_id: str, interval_s: float = 5.0) -> None:
