@@ -1,9 +1,119 @@
-"""The notifier service's FastStream application (`faststream run services.notifier.app:app`)."""
+"""The notifier service (`python -m services.notifier`): consumes the complaint stream, keeps
+each agency's inbox, sends the alerts from its durable queue, relays its outbox, and serves the
+inbox API with `/metrics` on its HTTP port (8081)."""
 
-from shared.runtime import build_app, build_broker
-from shared.settings import Settings
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Generator
+
+import httpx
+import uvicorn
+from faststream import FastStream
+
+from services.notifier.api import inbox_api
+from services.notifier.delivery import SCHEMA, DeliveryQueue, DeliveryWorker
+from services.notifier.directory import load_directory
+from services.notifier.repository import NotifierRepository
+from services.notifier.senders import SmtpSender, WebhookSender
+from services.notifier.service import NotifierService
+from services.notifier.settings import NotifierSettings
+from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
+from shared.db import create_pool
+from shared.outbox import OutboxRelay
+from shared.runtime import build_broker
 
 SERVICE = "notifier"
-settings = Settings()
-broker = build_broker(SERVICE, settings)
-app = build_app(SERVICE, broker, settings)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside FastStream's loop: FastStream handles the signals, not uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def create_app(settings: NotifierSettings) -> FastStream:
+    broker = build_broker(SERVICE, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        # A broken directory stops the start, with every problem listed, before anything runs.
+        directory = load_directory(settings.notifier_directory_file)
+        pool = await create_pool(settings.database_url, max_size=10)
+        async with pool.acquire() as connection:
+            await NotifierRepository(connection).load_directory(directory.values())
+        service = NotifierService(pool, settings.notifier_public_url)
+        subscriber = subscribe_to_complaint_events(
+            broker,
+            group_id=settings.notifier_consumer_group,
+            handle=service.handle,
+            on_poison=keep_in_dead_letters(pool, SCHEMA),
+            topic=settings.complaint_events_topic,
+        )
+        queue = DeliveryQueue(
+            pool,
+            settings.retry_policy(),
+            per_agency=settings.notifier_per_agency_concurrency,
+            lease_s=settings.notifier_delivery_lease_s,
+            topic=settings.complaint_events_topic,
+        )
+        timeout = settings.notifier_webhook_timeout_s
+        client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)))
+        worker = DeliveryWorker(
+            queue,
+            SmtpSender(settings),
+            WebhookSender(client),
+            database_url=settings.database_url,
+            concurrency=settings.notifier_delivery_workers,
+            poll_s=settings.notifier_delivery_poll_s,
+        )
+        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+
+        async def database_answers() -> bool:
+            return await pool.fetchval("SELECT true") is True
+
+        async def broker_answers() -> bool:
+            return await broker.ping(timeout=1.0)
+
+        api = inbox_api(
+            pool,
+            queue,
+            topic=settings.complaint_events_topic,
+            checks={"postgres": database_answers, "kafka": broker_answers},
+        )
+        server = _EmbeddedServer(
+            uvicorn.Config(
+                api,
+                host=settings.bind_host,
+                port=settings.notifier_http_port,
+                log_level=settings.log_level.lower(),
+                access_log=False,
+            )
+        )
+        tasks = [
+            asyncio.create_task(worker.run(), name="deliveries"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(server.serve(), name="inbox-api"),
+            asyncio.create_task(
+                observe_lag(subscriber, settings.notifier_consumer_group), name="consumer-lag"
+            ),
+        ]
+        try:
+            yield
+        finally:
+            server.should_exit = True
+            for task in tasks:
+                if task.get_name() != "inbox-api":
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.aclose()
+            await pool.close()
+
+    return FastStream(broker, lifespan=lifespan)
+
+
+settings = NotifierSettings()
+app = create_app(settings)

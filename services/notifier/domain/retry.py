@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,19 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.ceiling))
         return RetryDecision(delay)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """A `Retry-After` header (seconds, or an HTTP date) as a wait; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(timedelta(0), moment - now)

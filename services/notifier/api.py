@@ -1,0 +1,315 @@
+"""The agency inbox (FastAPI): each agency's officers see and act on their own assignments with
+their own API keys; operators see dead letters and edit the directory. `/metrics`, `/healthz`,
+`/readyz` for operations; the OpenAPI document at `/openapi.json`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from pydantic import BaseModel, Field
+
+from services.notifier.delivery import DeliveryQueue
+from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.inbox import (
+    InboxAction,
+    InvalidTransitionError,
+    MissingTextError,
+    allowed_actions,
+    apply_action,
+)
+from services.notifier.domain.privacy import AgencyView, agency_view
+from services.notifier.repository import ApiKey, AssignmentRow, NotifierRepository
+from shared.db import Connection
+from shared.events import Actor, ActorKind, ComplaintStatusChanged
+from shared.ops_http import ReadinessCheck, readiness
+from shared.outbox import enqueue
+
+SCHEMA = "notifier"
+PRODUCER = "notifier"
+
+OVERDUE = Gauge(
+    "lapor_hub_notifier_overdue_assignments",
+    "Current assignments past their follow-up due date and not followed up, by agency",
+    ["agency"],
+)
+
+
+class AssignmentOut(BaseModel):
+    tracking_number: str
+    agency_code: str
+    status: str
+    routing_round: int
+    previous_agency_code: str | None
+    disposition_due: date
+    followup_due: date
+    routed_at: datetime
+    allowed_actions: list[InboxAction]
+    complaint: AgencyView | None
+
+
+class FollowUpIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000, description="Isi tindak lanjut")
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=5_000)
+    suggested_agency_code: str | None = Field(default=None, max_length=32)
+
+
+class NoteIn(BaseModel):
+    note: str | None = Field(default=None, max_length=20_000)
+
+
+class Conflict(BaseModel):
+    detail: str
+    status: str
+    allowed_actions: list[InboxAction]
+
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+inbox = APIRouter(prefix="/inbox/assignments", tags=["inbox"])
+operations = APIRouter(tags=["operations"])
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Conflict}}
+
+
+@dataclass(frozen=True)
+class Wiring:
+    pool: asyncpg.Pool
+    queue: DeliveryQueue
+    topic: str
+    checks: Mapping[str, ReadinessCheck]
+
+
+def _wiring(request: Request) -> Wiring:
+    wiring: Wiring = request.app.state.wiring
+    return wiring
+
+
+async def _connection(request: Request) -> AsyncIterator[Connection]:
+    async with _wiring(request).pool.acquire() as borrowed:
+        yield borrowed
+
+
+Db = Annotated[Connection, Depends(_connection)]
+Wired = Annotated[Wiring, Depends(_wiring)]
+
+
+async def _caller(db: Db, key: Annotated[str | None, Depends(_api_key_header)]) -> ApiKey:
+    found = await NotifierRepository(db).api_key(key) if key else None
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid X-API-Key is needed")
+    return found
+
+
+Caller = Annotated[ApiKey, Depends(_caller)]
+
+
+def _operator(who: Caller) -> ApiKey:
+    if not who.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "an operator's key is needed")
+    return who
+
+
+Operator = Annotated[ApiKey, Depends(_operator)]
+
+
+def _agency_of(who: ApiKey) -> str:
+    if who.agency_code is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "an agency's key is needed")
+    return who.agency_code
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "no such assignment for this key")
+
+
+async def _out(repository: NotifierRepository, row: AssignmentRow) -> AssignmentOut:
+    complaint = await repository.complaint(row.complaint_id)
+    return AssignmentOut(
+        tracking_number=row.tracking_number,
+        agency_code=row.agency_code,
+        status=row.status.value,
+        routing_round=row.routing_round,
+        previous_agency_code=row.previous_agency_code,
+        disposition_due=row.disposition_due,
+        followup_due=row.followup_due,
+        routed_at=row.routed_at,
+        allowed_actions=list(allowed_actions(row.status)),
+        complaint=agency_view(complaint) if complaint else None,
+    )
+
+
+@inbox.get("", response_model=list[AssignmentOut])
+async def list_assignments(db: Db, who: Caller) -> list[AssignmentOut]:
+    """The agency's current assignments, the most urgent first."""
+    repository = NotifierRepository(db)
+    rows = await repository.assignments_of(_agency_of(who))
+    return [await _out(repository, row) for row in rows]
+
+
+@inbox.get("/{tracking_number}", response_model=AssignmentOut)
+async def get_assignment(tracking_number: str, db: Db, who: Caller) -> AssignmentOut:
+    """One assignment; an agency sees only its own (operators see any)."""
+    repository = NotifierRepository(db)
+    row = await repository.current_assignment(tracking_number, who.agency_code)
+    if row is None:
+        raise _not_found()
+    return await _out(repository, row)
+
+
+async def _act(
+    db: Connection,
+    wiring: Wiring,
+    who: ApiKey,
+    tracking_number: str,
+    action: InboxAction,
+    *,
+    note: str | None = None,
+    suggested_agency_code: str | None = None,
+) -> AssignmentOut | JSONResponse:
+    """Apply the action and store its ComplaintStatusChanged in the outbox, in one transaction."""
+    agency = _agency_of(who)
+    async with db.transaction():
+        repository = NotifierRepository(db)
+        row = await repository.current_assignment(tracking_number, agency, for_update=True)
+        if row is None:
+            raise _not_found()
+        try:
+            transition = apply_action(row.status, action, note, suggested_agency_code)
+        except InvalidTransitionError as error:
+            conflict = Conflict(
+                detail=str(error), status=row.status, allowed_actions=list(error.allowed)
+            )
+            return JSONResponse(conflict.model_dump(mode="json"), status.HTTP_409_CONFLICT)
+        except MissingTextError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+        event = ComplaintStatusChanged(
+            complaint_id=row.complaint_id,
+            correlation_id=row.correlation_id,
+            causation_id=row.routed_event_id,
+            producer=PRODUCER,
+            tracking_number=row.tracking_number,
+            status=transition.status,
+            previous_status=transition.previous,
+            actor=Actor(kind=ActorKind.AGENCY, id=agency),
+            agency_code=agency,
+            note=transition.note,
+            suggested_agency_code=transition.suggested_agency_code,
+        )
+        await repository.record_action(row, transition, who.name, event.event_id)
+        await enqueue(db, SCHEMA, event, wiring.topic)
+        updated = await repository.current_assignment(tracking_number, agency)
+        assert updated is not None
+        return await _out(repository, updated)
+
+
+@inbox.post("/{tracking_number}/acknowledge", response_model=AssignmentOut, responses=CONFLICT)
+async def acknowledge(tracking_number: str, db: Db, wiring: Wired, who: Caller) -> Any:
+    """Terima: the agency has seen the complaint and will handle it."""
+    return await _act(db, wiring, who, tracking_number, InboxAction.ACKNOWLEDGE)
+
+
+@inbox.post("/{tracking_number}/follow-up", response_model=AssignmentOut, responses=CONFLICT)
+async def follow_up(
+    tracking_number: str, body: FollowUpIn, db: Db, wiring: Wired, who: Caller
+) -> Any:
+    """Tindak lanjut: what the agency did or will do."""
+    return await _act(db, wiring, who, tracking_number, InboxAction.FOLLOW_UP, note=body.text)
+
+
+@inbox.post("/{tracking_number}/reject", response_model=AssignmentOut, responses=CONFLICT)
+async def reject(tracking_number: str, body: RejectIn, db: Db, wiring: Wired, who: Caller) -> Any:
+    """Bukan wewenang: not this agency's authority; the router assigns it again."""
+    return await _act(
+        db,
+        wiring,
+        who,
+        tracking_number,
+        InboxAction.REJECT,
+        note=body.reason,
+        suggested_agency_code=body.suggested_agency_code,
+    )
+
+
+@inbox.post("/{tracking_number}/resolve", response_model=AssignmentOut, responses=CONFLICT)
+async def resolve(tracking_number: str, body: NoteIn, db: Db, wiring: Wired, who: Caller) -> Any:
+    """Selesai: the matter is resolved."""
+    return await _act(db, wiring, who, tracking_number, InboxAction.RESOLVE, note=body.note)
+
+
+@operations.get("/admin/dead-letters")
+async def dead_letters(wiring: Wired, _: Operator) -> list[dict[str, Any]]:
+    """Deliveries that exhausted their attempts."""
+    return await wiring.queue.dead_letters()
+
+
+@operations.post("/admin/deliveries/{delivery_id}/retry", status_code=202)
+async def retry(delivery_id: uuid.UUID, wiring: Wired, _: Operator) -> dict[str, str]:
+    """Send a dead letter again with a fresh set of attempts."""
+    if not await wiring.queue.retry_dead(delivery_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead letter with this id")
+    return {"delivery_id": str(delivery_id), "state": "pending"}
+
+
+@operations.put("/admin/agencies/{agency_code}", status_code=204)
+async def put_agency(agency_code: str, contacts: AgencyContacts, db: Db, _: Operator) -> Response:
+    """Replace an agency's contacts; kept over the directory file from then on."""
+    if contacts.code != agency_code:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "code differs from the path")
+    await NotifierRepository(db).put_contacts(contacts)
+    return Response(status_code=204)
+
+
+@operations.get("/metrics", include_in_schema=False)
+async def metrics(db: Db) -> Response:
+    rows = await db.fetch(
+        "SELECT agency_code, count(*) AS n FROM notifier.assignments WHERE current"
+        " AND status IN ('routed', 'acknowledged')"
+        " AND followup_due < (now() AT TIME ZONE 'Asia/Makassar')::date GROUP BY agency_code"
+    )
+    OVERDUE.clear()
+    for row in rows:
+        OVERDUE.labels(row["agency_code"]).set(row["n"])
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+@operations.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@operations.get("/readyz", include_in_schema=False)
+async def readyz(wiring: Wired) -> JSONResponse:
+    results = await readiness(wiring.checks)
+    ready = all(results.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": results},
+        status_code=200 if ready else 503,
+    )
+
+
+def inbox_api(
+    pool: asyncpg.Pool,
+    queue: DeliveryQueue,
+    *,
+    topic: str,
+    checks: Mapping[str, ReadinessCheck],
+) -> FastAPI:
+    api = FastAPI(
+        title="lapor-hub notifier: agency inbox",
+        description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
+        version="1",
+    )
+    api.state.wiring = Wiring(pool=pool, queue=queue, topic=topic, checks=checks)
+    api.include_router(inbox)
+    api.include_router(operations)
+    return api

@@ -1,0 +1,332 @@
+"""The durable delivery queue and its workers.
+
+Each row is one notification on one channel. Workers claim due rows (`FOR UPDATE SKIP LOCKED`)
+under a lease: a row whose worker died mid-send is claimed again when the lease runs out, so a
+restart loses nothing (and a receiver may see a delivery twice, with the same delivery id).
+Claims are serialised by a transaction-scoped advisory lock, which makes the per-agency limit of
+deliveries in flight exact across workers and processes. After a success the `AgencyNotified`
+event goes to the outbox in the same transaction; after the last failed attempt the row becomes
+a dead letter that an operator can send again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
+from shared.events import AgencyNotified, NotificationChannel
+from shared.outbox import enqueue
+
+log = logging.getLogger(__name__)
+SCHEMA = "notifier"
+PRODUCER = "notifier"
+WAKE_CHANNEL = "notifier_deliveries"
+
+DELIVERIES = Counter(
+    "lapor_hub_notifier_deliveries_total",
+    "Delivery attempts by channel, agency and outcome (delivered, failed, dead)",
+    ["channel", "agency", "outcome"],
+)
+DELIVERY_LATENCY = Histogram(
+    "lapor_hub_notifier_delivery_latency_seconds",
+    "From a notification's enqueueing to its successful delivery",
+    ["channel"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+QUEUE_DEPTH = Gauge(
+    "lapor_hub_notifier_queue_depth", "Deliveries waiting or being sent", ["channel"]
+)
+QUEUE_OLDEST = Gauge(
+    "lapor_hub_notifier_queue_oldest_age_seconds", "Age of the oldest delivery not yet done"
+)
+DEAD_LETTERS = Gauge(
+    "lapor_hub_notifier_dead_letters", "Deliveries that exhausted their attempts", ["channel"]
+)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    delivery_id: uuid.UUID
+    complaint_id: uuid.UUID
+    tracking_number: str
+    agency_code: str
+    kind: str
+    channel: NotificationChannel
+    payload: dict[str, Any]
+    attempts: int
+    cause_event_id: uuid.UUID
+    correlation_id: uuid.UUID
+    created_at: datetime
+    secret: str | None
+
+
+_CLAIMABLE = (
+    "(state = 'pending' AND next_attempt_at <= now())"
+    " OR (state = 'sending' AND lease_until <= now())"
+)
+
+
+class DeliveryQueue:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        policy: RetryPolicy,
+        *,
+        per_agency: int,
+        lease_s: float,
+        topic: str,
+    ) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._per_agency = per_agency
+        self._lease_s = lease_s
+        self._topic = topic
+
+    async def claim(self, limit: int) -> list[ClaimedDelivery]:
+        """Up to `limit` due deliveries, no agency beyond its limit of deliveries in flight."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext('notifier.claim'))")
+            ids = await connection.fetch(
+                "WITH in_flight AS ("
+                "  SELECT agency_code, count(*) AS n FROM notifier.deliveries"
+                "  WHERE state = 'sending' AND lease_until > now() GROUP BY agency_code),"
+                " due AS ("
+                "  SELECT delivery_id, agency_code, next_attempt_at, row_number() OVER"
+                "   (PARTITION BY agency_code ORDER BY next_attempt_at, created_at) AS place"
+                f"  FROM notifier.deliveries WHERE {_CLAIMABLE})"
+                " SELECT delivery_id FROM due LEFT JOIN in_flight USING (agency_code)"
+                " WHERE place <= $2 - coalesce(n, 0) ORDER BY next_attempt_at LIMIT $1",
+                limit,
+                self._per_agency,
+            )
+            if not ids:
+                return []
+            rows = await connection.fetch(
+                "WITH locked AS (SELECT delivery_id FROM notifier.deliveries"
+                "  WHERE delivery_id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED)"
+                " UPDATE notifier.deliveries d SET state = 'sending', attempts = d.attempts + 1,"
+                "  lease_until = now() + make_interval(secs => $2)"
+                " FROM locked WHERE d.delivery_id = locked.delivery_id"
+                " RETURNING d.delivery_id, d.complaint_id, d.tracking_number, d.agency_code,"
+                "  d.kind, d.channel, d.payload, d.attempts, d.cause_event_id, d.correlation_id,"
+                "  d.created_at, (SELECT CASE d.channel"
+                "    WHEN 'webhook' THEN c.contacts -> 'webhook' ->> 'secret'"
+                "    WHEN 'sms' THEN c.contacts -> 'sms_gateway' ->> 'secret' END"
+                "   FROM notifier.agency_contacts c WHERE c.agency_code = d.agency_code) AS secret",
+                [row["delivery_id"] for row in ids],
+                self._lease_s,
+            )
+        return [
+            ClaimedDelivery(
+                **{
+                    **dict(row),
+                    "channel": NotificationChannel(row["channel"]),
+                    "payload": json.loads(row["payload"]),
+                }
+            )
+            for row in rows
+        ]
+
+    async def delivered(self, delivery: ClaimedDelivery) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            updated = await connection.fetchval(
+                "UPDATE notifier.deliveries SET state = 'delivered', delivered_at = now(),"
+                " lease_until = NULL WHERE delivery_id = $1 AND state = 'sending'"
+                " AND attempts = $2 RETURNING true",
+                delivery.delivery_id,
+                delivery.attempts,
+            )
+            if not updated:  # another worker took it over after our lease ran out
+                return
+            event = AgencyNotified(
+                complaint_id=delivery.complaint_id,
+                correlation_id=delivery.correlation_id,
+                causation_id=delivery.cause_event_id,
+                producer=PRODUCER,
+                tracking_number=delivery.tracking_number,
+                agency_code=delivery.agency_code,
+                channel=delivery.channel,
+                delivery_id=delivery.delivery_id,
+                attempts=delivery.attempts,
+            )
+            await enqueue(connection, SCHEMA, event, self._topic)
+        DELIVERIES.labels(delivery.channel.value, delivery.agency_code, "delivered").inc()
+        DELIVERY_LATENCY.labels(delivery.channel.value).observe(
+            time.time() - delivery.created_at.timestamp()
+        )
+
+    async def failed(self, delivery: ClaimedDelivery, error: DeliveryFailedError) -> bool:
+        """Schedule the next attempt, or make it a dead letter; True for a dead letter."""
+        decision = self._policy.after_failure(
+            delivery.attempts, permanent=error.permanent, retry_after=error.retry_after
+        )
+        await self._pool.execute(
+            "UPDATE notifier.deliveries SET last_error = $3, lease_until = NULL,"
+            " state = CASE WHEN $4::interval IS NULL THEN 'dead' ELSE 'pending' END,"
+            " next_attempt_at = now() + coalesce($4::interval, '0')"
+            " WHERE delivery_id = $1 AND state = 'sending' AND attempts = $2",
+            delivery.delivery_id,
+            delivery.attempts,
+            str(error)[:2000],
+            decision.delay,
+        )
+        outcome = "dead" if decision.give_up else "failed"
+        DELIVERIES.labels(delivery.channel.value, delivery.agency_code, outcome).inc()
+        return decision.give_up
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT delivery_id, tracking_number, agency_code, kind, channel, target, attempts,"
+            " last_error, created_at, next_attempt_at AS last_attempt_at"
+            " FROM notifier.deliveries WHERE state = 'dead' ORDER BY created_at LIMIT $1",
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    async def retry_dead(self, delivery_id: uuid.UUID) -> bool:
+        """Send a dead letter again, with a fresh set of attempts; False if it is not dead."""
+        retried = await self._pool.fetchval(
+            "UPDATE notifier.deliveries SET state = 'pending', attempts = 0,"
+            " next_attempt_at = now() WHERE delivery_id = $1 AND state = 'dead' RETURNING true",
+            delivery_id,
+        )
+        if retried:
+            await self._pool.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+        return bool(retried)
+
+    async def measure(self) -> None:
+        rows = await self._pool.fetch(
+            "SELECT channel, count(*) FILTER (WHERE state IN ('pending', 'sending')) AS waiting,"
+            " count(*) FILTER (WHERE state = 'dead') AS dead,"
+            " extract(epoch FROM now() - min(created_at) FILTER"
+            "  (WHERE state IN ('pending', 'sending'))) AS oldest"
+            " FROM notifier.deliveries WHERE state <> 'delivered' GROUP BY channel"
+        )
+        for channel in NotificationChannel:
+            QUEUE_DEPTH.labels(channel.value).set(0)
+            DEAD_LETTERS.labels(channel.value).set(0)
+        for row in rows:
+            QUEUE_DEPTH.labels(row["channel"]).set(row["waiting"])
+            DEAD_LETTERS.labels(row["channel"]).set(row["dead"])
+        QUEUE_OLDEST.set(max((float(row["oldest"] or 0) for row in rows), default=0.0))
+
+
+class DeliveryWorker:
+    """Sends due deliveries, up to `concurrency` at a time, until cancelled."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        smtp: SmtpSender,
+        webhooks: WebhookSender,
+        *,
+        database_url: str,
+        concurrency: int,
+        poll_s: float,
+    ) -> None:
+        self._queue = queue
+        self._smtp = smtp
+        self._webhooks = webhooks
+        self._database_url = database_url
+        self._concurrency = concurrency
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        listener = await self._listen()
+        in_flight: set[asyncio.Task[None]] = set()
+        next_measure = 0.0
+        try:
+            while True:
+                try:
+                    free = self._concurrency - len(in_flight)
+                    claimed = await self._queue.claim(free) if free > 0 else []
+                    if time.monotonic() >= next_measure:
+                        next_measure = time.monotonic() + 5.0
+                        await self._queue.measure()
+                except (OSError, asyncpg.PostgresError) as error:
+                    log.warning("delivery queue unavailable (%r)", error)
+                    claimed = []
+                for delivery in claimed:
+                    task = asyncio.create_task(self._deliver(delivery))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if len(claimed) == free and free > 0:
+                    continue  # more may be due
+                self._wake.clear()
+                waiters = [asyncio.create_task(self._wake.wait()), *in_flight]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait(
+                        waiters, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                waiters[0].cancel()
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            if listener is not None:
+                await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        """Woken at once when a delivery is queued; without LISTEN, polling still finds it."""
+        try:
+            listener = await asyncpg.connect(self._database_url)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("no LISTEN connection (%r); polling only", error)
+            return None
+        await listener.add_listener(WAKE_CHANNEL, lambda *_: self._wake.set())
+        return listener
+
+    async def _deliver(self, delivery: ClaimedDelivery) -> None:
+        """Send and record the outcome; if the database is away, the lease brings it back."""
+        try:
+            await self._attempt(delivery)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("delivery %s: outcome not recorded (%r)", delivery.delivery_id, error)
+
+    async def _attempt(self, delivery: ClaimedDelivery) -> None:
+        try:
+            await self._send(delivery)
+        except Exception as failure:
+            error = (
+                failure
+                if isinstance(failure, DeliveryFailedError)
+                else DeliveryFailedError(f"unexpected: {failure!r}")
+            )
+            dead = await self._queue.failed(delivery, error)
+            log.log(
+                logging.ERROR if dead else logging.INFO,
+                "delivery %s (%s to %s) attempt %d failed%s: %s",
+                delivery.delivery_id,
+                delivery.channel,
+                delivery.agency_code,
+                delivery.attempts,
+                ", now a dead letter" if dead else "",
+                error,
+            )
+            return
+        await self._queue.delivered(delivery)
+
+    async def _send(self, delivery: ClaimedDelivery) -> None:
+        delivery_id = str(delivery.delivery_id)
+        if delivery.channel is NotificationChannel.EMAIL:
+            await self._smtp.send(delivery_id, delivery.payload)
+            return
+        if delivery.secret is None:
+            raise DeliveryFailedError(
+                f"{delivery.agency_code} has no {delivery.channel} secret", permanent=True
+            )
+        payload = delivery.payload
+        await self._webhooks.send(delivery_id, payload["url"], payload["body"], delivery.secret)

@@ -1,0 +1,158 @@
+"""Which notifications an assignment causes: one per channel the agency has, plus a notice to
+the previous agency of a re-routed complaint. Each gets a stable key, hence a stable delivery
+id: planning the same assignment twice yields the same deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.messages import (
+    Assignment,
+    Email,
+    Rerouted,
+    assignment_email,
+    assignment_sms,
+    assignment_webhook,
+    rerouted_email,
+    rerouted_webhook,
+)
+from services.notifier.domain.privacy import AgencyView
+from shared.events import NotificationChannel
+
+_DELIVERY_NAMESPACE = uuid.UUID("6f1c2a52-8a43-4c1e-9a52-0b7f5d0e6a11")
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    notification_key: str
+    agency_code: str
+    kind: str
+    channel: NotificationChannel
+    target: str
+    payload: dict[str, Any]
+
+    @property
+    def delivery_id(self) -> uuid.UUID:
+        return uuid.uuid5(_DELIVERY_NAMESPACE, self.notification_key)
+
+
+@dataclass(frozen=True)
+class RoutedComplaint:
+    """What the router decided, as the planner needs it."""
+
+    cause_event_id: uuid.UUID
+    agency_code: str
+    previous_agency_code: str | None
+    routing_round: int
+    disposition_due: date
+    followup_due: date
+
+
+def _email(key: str, agency: str, kind: str, to: tuple[str, ...], email: Email) -> PlannedDelivery:
+    return PlannedDelivery(
+        notification_key=f"{key}:email",
+        agency_code=agency,
+        kind=kind,
+        channel=NotificationChannel.EMAIL,
+        target=", ".join(to),
+        payload={"to": list(to), "subject": email.subject, "text": email.text, "html": email.html},
+    )
+
+
+def _post(
+    key: str,
+    agency: str,
+    kind: str,
+    *,
+    channel: NotificationChannel,
+    url: str,
+    body: dict[str, Any],
+) -> PlannedDelivery:
+    return PlannedDelivery(
+        notification_key=f"{key}:{channel}",
+        agency_code=agency,
+        kind=kind,
+        channel=channel,
+        target=url,
+        payload={"url": url, "body": body},
+    )
+
+
+def plan_assignment(
+    routed: RoutedComplaint,
+    view: AgencyView,
+    contacts: AgencyContacts | None,
+    previous_contacts: AgencyContacts | None,
+    *,
+    inbox_url: str,
+    inbox_root: str,
+) -> list[PlannedDelivery]:
+    """`inbox_url` shows the complaint to its agency; the previous agency, which no longer sees
+    it, gets `inbox_root`."""
+    planned: list[PlannedDelivery] = []
+    if contacts is not None:
+        notice = Assignment(
+            view=view,
+            agency_code=contacts.code,
+            agency_name=contacts.name,
+            disposition_due=routed.disposition_due,
+            followup_due=routed.followup_due,
+            inbox_url=inbox_url,
+            routing_round=routed.routing_round,
+            previous_agency_code=routed.previous_agency_code,
+        )
+        key = f"{routed.cause_event_id}:assigned:{contacts.code}"
+        planned.append(
+            _email(key, contacts.code, "assigned", contacts.emails, assignment_email(notice))
+        )
+        if contacts.webhook is not None:
+            body = assignment_webhook(notice, public_channel=contacts.webhook.public)
+            url = str(contacts.webhook.url)
+            planned.append(
+                _post(
+                    key,
+                    contacts.code,
+                    "assigned",
+                    channel=NotificationChannel.WEBHOOK,
+                    url=url,
+                    body=body,
+                )
+            )
+        if contacts.sms_gateway is not None:
+            text = {"type": "complaint.assigned", "text": assignment_sms(notice)}
+            url = str(contacts.sms_gateway.url)
+            planned.append(
+                _post(
+                    key,
+                    contacts.code,
+                    "assigned",
+                    channel=NotificationChannel.SMS,
+                    url=url,
+                    body=text,
+                )
+            )
+    if previous_contacts is not None:
+        away = Rerouted(
+            tracking_number=view.tracking_number,
+            agency_code=previous_contacts.code,
+            new_agency_name=contacts.name if contacts else routed.agency_code,
+            inbox_url=inbox_root,
+        )
+        key = f"{routed.cause_event_id}:rerouted:{previous_contacts.code}"
+        code = previous_contacts.code
+        planned.append(
+            _email(key, code, "rerouted", previous_contacts.emails, rerouted_email(away))
+        )
+        if previous_contacts.webhook is not None:
+            url = str(previous_contacts.webhook.url)
+            body = rerouted_webhook(away)
+            planned.append(
+                _post(
+                    key, code, "rerouted", channel=NotificationChannel.WEBHOOK, url=url, body=body
+                )
+            )
+    return planned

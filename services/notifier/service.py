@@ -1,0 +1,92 @@
+"""The notifier's event handlers: each event is one transaction that records the event id, so a
+redelivered event changes nothing and never notifies twice."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from prometheus_client import Counter
+
+from services.notifier.domain.plan import RoutedComplaint, plan_assignment
+from services.notifier.domain.privacy import agency_view
+from services.notifier.repository import NotifierRepository
+from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted
+
+log = logging.getLogger(__name__)
+
+ASSIGNMENTS = Counter(
+    "lapor_hub_notifier_assignments_total", "Assignments received, by agency", ["agency"]
+)
+
+
+class MissingComplaintError(LookupError):
+    """A routing arrived for a complaint the notifier never received."""
+
+
+class NotifierService:
+    def __init__(self, pool: asyncpg.Pool, public_url: str) -> None:
+        self._pool = pool
+        self._public_url = public_url.rstrip("/")
+
+    def inbox_url(self, tracking_number: str) -> str:
+        return f"{self._public_url}/inbox/assignments/{tracking_number}"
+
+    async def handle(self, event: AnyEvent) -> None:
+        """Apply one event of the complaint stream; the others pass by."""
+        if isinstance(event, ComplaintReceived):
+            await self._keep_complaint(event)
+        elif isinstance(event, ComplaintRouted):
+            await self._notify_assignment(event)
+
+    async def _keep_complaint(self, event: ComplaintReceived) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = NotifierRepository(connection)
+            if await repository.first_time(event):
+                await repository.save_complaint(event.complaint)
+
+    async def _notify_assignment(self, routed: ComplaintRouted) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = NotifierRepository(connection)
+            if not await repository.first_time(routed):
+                return
+            complaint = await repository.complaint(routed.complaint_id)
+            if complaint is None:
+                # Kept as a dead letter (the consumer's poison handler) for an operator.
+                raise MissingComplaintError(f"{routed.tracking_number} was never received")
+            await repository.save_assignment(routed)
+            contacts = await repository.contacts(routed.agency_code)
+            previous = (
+                await repository.contacts(routed.previous_agency_code)
+                if routed.previous_agency_code
+                else None
+            )
+            if contacts is None:
+                log.warning(
+                    "%s routed to %s, which has no contacts",
+                    routed.tracking_number,
+                    routed.agency_code,
+                )
+            planned = plan_assignment(
+                RoutedComplaint(
+                    cause_event_id=routed.event_id,
+                    agency_code=routed.agency_code,
+                    previous_agency_code=routed.previous_agency_code,
+                    routing_round=routed.routing_round,
+                    disposition_due=routed.disposition_due,
+                    followup_due=routed.followup_due,
+                ),
+                agency_view(complaint),
+                contacts,
+                previous,
+                inbox_url=self.inbox_url(routed.tracking_number),
+                inbox_root=f"{self._public_url}/inbox/assignments",
+            )
+            await repository.enqueue_deliveries(
+                planned,
+                complaint_id=routed.complaint_id,
+                tracking_number=routed.tracking_number,
+                cause_event_id=routed.event_id,
+                correlation_id=routed.correlation_id,
+            )
+        ASSIGNMENTS.labels(routed.agency_code).inc()

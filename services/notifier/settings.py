@@ -1,0 +1,46 @@
+"""The notifier's settings: `LAPOR_HUB_NOTIFIER_*` on top of the shared ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from services.notifier.directory import DIRECTORY_FILE
+from services.notifier.domain.retry import RetryPolicy
+from shared.settings import Settings
+
+
+class NotifierSettings(Settings):
+    notifier_http_port: int = 8081
+    # Base of the links in messages (the inbox as agencies reach it).
+    notifier_public_url: str = "http://127.0.0.1:8081"
+    notifier_directory_file: Path = DIRECTORY_FILE
+    notifier_consumer_group: str = "lapor-hub-notifier"
+
+    notifier_smtp_host: str = "127.0.0.1"
+    notifier_smtp_port: int = 1025
+    notifier_smtp_starttls: bool = False
+    notifier_smtp_username: str | None = None
+    notifier_smtp_password: SecretStr | None = None
+    notifier_smtp_sender: str = "LAPOR Kalsel <noreply@lapor-kalsel.example>"
+    notifier_smtp_timeout_s: float = 10.0
+    notifier_webhook_timeout_s: float = 5.0
+
+    notifier_delivery_max_attempts: int = 8
+    notifier_delivery_initial_backoff_s: float = 30.0
+    notifier_delivery_max_backoff_s: float = 1800.0
+    # Deliveries sent side by side, in all and to one agency.
+    notifier_delivery_workers: int = 8
+    notifier_per_agency_concurrency: int = 2
+    # A delivery claimed by a worker that died is taken up again after this.
+    notifier_delivery_lease_s: float = 60.0
+    notifier_delivery_poll_s: float = 1.0
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.notifier_delivery_max_attempts,
+            initial=timedelta(seconds=self.notifier_delivery_initial_backoff_s),
+            ceiling=timedelta(seconds=self.notifier_delivery_max_backoff_s),
+        )
