@@ -1,0 +1,569 @@
+"""The notifier against real servers: PostgreSQL, Kafka, an SMTP server (aiosmtpd) and an HTTP
+webhook receiver on 127.0.0.1 that verifies signatures and drops duplicate delivery ids."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from services.notifier.api import inbox_api
+from services.notifier.app import _EmbeddedServer
+from services.notifier.delivery import DeliveryQueue, DeliveryWorker
+from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.repository import NotifierRepository
+from services.notifier.senders import SmtpSender, WebhookSender
+from services.notifier.service import NotifierService
+from services.notifier.settings import NotifierSettings
+from shared.db import create_pool
+from shared.events import (
+    AgencyNotified,
+    AuthorityLevel,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    Event,
+    parse_event,
+)
+from tests.factories import complaint_received
+from tests.processes import free_port
+
+SECRET = "rahasia-bersama-untuk-uji-0123456789"
+NIK = "6303015501900002"
+PUBLIC_URL = "http://127.0.0.1:8081"
+
+
+# --- Real receivers -------------------------------------------------------------------------
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self._lock:
+            self.messages.append(message_from_bytes(envelope.original_content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class WebhookReceiver:
+    """Verifies the signature itself (not with the hub's code) and keeps one body per delivery
+    id, as a careful receiver would. Fails the first `fail_first` signed requests."""
+
+    secret: str
+    fail_first: int = 0
+    retry_after: str | None = None
+    delay_s: float = 0.0
+    attempts: list[float] = field(default_factory=list)
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duplicates: int = 0
+    bad_signatures: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        timestamp = request.headers.get("X-Lapor-Timestamp", "")
+        expected = hmac.new(
+            self.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
+        signature = request.headers.get("X-Lapor-Signature", "")
+        if not hmac.compare_digest(signature, f"sha256={expected}"):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        assert abs(time.time() - int(timestamp)) < 60
+        self.attempts.append(time.monotonic())
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
+        if len(self.attempts) <= self.fail_first:
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return web.Response(status=503, headers=headers)
+        delivery_id = request.headers["X-Lapor-Delivery"]
+        if delivery_id in self.accepted:
+            self.duplicates += 1
+        else:
+            self.accepted[delivery_id] = json.loads(body)
+        return web.Response(status=200)
+
+
+@contextlib.asynccontextmanager
+async def serving(receiver: WebhookReceiver) -> AsyncIterator[WebhookReceiver]:
+    application = web.Application()
+    application.router.add_post("/hook", receiver.handle)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    receiver.port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", receiver.port).start()
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+# --- In-process notifier on the real database -------------------------------------------------
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=10)
+    yield pool
+    await pool.close()
+
+
+def _agency(receiver: WebhookReceiver | None = None, *, public: bool = False) -> AgencyContacts:
+    code = f"t.{uuid.uuid4().hex[:8]}"
+    webhook = None
+    if receiver is not None:
+        webhook = {"url": receiver.url, "secret": receiver.secret, "public": public}
+    return AgencyContacts.model_validate(
+        {
+            "code": code,
+            "name": f"Dinas Uji {code}",
+            "emails": [f"penghubung@{code.replace('.', '-')}.example"],
+            "escalation_email": f"pimpinan@{code.replace('.', '-')}.example",
+            "webhook": webhook,
+        }
+    )
+
+
+async def _register(pool: asyncpg.Pool, *agencies: AgencyContacts) -> None:
+    async with pool.acquire() as connection:
+        for agency in agencies:
+            await NotifierRepository(connection).put_contacts(agency)
+
+
+def _routed(
+    received: ComplaintReceived, agency: str, previous: str | None = None, round_: int = 1
+) -> ComplaintRouted:
+    return ComplaintRouted(
+        **received.caused(
+            producer="router",
+            tracking_number=received.complaint.tracking_number,
+            agency_code=agency,
+            previous_agency_code=previous,
+            level=AuthorityLevel.PROVINSI,
+            confidence=0.9,
+            routing_table_version="test",
+            routing_round=round_,
+            disposition_due=date(2026, 12, 3),
+            followup_due=date(2026, 12, 10),
+        )
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    pool: asyncpg.Pool,
+    database_url: str,
+    smtp_port: int,
+    *,
+    max_attempts: int = 4,
+    initial_s: float = 0.2,
+    per_agency: int = 2,
+    lease_s: float = 30.0,
+) -> AsyncIterator[DeliveryQueue]:
+    policy = RetryPolicy(
+        max_attempts=max_attempts,
+        initial=timedelta(seconds=initial_s),
+        ceiling=timedelta(seconds=initial_s * 8),
+    )
+    queue = DeliveryQueue(pool, policy, per_agency=per_agency, lease_s=lease_s, topic="unused")
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        worker = DeliveryWorker(
+            queue,
+            SmtpSender(NotifierSettings(notifier_smtp_port=smtp_port)),
+            WebhookSender(client),
+            database_url=database_url,
+            concurrency=8,
+            poll_s=0.05,
+        )
+        task = asyncio.create_task(worker.run())
+        try:
+            yield queue
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _deliveries(pool: asyncpg.Pool, agency: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT delivery_id, channel, kind, state, attempts, last_error"
+        " FROM notifier.deliveries WHERE agency_code = $1 ORDER BY channel",
+        agency,
+    )
+
+
+async def test_a_redelivered_assignment_notifies_once(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        service = NotifierService(pool, PUBLIC_URL)
+        received = complaint_received()
+        routed = _routed(received, agency.code)
+        async with running_worker(pool, database_url, smtp_port):
+            for event in (received, routed, received, routed, routed):
+                await service.handle(event)
+            await eventually(lambda: len(receiver.accepted) == 1 and len(box.messages) == 1)
+            await asyncio.sleep(0.5)
+        rows = await _deliveries(pool, agency.code)
+        assert [(r["channel"], r["state"]) for r in rows] == [
+            ("email", "delivered"),
+            ("webhook", "delivered"),
+        ]
+        assert len(receiver.attempts) == 1
+        assert len(box.messages) == 1
+        assert receiver.bad_signatures == 0
+        events = await _outbox_events(pool, received.complaint_id)
+        notified = [e for e in events if isinstance(e, AgencyNotified)]
+        assert sorted(e.channel for e in notified) == ["email", "webhook"]
+        assert all(e.causation_id == routed.event_id for e in notified)
+
+
+async def _outbox_events(pool: asyncpg.Pool, complaint_id: uuid.UUID) -> list[Event]:
+    rows = await pool.fetch(
+        "SELECT payload FROM notifier.outbox WHERE complaint_id = $1 ORDER BY id", complaint_id
+    )
+    return [parse_event(row["payload"]) for row in rows]
+
+
+async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    _, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET, fail_first=1000)) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        received = complaint_received()
+        service = NotifierService(pool, PUBLIC_URL)
+        async with running_worker(
+            pool, database_url, smtp_port, max_attempts=4, initial_s=0.2
+        ) as queue:
+            await service.handle(received)
+            await service.handle(_routed(received, agency.code))
+            await eventually(lambda: len(receiver.attempts) == 4)
+            await asyncio.sleep(0.3)
+            gaps = [b - a for a, b in zip(receiver.attempts, receiver.attempts[1:], strict=False)]
+            # Waits of 0.1-0.2, 0.2-0.4, 0.4-0.8 s: growing, never immediate.
+            assert gaps[0] >= 0.09
+            assert gaps[2] >= 0.39
+            assert len(receiver.attempts) == 4  # no fifth attempt
+            webhook = [r for r in await _deliveries(pool, agency.code) if r["channel"] == "webhook"]
+            assert webhook[0]["state"] == "dead"
+            assert webhook[0]["attempts"] == 4
+            assert "HTTP 503" in webhook[0]["last_error"]
+            dead = {row["delivery_id"] for row in await queue.dead_letters(10_000)}
+            assert webhook[0]["delivery_id"] in dead
+
+            # The receiver is fixed; an operator sends the dead letter again, by hand.
+            receiver.fail_first = 0
+            assert await queue.retry_dead(webhook[0]["delivery_id"])
+            await eventually(lambda: len(receiver.accepted) == 1)
+
+
+async def test_three_failures_then_success_is_one_accepted_delivery(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    _, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET, fail_first=3, retry_after="0")) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        received = complaint_received()
+        service = NotifierService(pool, PUBLIC_URL)
+        async with running_worker(pool, database_url, smtp_port, max_attempts=5, initial_s=0.1):
+            await service.handle(received)
+            await service.handle(_routed(received, agency.code))
+            await eventually(lambda: len(receiver.accepted) == 1)
+            await asyncio.sleep(0.5)
+        assert len(receiver.attempts) == 4
+        assert receiver.duplicates == 0
+        webhook = [r for r in await _deliveries(pool, agency.code) if r["channel"] == "webhook"]
+        assert (webhook[0]["state"], webhook[0]["attempts"]) == ("delivered", 4)
+        [notified] = [
+            e
+            for e in await _outbox_events(pool, received.complaint_id)
+            if isinstance(e, AgencyNotified) and e.channel == "webhook"
+        ]
+        assert notified.attempts == 4
+        assert str(notified.delivery_id) in receiver.accepted
+
+
+async def test_a_crashed_workers_deliveries_are_taken_up_after_its_lease(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        received = complaint_received()
+        service = NotifierService(pool, PUBLIC_URL)
+        await service.handle(received)
+        await service.handle(_routed(received, agency.code))
+        # A worker claims everything due and dies before sending (no outcome recorded).
+        crashed = DeliveryQueue(pool, RetryPolicy(), per_agency=8, lease_s=1.0, topic="unused")
+        claimed = await crashed.claim(10_000)
+        assert {d.agency_code for d in claimed} >= {agency.code}
+        async with running_worker(pool, database_url, smtp_port):
+            await asyncio.sleep(0.5)
+            assert receiver.accepted == {}  # still leased to the dead worker
+            await eventually(lambda: len(receiver.accepted) == 1 and len(box.messages) >= 1)
+        rows = await _deliveries(pool, agency.code)
+        assert [(r["state"], r["attempts"]) for r in rows] == [("delivered", 2)] * 2
+
+
+async def test_one_agency_gets_no_more_than_its_limit_at_once(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    _, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET, delay_s=0.3)) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        service = NotifierService(pool, PUBLIC_URL)
+        for _ in range(6):
+            received = complaint_received()
+            await service.handle(received)
+            await service.handle(_routed(received, agency.code))
+        async with running_worker(pool, database_url, smtp_port, per_agency=2):
+            await eventually(lambda: len(receiver.accepted) == 6)
+        assert receiver.max_in_flight <= 2
+
+
+async def test_a_reroute_tells_the_previous_agency_and_keeps_confidential_text_private(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        first = _agency(receiver)
+        second = _agency(receiver, public=True)
+        await _register(pool, first, second)
+        received = complaint_received(
+            confidential=True, body="Dugaan pungutan liar di loket, NIK saya " + NIK
+        )
+        service = NotifierService(pool, PUBLIC_URL)
+        async with running_worker(pool, database_url, smtp_port):
+            await service.handle(received)
+            await service.handle(_routed(received, first.code))
+            await service.handle(_routed(received, second.code, previous=first.code, round_=2))
+            await eventually(lambda: len(receiver.accepted) == 3)
+        bodies = list(receiver.accepted.values())
+        kinds = sorted((b["type"], b["agency_code"]) for b in bodies)
+        assert kinds == sorted(
+            [
+                ("complaint.assigned", first.code),
+                ("complaint.assigned", second.code),
+                ("complaint.rerouted_away", first.code),
+            ]
+        )
+        public = next(
+            b
+            for b in bodies
+            if b["type"] == "complaint.assigned" and b["agency_code"] == second.code
+        )
+        assert public["complaint"] is None  # a public channel gets only the link
+        assert public["confidential"] is True
+        private = next(
+            b
+            for b in bodies
+            if b["type"] == "complaint.assigned" and b["agency_code"] == first.code
+        )
+        assert "pungutan liar" in private["complaint"]["body"]
+        assert NIK not in json.dumps(bodies)
+        mails = [m for m in box.messages if received.complaint.tracking_number in m["Subject"]]
+        assert any("dialihkan" in m["Subject"] for m in mails)
+        assert all(NIK not in m.as_string() for m in mails)
+
+
+# --- The inbox API, served by uvicorn on 127.0.0.1 -------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    queue = DeliveryQueue(pool, RetryPolicy(), per_agency=2, lease_s=30, topic="test.topic")
+
+    async def ready() -> bool:
+        return True
+
+    port = free_port()
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            inbox_api(pool, queue, topic="test.topic", checks={"postgres": ready}),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started, timeout_s=10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _key(pool: asyncpg.Pool, agency: str | None) -> dict[str, str]:
+    async with pool.acquire() as connection:
+        key = await NotifierRepository(connection).create_api_key(
+            f"test-{uuid.uuid4().hex[:8]}", agency
+        )
+    return {"X-API-Key": key}
+
+
+async def test_an_agency_sees_and_acts_on_its_own_assignments_only(pool: asyncpg.Pool) -> None:
+    ours, theirs = _agency(), _agency()
+    await _register(pool, ours, theirs)
+    service = NotifierService(pool, PUBLIC_URL)
+    mine = complaint_received(anonymous=True, body=f"NIK {NIK}, hubungi 081255550101")
+    other = complaint_received()
+    for received, agency in ((mine, ours), (other, theirs)):
+        await service.handle(received)
+        await service.handle(_routed(received, agency.code))
+    our_key, their_key = await _key(pool, ours.code), await _key(pool, theirs.code)
+    mine_number = mine.complaint.tracking_number
+    other_number = other.complaint.tracking_number
+    async with serving_api(pool) as api:
+        assert (await api.get("/inbox/assignments")).status_code == 401
+        assert (
+            await api.get("/inbox/assignments", headers={"X-API-Key": "nope"})
+        ).status_code == 401
+        listed = (await api.get("/inbox/assignments", headers=our_key)).json()
+        assert [a["tracking_number"] for a in listed] == [mine_number]
+        assert listed[0]["complaint"]["reporter"] is None
+        assert NIK not in json.dumps(listed) and "5555" not in json.dumps(listed)
+        assert listed[0]["allowed_actions"] == ["acknowledge", "reject"]
+        for path in ("", "/acknowledge"):
+            response = await api.request(
+                "GET" if not path else "POST",
+                f"/inbox/assignments/{other_number}{path}",
+                headers=our_key,
+            )
+            assert response.status_code == 404
+        assert (await api.get(f"/inbox/assignments/{other_number}", headers=their_key)).is_success
+
+        invalid = await api.post(
+            f"/inbox/assignments/{mine_number}/resolve", headers=our_key, json={}
+        )
+        assert invalid.status_code == 409
+        assert invalid.json()["allowed_actions"] == ["acknowledge", "reject"]
+
+        steps = [
+            ("acknowledge", {}),
+            ("follow-up", {"text": "Petugas sudah ke lokasi."}),
+            ("resolve", {"note": "Sudah diperbaiki."}),
+        ]
+        for action, body in steps:
+            response = await api.post(
+                f"/inbox/assignments/{mine_number}/{action}", headers=our_key, json=body
+            )
+            assert response.status_code == 200, response.text
+        assert response.json()["status"] == "resolved"
+        again = await api.post(f"/inbox/assignments/{mine_number}/acknowledge", headers=our_key)
+        assert again.status_code == 409
+        assert again.json()["allowed_actions"] == []
+        assert (await api.get("/openapi.json")).json()["info"]["title"].startswith("lapor-hub")
+        assert "lapor_hub_notifier" in (await api.get("/metrics")).text
+    changes = [
+        e
+        for e in await _outbox_events(pool, mine.complaint_id)
+        if isinstance(e, ComplaintStatusChanged)
+    ]
+    assert [(e.previous_status, e.status) for e in changes] == [
+        (ComplaintStatus.ROUTED, ComplaintStatus.ACKNOWLEDGED),
+        (ComplaintStatus.ACKNOWLEDGED, ComplaintStatus.FOLLOWED_UP),
+        (ComplaintStatus.FOLLOWED_UP, ComplaintStatus.RESOLVED),
+    ]
+    assert changes[1].note == "Petugas sudah ke lokasi."
+    assert all(e.actor.id == ours.code and e.producer == "notifier" for e in changes)
+
+
+async def test_a_rejection_is_published_and_dead_letters_are_for_operators(
+    pool: asyncpg.Pool,
+) -> None:
+    agency = _agency()
+    await _register(pool, agency)
+    service = NotifierService(pool, PUBLIC_URL)
+    received = complaint_received()
+    await service.handle(received)
+    await service.handle(_routed(received, agency.code))
+    agency_key, operator_key = await _key(pool, agency.code), await _key(pool, None)
+    number = received.complaint.tracking_number
+    async with serving_api(pool) as api:
+        missing_reason = await api.post(
+            f"/inbox/assignments/{number}/reject", headers=agency_key, json={"reason": " "}
+        )
+        assert missing_reason.status_code == 422
+        rejected = await api.post(
+            f"/inbox/assignments/{number}/reject",
+            headers=agency_key,
+            json={"reason": "Jalan kota, bukan provinsi", "suggested_agency_code": "6371"},
+        )
+        assert rejected.json()["status"] == "rejected"
+        assert (await api.get("/admin/dead-letters", headers=agency_key)).status_code == 403
+        assert (await api.get("/admin/dead-letters", headers=operator_key)).status_code == 200
+        unknown = await api.post(f"/admin/deliveries/{uuid.uuid4()}/retry", headers=operator_key)
+        assert unknown.status_code == 404
+    [change] = [
+        e
+        for e in await _outbox_events(pool, received.complaint_id)
+        if isinstance(e, ComplaintStatusChanged)
+    ]
+    assert change.status is ComplaintStatus.REJECTED
+    assert change.suggested_agency_code == "6371"
+    assert change.note == "Jalan kota, bukan provinsi"
