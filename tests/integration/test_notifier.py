@@ -10,12 +10,14 @@ import hmac
 import json
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,11 +25,13 @@ import httpx
 import pytest
 import uvicorn
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 
 from services.notifier.api import inbox_api
 from services.notifier.app import _EmbeddedServer
 from services.notifier.delivery import DeliveryQueue, DeliveryWorker
+from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.repository import NotifierRepository
@@ -45,8 +49,10 @@ from shared.events import (
     Event,
     parse_event,
 )
+from shared.kafka import idempotent_producer, publish
+from shared.topics import TopicSpec
 from tests.factories import complaint_received
-from tests.processes import free_port
+from tests.processes import ServiceProcess, free_port
 
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
 NIK = "6303015501900002"
@@ -567,3 +573,157 @@ async def test_a_rejection_is_published_and_dead_letters_are_for_operators(
     assert change.status is ComplaintStatus.REJECTED
     assert change.suggested_agency_code == "6371"
     assert change.note == "Jalan kota, bukan provinsi"
+
+
+# --- The notifier as a real process, fed through Kafka ---------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value, ensure_ascii=False)  # strings and lists of strings
+
+
+def _directory_with_webhook(path: Path, agency: str, url: str, secret_env: str) -> None:
+    """The shipped directory, with a webhook for one agency (its secret named, not written)."""
+    entries = tomllib.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))["agency"]
+    lines = []
+    for entry in entries:
+        if entry["code"] == agency:
+            entry["webhook"] = {"url": url, "secret_env": secret_env}
+        lines.append("[[agency]]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in entry.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def notifier_process(
+    *,
+    tmp_path: Path,
+    database_url: str,
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+    unique_group: str,
+    mailbox: tuple[Mailbox, int],
+) -> Iterator[Callable[[WebhookReceiver], ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    def make(receiver: WebhookReceiver) -> ServiceProcess:
+        directory = tmp_path / "directory.toml"
+        _directory_with_webhook(directory, "63.pupr", receiver.url, "TEST_PUPR_WEBHOOK_SECRET")
+        port = free_port()
+        process = ServiceProcess(
+            name="notifier",
+            module="services.notifier",
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+            env={
+                "LAPOR_HUB_DATABASE_URL": database_url,
+                "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+                "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": fresh_topic.name,
+                "LAPOR_HUB_NOTIFIER_CONSUMER_GROUP": unique_group,
+                "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(port),
+                "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(mailbox[1]),
+                "LAPOR_HUB_NOTIFIER_DIRECTORY_FILE": str(directory),
+                "LAPOR_HUB_NOTIFIER_DELIVERY_INITIAL_BACKOFF_S": "0.2",
+                "LAPOR_HUB_NOTIFIER_DELIVERY_MAX_BACKOFF_S": "1",
+                "LAPOR_HUB_NOTIFIER_DELIVERY_MAX_ATTEMPTS": "50",
+                "LAPOR_HUB_NOTIFIER_DELIVERY_POLL_S": "0.1",
+                "LAPOR_HUB_NOTIFIER_DELIVERY_LEASE_S": "2",
+                "TEST_PUPR_WEBHOOK_SECRET": receiver.secret,
+            },
+        )
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        process.stop()
+
+
+async def _publish_all(bootstrap_servers: str, topic: str, events: list[Event]) -> None:
+    producer = idempotent_producer(bootstrap_servers, client_id="test-router")
+    await producer.start()
+    try:
+        for event in events:
+            await publish(producer, event, TopicSpec(topic, 1))
+    finally:
+        await producer.stop()
+
+
+async def _events_on(bootstrap_servers: str, topic: str, wanted: int) -> list[AgencyNotified]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[AgencyNotified] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(found) < wanted and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    event = parse_event(record.value)
+                    if isinstance(event, AgencyNotified):
+                        found.append(event)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_the_process_sends_one_email_and_one_signed_webhook_without_identity(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess],
+    mailbox: tuple[Mailbox, int],
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+) -> None:
+    box, _ = mailbox
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        process = notifier_process(receiver)
+        await asyncio.to_thread(process.start)
+        received = complaint_received(
+            anonymous=True,
+            body=f"Saya Siti Aminah (NIK {NIK}, WA 0812 5555 0101): jalan provinsi berlubang.",
+        )
+        routed = _routed(received, "63.pupr")
+        await _publish_all(bootstrap_servers, fresh_topic.name, [received, routed, routed])
+        await eventually(lambda: len(receiver.accepted) == 1 and len(box.messages) == 1)
+        notified = await _events_on(bootstrap_servers, fresh_topic.name, 2)
+        await asyncio.sleep(0.5)
+    [mail] = box.messages
+    assert mail["To"] == "penghubung@pupr.lapor-kalsel.example"
+    assert received.complaint.tracking_number in mail["Subject"]
+    [body] = receiver.accepted.values()
+    assert body["agency_code"] == "63.pupr"
+    assert body["complaint"]["reporter"] is None
+    everything = mail.as_string() + json.dumps(body)
+    for secret in (NIK, "Siti", "Aminah", "5555"):
+        assert secret not in everything
+    assert receiver.bad_signatures == 0
+    assert len(receiver.attempts) == 1
+    assert sorted(e.channel for e in notified) == ["email", "webhook"]
+    assert str(next(e for e in notified if e.channel == "webhook").delivery_id) in receiver.accepted
+
+
+async def test_a_killed_notifier_resumes_its_pending_deliveries(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess],
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+) -> None:
+    async with serving(WebhookReceiver(SECRET, fail_first=10_000)) as receiver:
+        first = notifier_process(receiver)
+        await asyncio.to_thread(first.start)
+        complaints = [complaint_received() for _ in range(5)]
+        events: list[Event] = []
+        for received in complaints:
+            events += [received, _routed(received, "63.pupr")]
+        await _publish_all(bootstrap_servers, fresh_topic.name, events)
+        await eventually(lambda: len(receiver.attempts) >= 5)  # all queued, all failing
+        first.kill()
+        receiver.fail_first = 0
+        second = notifier_process(receiver)
+        await asyncio.to_thread(second.start)
+        await eventually(lambda: len(receiver.accepted) == 5, timeout_s=30)
+    numbers = {b["tracking_number"] for b in receiver.accepted.values()}
+    assert numbers == {c.complaint.tracking_number for c in complaints}
