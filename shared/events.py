@@ -92,12 +92,16 @@ class Attachment(Contract):
     url: HttpUrl
 
 
-class Complaint(Contract):
-    """A citizen's complaint as intake accepted it."""
+class PersonalData(StrEnum):
+    """Kinds of personal data found in a complaint's free text, to be masked for agencies."""
 
-    complaint_id: uuid.UUID
-    tracking_number: str = Field(min_length=6, max_length=32)
-    channel: Channel
+    NIK = "nik"
+    PHONE = "phone"
+
+
+class ComplaintContent(Contract):
+    """What a reporter (or a channel on their behalf) submits."""
+
     report_type: ReportType = ReportType.PENGADUAN
     title: str = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=20_000)
@@ -111,7 +115,18 @@ class Complaint(Contract):
     channel_message_id: str | None = Field(
         default=None, max_length=200, description="The channel's own id, for deduplication"
     )
+
+
+class Complaint(ComplaintContent):
+    """A citizen's complaint as intake accepted it."""
+
+    complaint_id: uuid.UUID
+    tracking_number: str = Field(min_length=6, max_length=32)
+    channel: Channel
     received_at: AwareDatetime
+    personal_data_in_text: tuple[PersonalData, ...] = Field(
+        default=(), description="Found in title/body: mask before showing to an agency"
+    )
 
     @field_validator("received_at")
     @classmethod
