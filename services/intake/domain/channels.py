@@ -1,0 +1,228 @@
+"""Channel adapters: each channel's native payload becomes complaint content. Pure functions.
+
+Every adapter keeps the channel's own message id (for deduplication of gateway replays) and the
+id of the message it answers, if any (a reply in a WhatsApp or email thread belongs to the
+complaint that thread started, not to a new one).
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parseaddr
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
+
+TITLE_LENGTH = 80
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a channel: what it says, and what it answers."""
+
+    channel: Channel
+    content: ComplaintContent
+    in_reply_to: str | None = None
+
+
+class ChannelPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+def title_from(text: str) -> str:
+    """A title for channels that have none: the first sentence, shortened at a word."""
+    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+    if len(first) <= TITLE_LENGTH:
+        return first
+    return first[:TITLE_LENGTH].rsplit(" ", 1)[0] + "…"
+
+
+# --------------------------------------------------------------------------- SMS gateway
+class SmsMessage(ChannelPayload):
+    """The SMS gateway's webhook (one inbound SMS)."""
+
+    message_id: str = Field(min_length=1, max_length=200)
+    sender: str = Field(alias="from", min_length=6, max_length=32)
+    text: str = Field(min_length=1, max_length=2000)
+    received_at: datetime | None = None
+
+
+def from_sms(message: SmsMessage) -> Inbound:
+    return Inbound(
+        Channel.SMS,
+        ComplaintContent(
+            title=title_from(message.text),
+            body=message.text,
+            reporter=Reporter(phone=_phone(message.sender)),
+            channel_message_id=message.message_id,
+        ),
+    )
+
+
+# ------------------------------------------------------------- WhatsApp Business (Cloud API)
+class WhatsAppText(ChannelPayload):
+    body: str = Field(min_length=1, max_length=4096)
+
+
+class WhatsAppLocation(ChannelPayload):
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+class WhatsAppContext(ChannelPayload):
+    id: str
+
+
+class WhatsAppMedia(ChannelPayload):
+    caption: str | None = None
+
+
+class WhatsAppMessage(ChannelPayload):
+    sender: str = Field(alias="from")
+    id: str
+    timestamp: str
+    type: str
+    text: WhatsAppText | None = None
+    location: WhatsAppLocation | None = None
+    image: WhatsAppMedia | None = None
+    document: WhatsAppMedia | None = None
+    context: WhatsAppContext | None = None
+
+
+class WhatsAppProfile(ChannelPayload):
+    name: str | None = None
+
+
+class WhatsAppContact(ChannelPayload):
+    wa_id: str
+    profile: WhatsAppProfile | None = None
+
+
+class WhatsAppValue(ChannelPayload):
+    messaging_product: Literal["whatsapp"]
+    contacts: list[WhatsAppContact] = []
+    messages: list[WhatsAppMessage] = []
+
+
+class WhatsAppChange(ChannelPayload):
+    field: str
+    value: WhatsAppValue
+
+
+class WhatsAppEntry(ChannelPayload):
+    id: str
+    changes: list[WhatsAppChange]
+
+
+class WhatsAppWebhook(ChannelPayload):
+    """WhatsApp Business Platform (Cloud API) webhook notification."""
+
+    object: Literal["whatsapp_business_account"]
+    entry: list[WhatsAppEntry]
+
+
+def from_whatsapp(webhook: WhatsAppWebhook) -> list[Inbound]:
+    """Every citizen message in the notification (delivery statuses carry none)."""
+    inbound = []
+    for entry in webhook.entry:
+        for change in entry.changes:
+            names = {c.wa_id: c.profile.name if c.profile else None for c in change.value.contacts}
+            for message in change.value.messages:
+                text = _whatsapp_text(message)
+                if text is None:
+                    continue
+                location = Location()
+                if message.location is not None:
+                    location = Location(
+                        text=message.location.address or message.location.name,
+                        coordinates=Coordinates(
+                            latitude=message.location.latitude,
+                            longitude=message.location.longitude,
+                        ),
+                    )
+                inbound.append(
+                    Inbound(
+                        Channel.WHATSAPP,
+                        ComplaintContent(
+                            title=title_from(text),
+                            body=text,
+                            location=location,
+                            reporter=Reporter(
+                                name=names.get(message.sender), phone=_phone(message.sender)
+                            ),
+                            channel_message_id=message.id,
+                        ),
+                        in_reply_to=message.context.id if message.context else None,
+                    )
+                )
+    return inbound
+
+
+def _whatsapp_text(message: WhatsAppMessage) -> str | None:
+    if message.text is not None:
+        return message.text.body
+    if message.location is not None:
+        place = message.location.address or message.location.name or "lokasi"
+        return f"Lokasi kejadian: {place}"
+    media = message.image or message.document
+    return media.caption if media is not None and media.caption else None
+
+
+# ------------------------------------------------------------------------------- Email
+class ParsedEmail(ChannelPayload):
+    """An inbound email already parsed by the mail gateway."""
+
+    message_id: str = Field(min_length=1, max_length=200)
+    sender: str = Field(alias="from", min_length=3, max_length=320)
+    subject: str = Field(default="", max_length=300)
+    text: str = Field(min_length=1, max_length=20_000)
+    in_reply_to: str | None = None
+
+
+def from_email(message: ParsedEmail) -> Inbound:
+    name, address = parseaddr(message.sender)
+    subject = re.sub(r"^\s*((re|fwd?|bls|balas)\s*:\s*)+", "", message.subject, flags=re.I)
+    return Inbound(
+        Channel.EMAIL,
+        ComplaintContent(
+            title=subject.strip() or title_from(message.text),
+            body=message.text,
+            reporter=Reporter(name=name or None, email=address or None),
+            channel_message_id=message.message_id.strip("<>"),
+        ),
+        in_reply_to=message.in_reply_to.strip("<>") if message.in_reply_to else None,
+    )
+
+
+def parse_rfc822(raw: bytes) -> ParsedEmail:
+    """A raw RFC 822 message (as a mail server hands it over) in the parsed form."""
+    message = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(preferencelist=("plain", "html"))
+    text = part.get_content() if part is not None else ""
+    if part is not None and part.get_content_type() == "text/html":
+        text = re.sub(r"<[^>]+>", " ", text)
+    fields: dict[str, Any] = {
+        "message_id": str(message.get("Message-ID", "")),
+        "from": str(message.get("From", "")),
+        "subject": str(message.get("Subject", "")),
+        "text": text.strip(),
+        "in_reply_to": message.get("In-Reply-To"),
+    }
+    return ParsedEmail.model_validate(fields)
+
+
+def _phone(raw: str) -> str:
+    digits = re.sub(r"\D", "", raw)
+    if digits.startswith("0"):
+        digits = "62" + digits[1:]
+    return "+" + digits
