@@ -49,7 +49,7 @@ from shared.events import (
     Event,
     parse_event,
 )
-from shared.kafka import idempotent_producer, publish
+from shared.kafka import ensure_topics, idempotent_producer, publish
 from shared.topics import TopicSpec
 from tests.factories import complaint_received
 from tests.processes import ServiceProcess, free_port
@@ -57,6 +57,13 @@ from tests.processes import ServiceProcess, free_port
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
 NIK = "6303015501900002"
 PUBLIC_URL = "http://127.0.0.1:8081"
+# Where the in-process tests' events go (the outbox relay of the process tests publishes them).
+OUTBOX_TOPIC = TopicSpec(f"test.notifier-{uuid.uuid4().hex[:8]}", partitions=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def outbox_topic(bootstrap_servers: str) -> None:
+    await ensure_topics(bootstrap_servers, (OUTBOX_TOPIC,))
 
 
 # --- Real receivers -------------------------------------------------------------------------
@@ -68,6 +75,12 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self._lock = threading.Lock()
+
+    def about(self, received: ComplaintReceived) -> list[Message]:
+        """Messages about this complaint (a shared test database may hold others' leftovers)."""
+        number = received.complaint.tracking_number
+        with self._lock:
+            return [m for m in self.messages if number in str(m["Subject"])]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         with self._lock:
@@ -226,7 +239,9 @@ async def running_worker(
         initial=timedelta(seconds=initial_s),
         ceiling=timedelta(seconds=initial_s * 8),
     )
-    queue = DeliveryQueue(pool, policy, per_agency=per_agency, lease_s=lease_s, topic="unused")
+    queue = DeliveryQueue(
+        pool, policy, per_agency=per_agency, lease_s=lease_s, topic=OUTBOX_TOPIC.name
+    )
     async with httpx.AsyncClient(timeout=2.0) as client:
         worker = DeliveryWorker(
             queue,
@@ -266,7 +281,7 @@ async def test_a_redelivered_assignment_notifies_once(
         async with running_worker(pool, database_url, smtp_port):
             for event in (received, routed, received, routed, routed):
                 await service.handle(event)
-            await eventually(lambda: len(receiver.accepted) == 1 and len(box.messages) == 1)
+            await eventually(lambda: len(receiver.accepted) == 1 and len(box.about(received)) == 1)
             await asyncio.sleep(0.5)
         rows = await _deliveries(pool, agency.code)
         assert [(r["channel"], r["state"]) for r in rows] == [
@@ -274,7 +289,7 @@ async def test_a_redelivered_assignment_notifies_once(
             ("webhook", "delivered"),
         ]
         assert len(receiver.attempts) == 1
-        assert len(box.messages) == 1
+        assert len(box.about(received)) == 1
         assert receiver.bad_signatures == 0
         events = await _outbox_events(pool, received.complaint_id)
         notified = [e for e in events if isinstance(e, AgencyNotified)]
@@ -362,13 +377,16 @@ async def test_a_crashed_workers_deliveries_are_taken_up_after_its_lease(
         await service.handle(received)
         await service.handle(_routed(received, agency.code))
         # A worker claims everything due and dies before sending (no outcome recorded).
-        crashed = DeliveryQueue(pool, RetryPolicy(), per_agency=8, lease_s=1.0, topic="unused")
+        crashed = DeliveryQueue(
+            pool, RetryPolicy(), per_agency=8, lease_s=1.0, topic=OUTBOX_TOPIC.name
+        )
         claimed = await crashed.claim(10_000)
         assert {d.agency_code for d in claimed} >= {agency.code}
         async with running_worker(pool, database_url, smtp_port):
             await asyncio.sleep(0.5)
             assert receiver.accepted == {}  # still leased to the dead worker
-            await eventually(lambda: len(receiver.accepted) == 1 and len(box.messages) >= 1)
+            await eventually(lambda: len(receiver.accepted) == 1 and len(box.about(received)) == 1)
+            await asyncio.sleep(0.5)
         rows = await _deliveries(pool, agency.code)
         assert [(r["state"], r["attempts"]) for r in rows] == [("delivered", 2)] * 2
 
@@ -430,7 +448,7 @@ async def test_a_reroute_tells_the_previous_agency_and_keeps_confidential_text_p
         )
         assert "pungutan liar" in private["complaint"]["body"]
         assert NIK not in json.dumps(bodies)
-        mails = [m for m in box.messages if received.complaint.tracking_number in m["Subject"]]
+        mails = box.about(received)
         assert any("dialihkan" in m["Subject"] for m in mails)
         assert all(NIK not in m.as_string() for m in mails)
 
@@ -440,7 +458,7 @@ async def test_a_reroute_tells_the_previous_agency_and_keeps_confidential_text_p
 
 @contextlib.asynccontextmanager
 async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    queue = DeliveryQueue(pool, RetryPolicy(), per_agency=2, lease_s=30, topic="test.topic")
+    queue = DeliveryQueue(pool, RetryPolicy(), per_agency=2, lease_s=30, topic=OUTBOX_TOPIC.name)
 
     async def ready() -> bool:
         return True
@@ -448,7 +466,7 @@ async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     port = free_port()
     server = _EmbeddedServer(
         uvicorn.Config(
-            inbox_api(pool, queue, topic="test.topic", checks={"postgres": ready}),
+            inbox_api(pool, queue, topic=OUTBOX_TOPIC.name, checks={"postgres": ready}),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -652,7 +670,9 @@ async def _publish_all(bootstrap_servers: str, topic: str, events: list[Event]) 
         await producer.stop()
 
 
-async def _events_on(bootstrap_servers: str, topic: str, wanted: int) -> list[AgencyNotified]:
+async def _notified(
+    bootstrap_servers: str, topic: str, complaint_id: uuid.UUID, wanted: int
+) -> list[AgencyNotified]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
     )
@@ -665,7 +685,7 @@ async def _events_on(bootstrap_servers: str, topic: str, wanted: int) -> list[Ag
             for records in batches.values():
                 for record in records:
                     event = parse_event(record.value)
-                    if isinstance(event, AgencyNotified):
+                    if isinstance(event, AgencyNotified) and event.complaint_id == complaint_id:
                         found.append(event)
     finally:
         await consumer.stop()
@@ -688,10 +708,10 @@ async def test_the_process_sends_one_email_and_one_signed_webhook_without_identi
         )
         routed = _routed(received, "63.pupr")
         await _publish_all(bootstrap_servers, fresh_topic.name, [received, routed, routed])
-        await eventually(lambda: len(receiver.accepted) == 1 and len(box.messages) == 1)
-        notified = await _events_on(bootstrap_servers, fresh_topic.name, 2)
+        await eventually(lambda: len(receiver.accepted) == 1 and len(box.about(received)) == 1)
+        notified = await _notified(bootstrap_servers, fresh_topic.name, received.complaint_id, 2)
         await asyncio.sleep(0.5)
-    [mail] = box.messages
+    [mail] = box.about(received)
     assert mail["To"] == "penghubung@pupr.lapor-kalsel.example"
     assert received.complaint.tracking_number in mail["Subject"]
     [body] = receiver.accepted.values()
