@@ -1,0 +1,182 @@
+"""Intake's PostgreSQL adapter: the `intake` schema, behind methods named for what they mean."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from shared.api_keys import hash_api_key
+from shared.db import Connection
+from shared.events import Channel, Complaint
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a channel gateway or an operator, by their API key."""
+
+    key_id: int
+    kind: str  # "channel" or "operator"
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class StoredComplaint:
+    complaint_id: uuid.UUID
+    tracking_number: str
+    document: Complaint
+    access_token_hash: str | None
+    status: str
+    agency_code: str | None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    occurred_at: datetime
+    status: str
+    public_note: str | None
+
+
+class IntakeRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    async def caller(self, key: str) -> Caller | None:
+        row = await self._db.fetchrow(
+            "SELECT id, scope_kind, scope_name FROM intake.api_keys"
+            " WHERE key_hash = $1 AND revoked_at IS NULL",
+            hash_api_key(key),
+        )
+        return Caller(row["id"], row["scope_kind"], row["scope_name"]) if row else None
+
+    async def add_key(self, key: str, kind: str, name: str) -> None:
+        await self._db.execute(
+            "INSERT INTO intake.api_keys (key_hash, scope_kind, scope_name) VALUES ($1, $2, $3)",
+            hash_api_key(key),
+            kind,
+            name,
+        )
+
+    async def tracking_for_idempotency_key(self, caller: Caller, key: str) -> str | None:
+        tracking: str | None = await self._db.fetchval(
+            "SELECT tracking_number FROM intake.idempotency_keys"
+            " WHERE api_key_id = $1 AND idempotency_key = $2",
+            caller.key_id,
+            key,
+        )
+        return tracking
+
+    async def remember_idempotency_key(self, caller: Caller, key: str, tracking: str) -> None:
+        await self._db.execute(
+            "INSERT INTO intake.idempotency_keys (api_key_id, idempotency_key, tracking_number)"
+            " VALUES ($1, $2, $3)",
+            caller.key_id,
+            key,
+            tracking,
+        )
+
+    async def by_channel_message(self, channel: Channel, message_id: str) -> StoredComplaint | None:
+        row = await self._db.fetchrow(
+            "SELECT * FROM intake.complaints WHERE channel = $1 AND channel_message_id = $2",
+            channel.value,
+            message_id,
+        )
+        return _stored(row) if row else None
+
+    async def reply_already_added(self, channel: Channel, message_id: str) -> str | None:
+        tracking: str | None = await self._db.fetchval(
+            "SELECT c.tracking_number FROM intake.replies r JOIN intake.complaints c"
+            " USING (complaint_id) WHERE r.channel = $1 AND r.channel_message_id = $2",
+            channel.value,
+            message_id,
+        )
+        return tracking
+
+    async def add_reply(
+        self, channel: Channel, message_id: str, complaint_id: uuid.UUID, event_id: uuid.UUID
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO intake.replies (channel, channel_message_id, complaint_id, event_id)"
+            " VALUES ($1, $2, $3, $4)",
+            channel.value,
+            message_id,
+            complaint_id,
+            event_id,
+        )
+
+    async def by_tracking_number(self, tracking_number: str) -> StoredComplaint | None:
+        row = await self._db.fetchrow(
+            "SELECT * FROM intake.complaints WHERE tracking_number = $1", tracking_number
+        )
+        return _stored(row) if row else None
+
+    async def add(
+        self, complaint: Complaint, access_token_hash: str | None, caller: Caller
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO intake.complaints (complaint_id, tracking_number, channel,"
+            " channel_message_id, document, access_token_hash, confidential, received_at,"
+            " submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            complaint.complaint_id,
+            complaint.tracking_number,
+            complaint.channel.value,
+            complaint.channel_message_id,
+            complaint.model_dump_json(),
+            access_token_hash,
+            complaint.confidential,
+            complaint.received_at,
+            caller.label,
+        )
+
+    async def record_in_timeline(
+        self,
+        event_id: uuid.UUID,
+        *,
+        complaint_id: uuid.UUID,
+        occurred_at: datetime,
+        status: str,
+        public_note: str | None,
+        agency_code: str | None,
+        changes_status: bool,
+    ) -> None:
+        """Idempotent: a redelivered event is already in the timeline and changes nothing."""
+        await self._db.execute(
+            "WITH added AS (INSERT INTO intake.timeline"
+            " (event_id, complaint_id, occurred_at, status, public_note)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING complaint_id)"
+            " UPDATE intake.complaints SET status = CASE WHEN $7 THEN $4 ELSE status END,"
+            " agency_code = coalesce($6, agency_code)"
+            " WHERE complaint_id = (SELECT complaint_id FROM added)",
+            event_id,
+            complaint_id,
+            occurred_at,
+            status,
+            public_note,
+            agency_code,
+            changes_status,
+        )
+
+    async def timeline(self, complaint_id: uuid.UUID) -> list[TimelineEntry]:
+        rows = await self._db.fetch(
+            "SELECT occurred_at, status, public_note FROM intake.timeline"
+            " WHERE complaint_id = $1 ORDER BY occurred_at, event_id",
+            complaint_id,
+        )
+        return [TimelineEntry(r["occurred_at"], r["status"], r["public_note"]) for r in rows]
+
+
+def _stored(record: asyncpg.Record) -> StoredComplaint:
+    return StoredComplaint(
+        complaint_id=record["complaint_id"],
+        tracking_number=record["tracking_number"],
+        document=Complaint.model_validate_json(record["document"]),
+        access_token_hash=record["access_token_hash"],
+        status=record["status"],
+        agency_code=record["agency_code"],
+    )

@@ -1,0 +1,302 @@
+"""Intake's service layer: accept a complaint (or a reporter's reply) once, durably, with its event.
+
+`submit` answers only after the complaint row and its `ComplaintReceived` outbox row are
+committed in one transaction: "accepted" always means stored. A retry (same Idempotency-Key, or
+the same channel message id replayed by a gateway) returns the original tracking number and
+creates nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from prometheus_client import Counter
+
+from services.intake.domain.channels import Inbound
+from services.intake.domain.imports import ImportRow, imported_at
+from services.intake.domain.personal_data import personal_data_in
+from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
+from services.intake.repository import Caller, IntakeRepository, StoredComplaint, TimelineEntry
+from shared.api_keys import hash_api_key, new_api_key
+from shared.db import Connection
+from shared.events import (
+    Actor,
+    ActorKind,
+    AnyEvent,
+    Complaint,
+    ComplaintMirrored,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+)
+from shared.outbox import enqueue
+from shared.topics import COMPLAINT_EVENTS
+
+SCHEMA = "intake"
+PRODUCER = "intake"
+log = logging.getLogger(__name__)
+
+ACCEPTED = Counter(
+    "lapor_hub_intake_complaints_accepted_total", "New complaints stored, by channel", ["channel"]
+)
+REPLAYED = Counter(
+    "lapor_hub_intake_submissions_replayed_total",
+    "Submissions answered with an existing tracking number (retries, gateway replays)",
+    ["channel"],
+)
+REPLIES = Counter(
+    "lapor_hub_intake_replies_total", "Reporter replies added to their complaint", ["channel"]
+)
+REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
+
+
+@dataclass(frozen=True)
+class Accepted:
+    tracking_number: str
+    created: bool
+    access_token: str | None = None
+    reply: bool = False
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    complaint: Complaint
+    status: str
+    agency_code: str | None
+    timeline: list[TimelineEntry]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    accepted: list[tuple[int, str]]
+    already_imported: list[tuple[int, str]]
+
+
+class IntakeService:
+    def __init__(self, pool: asyncpg.Pool, topic: str = COMPLAINT_EVENTS.name) -> None:
+        self._pool = pool
+        self._topic = topic
+
+    async def authenticate(self, key: str) -> Caller | None:
+        async with self._pool.acquire() as connection:
+            return await IntakeRepository(connection).caller(key)
+
+    async def create_key(self, kind: str, name: str) -> str:
+        key = new_api_key()
+        async with self._pool.acquire() as connection:
+            await IntakeRepository(connection).add_key(key, kind, name)
+        return key
+
+    async def submit(
+        self,
+        inbound: Inbound,
+        caller: Caller,
+        idempotency_key: str | None = None,
+        received_at: datetime | None = None,
+    ) -> Accepted:
+        # Two identical requests racing: the loser's insert violates a unique key, and on the
+        # retry it finds the winner's complaint.
+        for _ in range(5):
+            try:
+                async with self._pool.acquire() as connection, connection.transaction():
+                    return await self._submit(
+                        IntakeRepository(connection),
+                        connection,
+                        inbound=inbound,
+                        caller=caller,
+                        idempotency_key=idempotency_key,
+                        received_at=received_at,
+                    )
+            except asyncpg.UniqueViolationError:
+                continue
+        raise RuntimeError("could not store the complaint after 5 attempts")
+
+    async def _submit(
+        self,
+        repository: IntakeRepository,
+        connection: Connection,
+        *,
+        inbound: Inbound,
+        caller: Caller,
+        idempotency_key: str | None,
+        received_at: datetime | None,
+    ) -> Accepted:
+        channel, content = inbound.channel, inbound.content
+        if idempotency_key:
+            known = await repository.tracking_for_idempotency_key(caller, idempotency_key)
+            if known:
+                REPLAYED.labels(channel.value).inc()
+                return Accepted(known, created=False)
+        if content.channel_message_id:
+            existing = await repository.by_channel_message(channel, content.channel_message_id)
+            replied = await repository.reply_already_added(channel, content.channel_message_id)
+            if existing or replied:
+                REPLAYED.labels(channel.value).inc()
+                tracking = existing.tracking_number if existing else replied
+                assert tracking is not None
+                return Accepted(tracking, created=False, reply=existing is None)
+
+        replied_to = await self._complaint_replied_to(repository, inbound)
+        if replied_to is not None:
+            accepted = await self._add_reply(repository, connection, inbound, replied_to)
+        else:
+            accepted = await self._add_complaint(
+                repository, connection, inbound, caller, received_at
+            )
+        if idempotency_key:
+            await repository.remember_idempotency_key(
+                caller, idempotency_key, accepted.tracking_number
+            )
+        return accepted
+
+    async def _complaint_replied_to(
+        self, repository: IntakeRepository, inbound: Inbound
+    ) -> StoredComplaint | None:
+        """The complaint a message answers: same thread, or a quoted tracking number from the
+        same reporter (a stranger quoting someone's number files a new complaint instead)."""
+        if inbound.channel.value not in REPLY_CHANNELS:
+            return None
+        if inbound.in_reply_to:
+            thread = await repository.by_channel_message(inbound.channel, inbound.in_reply_to)
+            if thread is not None:
+                return thread
+        content = inbound.content
+        for tracking in quoted_tracking_numbers(f"{content.title}\n{content.body}"):
+            quoted = await repository.by_tracking_number(tracking)
+            if quoted is None:
+                continue
+            original = quoted.document.reporter
+            same_phone = content.reporter.phone and content.reporter.phone == original.phone
+            same_email = content.reporter.email and content.reporter.email == original.email
+            if same_phone or same_email:
+                return quoted
+        return None
+
+    async def _add_reply(
+        self,
+        repository: IntakeRepository,
+        connection: Connection,
+        inbound: Inbound,
+        complaint: StoredComplaint,
+    ) -> Accepted:
+        reply = ComplaintStatusChanged(
+            complaint_id=complaint.complaint_id,
+            correlation_id=complaint.complaint_id,
+            producer=PRODUCER,
+            tracking_number=complaint.tracking_number,
+            status=ComplaintStatus.REPORTER_REPLIED,
+            previous_status=ComplaintStatus(complaint.status),
+            actor=Actor(kind=ActorKind.REPORTER, id=inbound.channel.value),
+            agency_code=complaint.agency_code,
+            note=inbound.content.body,
+        )
+        if inbound.content.channel_message_id:
+            await repository.add_reply(
+                inbound.channel,
+                inbound.content.channel_message_id,
+                complaint.complaint_id,
+                reply.event_id,
+            )
+        await enqueue(connection, SCHEMA, reply, self._topic)
+        REPLIES.labels(inbound.channel.value).inc()
+        return Accepted(complaint.tracking_number, created=True, reply=True)
+
+    async def _add_complaint(
+        self,
+        repository: IntakeRepository,
+        connection: Connection,
+        inbound: Inbound,
+        caller: Caller,
+        received_at: datetime | None,
+    ) -> Accepted:
+        now = datetime.now(UTC)
+        content = inbound.content
+        complaint = Complaint(
+            **content.model_dump(),
+            complaint_id=uuid.uuid4(),
+            tracking_number=new_tracking_number(now.date()),
+            channel=inbound.channel,
+            received_at=received_at or now,
+            personal_data_in_text=personal_data_in(content.title, content.body),
+        )
+        access_token = secrets.token_urlsafe(24) if complaint.confidential else None
+        await repository.add(
+            complaint, hash_api_key(access_token) if access_token else None, caller
+        )
+        event = ComplaintReceived.of(complaint, producer=PRODUCER)
+        await enqueue(connection, SCHEMA, event, self._topic)
+        ACCEPTED.labels(inbound.channel.value).inc()
+        return Accepted(complaint.tracking_number, created=True, access_token=access_token)
+
+    async def import_rows(self, rows: list[ImportRow], caller: Caller) -> ImportReport:
+        """Each row in its own transaction: one bad row never undoes the good ones."""
+        accepted: list[tuple[int, str]] = []
+        already: list[tuple[int, str]] = []
+        now = datetime.now(UTC)
+        for row in rows:
+            inbound = Inbound(row.complaint.channel, row.complaint.content)
+            result = await self.submit(inbound, caller, received_at=imported_at(row.complaint, now))
+            (accepted if result.created else already).append((row.line, result.tracking_number))
+        return ImportReport(accepted, already)
+
+    async def public_status(
+        self, tracking_number: str, access_token: str | None
+    ) -> PublicStatus | None:
+        """What a citizen may see; None (not found) for a confidential complaint without its
+        access token, so its existence is not disclosed either."""
+        async with self._pool.acquire() as connection:
+            repository = IntakeRepository(connection)
+            stored = await repository.by_tracking_number(tracking_number)
+            if stored is None:
+                return None
+            if stored.document.confidential and (
+                access_token is None
+                or not secrets.compare_digest(
+                    hash_api_key(access_token), stored.access_token_hash or ""
+                )
+            ):
+                return None
+            return PublicStatus(
+                complaint=stored.document,
+                status=stored.status,
+                agency_code=stored.agency_code,
+                timeline=await repository.timeline(stored.complaint_id),
+            )
+
+    async def handle(self, event: AnyEvent) -> None:
+        """Build the public timeline from the complaint's later events."""
+        entry = _timeline_entry(event)
+        if entry is None:
+            return
+        status, note, agency = entry
+        is_status = status in ComplaintStatus.__members__.values()
+        async with self._pool.acquire() as connection:
+            await IntakeRepository(connection).record_in_timeline(
+                event.event_id,
+                complaint_id=event.complaint_id,
+                occurred_at=event.occurred_at,
+                status=status,
+                public_note=note,
+                agency_code=agency,
+                changes_status=is_status,
+            )
+
+
+def _timeline_entry(event: AnyEvent) -> tuple[str, str | None, str | None] | None:
+    """(status, public note, agency) for the events a citizen's timeline shows."""
+    if isinstance(event, ComplaintReceived):
+        return ComplaintStatus.RECEIVED.value, "Pengaduan diterima", None
+    if isinstance(event, ComplaintRouted):
+        note = f"Diteruskan ke {event.agency_code}"
+        return ComplaintStatus.ROUTED.value, note, event.agency_code
+    if isinstance(event, ComplaintStatusChanged):
+        return event.status.value, event.note, event.agency_code
+    if isinstance(event, ComplaintMirrored):
+        return "mirrored", "Tercatat di SP4N-LAPOR! nasional", None
+    return None
