@@ -13,6 +13,7 @@ import uvicorn
 from faststream import FastStream
 
 from services.notifier.api import inbox_api
+from services.notifier.deadlines import DeadlineJob
 from services.notifier.delivery import SCHEMA, DeliveryQueue, DeliveryWorker
 from services.notifier.directory import load_directory
 from services.notifier.repository import NotifierRepository
@@ -70,6 +71,9 @@ def create_app(settings: NotifierSettings) -> FastStream:
             concurrency=settings.notifier_delivery_workers,
             poll_s=settings.notifier_delivery_poll_s,
         )
+        deadlines = DeadlineJob(
+            pool, service.inbox_url, interval_s=settings.notifier_deadline_interval_s
+        )
         relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
 
         async def database_answers() -> bool:
@@ -95,6 +99,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
         )
         tasks = [
             asyncio.create_task(worker.run(), name="deliveries"),
+            asyncio.create_task(deadlines.run(), name="deadlines"),
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(server.serve(), name="inbox-api"),
             asyncio.create_task(

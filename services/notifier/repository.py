@@ -122,6 +122,16 @@ class NotifierRepository:
         )
         return [_assignment(row) for row in rows]
 
+    async def awaiting_follow_up(self, *, due_by: date) -> list[AssignmentRow]:
+        """Current assignments not yet followed up whose deadline is `due_by` or earlier."""
+        rows = await self._db.fetch(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM notifier.assignments"
+            " WHERE current AND status IN ('routed', 'acknowledged') AND followup_due <= $1"
+            " ORDER BY followup_due, id",
+            due_by,
+        )
+        return [_assignment(row) for row in rows]
+
     async def current_assignment(
         self, tracking_number: str, agency_code: str | None, *, for_update: bool = False
     ) -> AssignmentRow | None:

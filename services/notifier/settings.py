@@ -37,6 +37,8 @@ class NotifierSettings(Settings):
     # A delivery claimed by a worker that died is taken up again after this.
     notifier_delivery_lease_s: float = 60.0
     notifier_delivery_poll_s: float = 1.0
+    # How often the deadline job looks for reminders and escalations to send.
+    notifier_deadline_interval_s: float = 300.0
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

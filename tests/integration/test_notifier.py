@@ -14,7 +14,7 @@ import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -30,6 +30,7 @@ from aiosmtpd.controller import Controller
 
 from services.notifier.api import inbox_api
 from services.notifier.app import _EmbeddedServer
+from services.notifier.deadlines import ADMIN_AGENCY, DeadlineJob
 from services.notifier.delivery import DeliveryQueue, DeliveryWorker
 from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
@@ -451,6 +452,45 @@ async def test_a_reroute_tells_the_previous_agency_and_keeps_confidential_text_p
         mails = box.about(received)
         assert any("dialihkan" in m["Subject"] for m in mails)
         assert all(NIK not in m.as_string() for m in mails)
+
+
+async def test_a_reminder_and_an_escalation_fire_once_on_a_controlled_clock(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    agency, admin = _agency(), _agency()
+    await _register(pool, agency, admin.model_copy(update={"code": ADMIN_AGENCY}))
+    service = NotifierService(pool, PUBLIC_URL)
+    received = complaint_received()
+    await service.handle(received)
+    await service.handle(_routed(received, agency.code))  # follow-up due Thursday 10 Dec 2026
+    now = [datetime(2026, 12, 8, 1, 0, tzinfo=UTC)]
+    job = DeadlineJob(pool, service.inbox_url, clock=lambda: now[0])
+
+    async def kinds() -> list[str]:
+        rows = await _deliveries(pool, agency.code)
+        return sorted(r["kind"] for r in rows if r["kind"] != "assigned")
+
+    await job.tick()
+    assert await kinds() == []
+    now[0] = datetime(2026, 12, 9, 1, 0, tzinfo=UTC)  # Wednesday 09:00 WITA
+    await job.tick()
+    await job.tick()
+    await DeadlineJob(pool, service.inbox_url, clock=lambda: now[0]).tick()  # after a restart
+    assert await kinds() == ["reminder"]
+    now[0] = datetime(2026, 12, 11, 1, 0, tzinfo=UTC)  # Friday: a working day past the deadline
+    await job.tick()
+    await job.tick()
+    assert await kinds() == ["escalation", "reminder"]
+    async with running_worker(pool, database_url, smtp_port):
+        await eventually(lambda: len(box.about(received)) == 3)
+        await asyncio.sleep(0.3)
+    by_subject = {str(m["Subject"]): m for m in box.about(received)}
+    [reminder] = [m for s, m in by_subject.items() if "Pengingat" in s]
+    [escalation] = [m for s, m in by_subject.items() if "ESKALASI" in s]
+    assert reminder["To"] == agency.emails[0]
+    assert "10 Desember 2026" in str(reminder["Subject"])
+    assert escalation["To"] == f"{agency.escalation_email}, {admin.emails[0]}"
 
 
 # --- The inbox API, served by uvicorn on 127.0.0.1 -------------------------------------------

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.notifier.domain.deadlines import DeadlineAlert, alert_due
 from services.notifier.domain.directory import DirectoryError, validate_directory
 from services.notifier.domain.inbox import (
     InboxAction,
@@ -214,3 +215,32 @@ def test_the_shipped_directory_is_valid() -> None:
 
     directory = load_directory(environ={})
     assert set(directory) == set(known_agencies()) - {"pusat"}
+
+
+@pytest.mark.parametrize(
+    ("today", "status", "expected"),
+    [
+        (date(2026, 12, 8), ComplaintStatus.ROUTED, None),
+        (date(2026, 12, 9), ComplaintStatus.ROUTED, DeadlineAlert.REMINDER),
+        (date(2026, 12, 10), ComplaintStatus.ACKNOWLEDGED, DeadlineAlert.REMINDER),
+        (date(2026, 12, 11), ComplaintStatus.ROUTED, DeadlineAlert.ESCALATION),
+        (date(2026, 12, 20), ComplaintStatus.ACKNOWLEDGED, DeadlineAlert.ESCALATION),
+        (date(2026, 12, 20), ComplaintStatus.FOLLOWED_UP, None),
+        (date(2026, 12, 20), ComplaintStatus.REJECTED, None),
+    ],
+)
+def test_reminders_come_the_working_day_before_escalations_the_one_after(
+    today: date, status: ComplaintStatus, expected: DeadlineAlert | None
+) -> None:
+    assert alert_due(status, date(2026, 12, 10), today) is expected  # a Thursday
+
+
+def test_deadlines_skip_weekends() -> None:
+    """Due on a Friday: no escalation over the weekend, on Monday."""
+    monday = date(2026, 11, 30)
+    assert alert_due(ComplaintStatus.ROUTED, monday, date(2026, 11, 27)) is DeadlineAlert.REMINDER
+    assert (
+        alert_due(ComplaintStatus.ROUTED, date(2026, 11, 27), date(2026, 11, 29))
+        is not DeadlineAlert.ESCALATION
+    )
+    assert alert_due(ComplaintStatus.ROUTED, date(2026, 11, 27), monday) is DeadlineAlert.ESCALATION

@@ -195,3 +195,54 @@ def rerouted_webhook(notice: Rerouted) -> dict[str, Any]:
         "new_agency_name": notice.new_agency_name,
         "inbox_url": notice.inbox_url,
     }
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A reminder before the follow-up deadline, or an escalation after it."""
+
+    view: AgencyView
+    agency_code: str
+    agency_name: str
+    followup_due: date
+    inbox_url: str
+
+
+def reminder_email(notice: Deadline) -> Email:
+    view = notice.view
+    due = tanggal(notice.followup_due)
+    subject = f"[LAPOR Kalsel] Pengingat: tindak lanjut {view.tracking_number} paling lambat {due}"
+    text = (
+        f"Yth. Pejabat Penghubung {notice.agency_name},\n\n"
+        f"Pengaduan {view.tracking_number} ({view.title}) belum ditindaklanjuti."
+        f" Batas tindak lanjut: {due}.\n\nTanggapi melalui: {notice.inbox_url}\n\n"
+        "Pesan ini dikirim otomatis oleh lapor-hub Kalimantan Selatan."
+    )
+    html = (
+        f"<html><body><p>Yth. Pejabat Penghubung {escape(notice.agency_name)},</p>"
+        f"<p>Pengaduan <strong>{escape(view.tracking_number)}</strong>"
+        f" ({escape(view.title)}) belum ditindaklanjuti."
+        f" Batas tindak lanjut: <strong>{escape(due)}</strong>.</p>"
+        f"<p><a href='{escape(notice.inbox_url)}'>Buka kotak masuk instansi</a></p>"
+        "</body></html>"
+    )
+    return Email(subject=subject, text=text, html=html)
+
+
+def escalation_email(notice: Deadline) -> Email:
+    view = notice.view
+    due = tanggal(notice.followup_due)
+    subject = f"[LAPOR Kalsel] ESKALASI: {view.tracking_number} melewati batas tindak lanjut"
+    text = (
+        f"Pengaduan {view.tracking_number} ({view.title}) yang didisposisikan kepada"
+        f" {notice.agency_name} ({notice.agency_code}) belum ditindaklanjuti hingga batas"
+        f" {due}.\n\nMohon arahan pimpinan. Rincian: {notice.inbox_url}\n\n"
+        "Pesan ini dikirim otomatis oleh lapor-hub Kalimantan Selatan."
+    )
+    html = (
+        f"<html><body><p>Pengaduan <strong>{escape(view.tracking_number)}</strong>"
+        f" ({escape(view.title)}) yang didisposisikan kepada {escape(notice.agency_name)}"
+        f" belum ditindaklanjuti hingga batas <strong>{escape(due)}</strong>.</p>"
+        f"<p><a href='{escape(notice.inbox_url)}'>Rincian</a></p></body></html>"
+    )
+    return Email(subject=subject, text=text, html=html)

@@ -9,14 +9,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from services.notifier.domain.deadlines import DeadlineAlert
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.messages import (
     Assignment,
+    Deadline,
     Email,
     Rerouted,
     assignment_email,
     assignment_sms,
     assignment_webhook,
+    escalation_email,
+    reminder_email,
     rerouted_email,
     rerouted_webhook,
 )
@@ -156,3 +160,20 @@ def plan_assignment(
                 )
             )
     return planned
+
+
+def plan_deadline_alert(
+    alert: DeadlineAlert,
+    *,
+    routed_event_id: uuid.UUID,
+    notice: Deadline,
+    contacts: AgencyContacts,
+    admin_emails: tuple[str, ...],
+) -> PlannedDelivery:
+    """A reminder to the pejabat penghubung, or an escalation to the agency's head and the
+    Diskominfo admin; one per assignment and kind, whoever plans it and however often."""
+    key = f"{routed_event_id}:{alert}:{contacts.code}"
+    if alert is DeadlineAlert.REMINDER:
+        return _email(key, contacts.code, alert, contacts.emails, reminder_email(notice))
+    recipients = tuple(dict.fromkeys((contacts.escalation_email, *admin_emails)))
+    return _email(key, contacts.code, alert, recipients, escalation_email(notice))
