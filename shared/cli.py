@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from services.intake.cli import import_file, keys_app
 from services.router.cli import route_app
 from shared.settings import Settings
 
@@ -21,6 +22,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(route_app, name="route")
+app.add_typer(keys_app, name="keys")
+app.command("import")(import_file)
 
 
 def _fail(message: str) -> None:

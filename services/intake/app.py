@@ -1,9 +1,90 @@
-"""The intake service's FastStream application (`faststream run services.intake.app:app`)."""
+"""The intake service: the HTTP API (uvicorn), the outbox relay, and the timeline consumer.
 
-from shared.runtime import build_app, build_broker
+Intake keeps accepting complaints whatever else is down: without Kafka the outbox grows and the
+relay drains it when Kafka returns; without PostgreSQL it answers 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from services.intake.api import create_api, intake_state
+from services.intake.service import SCHEMA, IntakeService
+from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
+from shared.db import create_pool
+from shared.outbox import OutboxRelay
+from shared.runtime import build_broker
 from shared.settings import Settings
 
 SERVICE = "intake"
-settings = Settings()
+GROUP_ID = "lapor-hub-intake"
+log = logging.getLogger(__name__)
+
+
+class IntakeSettings(Settings):
+    intake_http_port: int = 8080
+    intake_rate_limit: str = "50/second"
+    intake_db_pool_size: int = 20
+
+
+settings = IntakeSettings()
 broker = build_broker(SERVICE, settings)
-app = build_app(SERVICE, broker, settings)
+
+
+async def _consume_when_kafka_answers() -> None:
+    """Start the timeline consumer, retrying while Kafka is away (intake must not wait)."""
+    while True:
+        try:
+            await broker.start()
+            return
+        except Exception as error:  # Kafka away at start-up: try again shortly
+            log.warning("timeline consumer not started yet: %r", error)
+            await asyncio.sleep(5)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+    # min_size=0: intake starts (and answers 503) even while PostgreSQL is away.
+    pool = await create_pool(
+        settings.database_url, min_size=0, max_size=settings.intake_db_pool_size
+    )
+    service = IntakeService(pool, settings.complaint_events_topic)
+
+    async def database_answers() -> bool:
+        return await pool.fetchval("SELECT true") is True
+
+    async def broker_answers() -> bool:
+        return await broker.ping(timeout=1.0)
+
+    api.state.intake = intake_state(
+        service, {"postgres": database_answers, "kafka": broker_answers}, settings.intake_rate_limit
+    )
+    subscriber = subscribe_to_complaint_events(
+        broker,
+        group_id=GROUP_ID,
+        handle=service.handle,
+        on_poison=keep_in_dead_letters(pool, SCHEMA),
+        topic=settings.complaint_events_topic,
+    )
+    relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+    tasks = [
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(_consume_when_kafka_answers(), name="timeline-consumer"),
+        asyncio.create_task(observe_lag(subscriber, GROUP_ID), name="consumer-lag"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await broker.stop()
+        await pool.close()
+
+
+app = create_api(lifespan)

@@ -50,3 +50,17 @@ CREATE TABLE replies (
     event_id            uuid NOT NULL,
     PRIMARY KEY (channel, channel_message_id)
 );
+
+-- Events intake could not apply to the timeline (see shared/consumer.py).
+CREATE TABLE dead_letters (
+    id           bigserial PRIMARY KEY,
+    topic        text NOT NULL,
+    partition    integer NOT NULL,
+    "offset"     bigint NOT NULL,
+    key          bytea,
+    payload      bytea,
+    error        text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    replayed_at  timestamptz,
+    UNIQUE (topic, partition, "offset")
+);
