@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from services.intake.cli import import_file, keys_app
+from services.notifier.cli import notifier_app
 from services.router.cli import route_app
 from shared.settings import Settings
 
@@ -24,6 +25,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(route_app, name="route")
 app.add_typer(keys_app, name="keys")
 app.command("import")(import_file)
+app.add_typer(notifier_app, name="notifier")
 
 
 def _fail(message: str) -> None:

@@ -17,7 +17,6 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from services.notifier.delivery import DeliveryQueue
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import (
     InboxAction,
@@ -84,7 +83,6 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Conflict}}
 @dataclass(frozen=True)
 class Wiring:
     pool: asyncpg.Pool
-    queue: DeliveryQueue
     topic: str
     checks: Mapping[str, ReadinessCheck]
 
@@ -247,15 +245,15 @@ async def resolve(tracking_number: str, body: NoteIn, db: Db, wiring: Wired, who
 
 
 @operations.get("/admin/dead-letters")
-async def dead_letters(wiring: Wired, _: Operator) -> list[dict[str, Any]]:
+async def dead_letters(db: Db, _: Operator) -> list[dict[str, Any]]:
     """Deliveries that exhausted their attempts."""
-    return await wiring.queue.dead_letters()
+    return await NotifierRepository(db).dead_letters()
 
 
 @operations.post("/admin/deliveries/{delivery_id}/retry", status_code=202)
-async def retry(delivery_id: uuid.UUID, wiring: Wired, _: Operator) -> dict[str, str]:
+async def retry(delivery_id: uuid.UUID, db: Db, _: Operator) -> dict[str, str]:
     """Send a dead letter again with a fresh set of attempts."""
-    if not await wiring.queue.retry_dead(delivery_id):
+    if not await NotifierRepository(db).retry_dead(delivery_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead letter with this id")
     return {"delivery_id": str(delivery_id), "state": "pending"}
 
@@ -299,7 +297,6 @@ async def readyz(wiring: Wired) -> JSONResponse:
 
 def inbox_api(
     pool: asyncpg.Pool,
-    queue: DeliveryQueue,
     *,
     topic: str,
     checks: Mapping[str, ReadinessCheck],
@@ -309,7 +306,7 @@ def inbox_api(
         description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
         version="1",
     )
-    api.state.wiring = Wiring(pool=pool, queue=queue, topic=topic, checks=checks)
+    api.state.wiring = Wiring(pool=pool, topic=topic, checks=checks)
     api.include_router(inbox)
     api.include_router(operations)
     return api

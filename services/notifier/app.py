@@ -84,7 +84,6 @@ def create_app(settings: NotifierSettings) -> FastStream:
 
         api = inbox_api(
             pool,
-            queue,
             topic=settings.complaint_events_topic,
             checks={"postgres": database_answers, "kafka": broker_answers},
         )

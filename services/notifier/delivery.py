@@ -25,6 +25,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.notifier.domain.retry import RetryPolicy
+from services.notifier.repository import WAKE_CHANNEL
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
 from shared.events import AgencyNotified, NotificationChannel
 from shared.outbox import enqueue
@@ -32,7 +33,6 @@ from shared.outbox import enqueue
 log = logging.getLogger(__name__)
 SCHEMA = "notifier"
 PRODUCER = "notifier"
-WAKE_CHANNEL = "notifier_deliveries"
 
 DELIVERIES = Counter(
     "lapor_hub_notifier_deliveries_total",
@@ -185,26 +185,6 @@ class DeliveryQueue:
         outcome = "dead" if decision.give_up else "failed"
         DELIVERIES.labels(delivery.channel.value, delivery.agency_code, outcome).inc()
         return decision.give_up
-
-    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            "SELECT delivery_id, tracking_number, agency_code, kind, channel, target, attempts,"
-            " last_error, created_at, next_attempt_at AS last_attempt_at"
-            " FROM notifier.deliveries WHERE state = 'dead' ORDER BY created_at LIMIT $1",
-            limit,
-        )
-        return [dict(row) for row in rows]
-
-    async def retry_dead(self, delivery_id: uuid.UUID) -> bool:
-        """Send a dead letter again, with a fresh set of attempts; False if it is not dead."""
-        retried = await self._pool.fetchval(
-            "UPDATE notifier.deliveries SET state = 'pending', attempts = 0,"
-            " next_attempt_at = now() WHERE delivery_id = $1 AND state = 'dead' RETURNING true",
-            delivery_id,
-        )
-        if retried:
-            await self._pool.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
-        return bool(retried)
 
     async def measure(self) -> None:
         rows = await self._pool.fetch(

@@ -10,12 +10,16 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.db import Connection
 from shared.events import Complaint, ComplaintRouted, ComplaintStatus, Event
+
+# Delivery workers LISTEN here, so a new delivery goes out at once rather than at the next poll.
+WAKE_CHANNEL = "notifier_deliveries"
 
 
 @dataclass(frozen=True)
@@ -223,8 +227,29 @@ class NotifierRepository:
             )
             count += bool(inserted)
         if count:
-            await self._db.execute("SELECT pg_notify('notifier_deliveries', '')")
+            await self._db.execute(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
         return count
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Deliveries that exhausted their attempts, the oldest first."""
+        rows = await self._db.fetch(
+            "SELECT delivery_id, tracking_number, agency_code, kind, channel, target, attempts,"
+            " last_error, created_at, next_attempt_at AS last_attempt_at"
+            " FROM notifier.deliveries WHERE state = 'dead' ORDER BY created_at LIMIT $1",
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    async def retry_dead(self, delivery_id: uuid.UUID) -> bool:
+        """Send a dead letter again, with a fresh set of attempts; False if it is not dead."""
+        retried = await self._db.fetchval(
+            "UPDATE notifier.deliveries SET state = 'pending', attempts = 0,"
+            " next_attempt_at = now() WHERE delivery_id = $1 AND state = 'dead' RETURNING true",
+            delivery_id,
+        )
+        if retried:
+            await self._db.execute(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
+        return bool(retried)
 
     async def api_key(self, key: str) -> ApiKey | None:
         row = await self._db.fetchrow(
@@ -233,6 +258,14 @@ class NotifierRepository:
             hash_key(key),
         )
         return None if row is None else ApiKey(name=row["name"], agency_code=row["agency_code"])
+
+    async def revoke_api_key(self, name: str) -> bool:
+        revoked = await self._db.fetchval(
+            "UPDATE notifier.api_keys SET revoked_at = now()"
+            " WHERE name = $1 AND revoked_at IS NULL RETURNING true",
+            name,
+        )
+        return bool(revoked)
 
     async def create_api_key(self, name: str, agency_code: str | None) -> str:
         """A new key; only its hash is stored, so this is the one time it is seen."""

@@ -314,9 +314,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
         await _register(pool, agency)
         received = complaint_received()
         service = NotifierService(pool, PUBLIC_URL)
-        async with running_worker(
-            pool, database_url, smtp_port, max_attempts=4, initial_s=0.2
-        ) as queue:
+        async with running_worker(pool, database_url, smtp_port, max_attempts=4, initial_s=0.2):
             await service.handle(received)
             await service.handle(_routed(received, agency.code))
             await eventually(lambda: len(receiver.attempts) == 4)
@@ -330,12 +328,14 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
             assert webhook[0]["state"] == "dead"
             assert webhook[0]["attempts"] == 4
             assert "HTTP 503" in webhook[0]["last_error"]
-            dead = {row["delivery_id"] for row in await queue.dead_letters(10_000)}
-            assert webhook[0]["delivery_id"] in dead
+            async with pool.acquire() as connection:
+                dead = await NotifierRepository(connection).dead_letters(10_000)
+            assert webhook[0]["delivery_id"] in {row["delivery_id"] for row in dead}
 
             # The receiver is fixed; an operator sends the dead letter again, by hand.
             receiver.fail_first = 0
-            assert await queue.retry_dead(webhook[0]["delivery_id"])
+            async with pool.acquire() as connection:
+                assert await NotifierRepository(connection).retry_dead(webhook[0]["delivery_id"])
             await eventually(lambda: len(receiver.accepted) == 1)
 
 
@@ -498,15 +498,13 @@ async def test_a_reminder_and_an_escalation_fire_once_on_a_controlled_clock(
 
 @contextlib.asynccontextmanager
 async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    queue = DeliveryQueue(pool, RetryPolicy(), per_agency=2, lease_s=30, topic=OUTBOX_TOPIC.name)
-
     async def ready() -> bool:
         return True
 
     port = free_port()
     server = _EmbeddedServer(
         uvicorn.Config(
-            inbox_api(pool, queue, topic=OUTBOX_TOPIC.name, checks={"postgres": ready}),
+            inbox_api(pool, topic=OUTBOX_TOPIC.name, checks={"postgres": ready}),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -787,3 +785,39 @@ async def test_a_killed_notifier_resumes_its_pending_deliveries(
         await eventually(lambda: len(receiver.accepted) == 5, timeout_s=30)
     numbers = {b["tracking_number"] for b in receiver.accepted.values()}
     assert numbers == {c.complaint.tracking_number for c in complaints}
+
+
+async def test_operators_manage_keys_and_the_directory_from_the_command_line(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    runner = CliRunner()
+    env = {"LAPOR_HUB_DATABASE_URL": database_url}
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        result = runner.invoke(app, ["notifier", *args], env=env, input=stdin)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    agency = _agency()
+    await asyncio.to_thread(run, "directory", "load")
+    edited = agency.model_copy(update={"code": "63.dishub"})
+    await asyncio.to_thread(run, "directory", "set", stdin=edited.model_dump_json())
+    await asyncio.to_thread(run, "directory", "load")  # the file does not undo the edit
+    shown = json.loads(await asyncio.to_thread(run, "directory", "show", "63.dishub"))
+    assert shown["emails"] == list(agency.emails)
+    key = await asyncio.to_thread(run, "keys", "create", "rina-dishub", "--agency", "63.dishub")
+    async with pool.acquire() as connection:
+        repository = NotifierRepository(connection)
+        found = await repository.api_key(key.strip())
+        assert found is not None and found.agency_code == "63.dishub"
+        await asyncio.to_thread(run, "keys", "revoke", "rina-dishub")
+        assert await repository.api_key(key.strip()) is None
+        stored = await connection.fetchval(
+            "SELECT count(*) FROM notifier.api_keys WHERE key_hash = $1", key.strip()
+        )
+        assert stored == 0  # only the hash is kept
+    await asyncio.to_thread(run, "dead-letters")

@@ -1,0 +1,133 @@
+"""`lapor-hub notifier`: the agency directory, API keys and dead letters, for operators."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+from services.notifier.directory import DIRECTORY_FILE
+
+notifier_app = typer.Typer(help="The notifier: agency directory, API keys, dead letters.")
+directory_app = typer.Typer(help="The agency directory.", no_args_is_help=True)
+keys_app = typer.Typer(help="Inbox API keys (stored hashed).", no_args_is_help=True)
+notifier_app.add_typer(directory_app, name="directory")
+notifier_app.add_typer(keys_app, name="keys")
+
+FILE_OPTION = typer.Option(DIRECTORY_FILE, "--file", help="Directory file (TOML)")
+T = TypeVar("T")
+
+
+def _with_repository(work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(repository)` in one transaction on the configured database."""
+    import asyncpg
+
+    from services.notifier.repository import NotifierRepository
+    from services.notifier.settings import NotifierSettings
+
+    async def run() -> T:
+        connection = await asyncpg.connect(NotifierSettings().database_url)
+        try:
+            async with connection.transaction():
+                return await work(NotifierRepository(connection))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def _load(file: Path) -> list[object]:
+    from services.notifier.directory import load_directory
+    from services.notifier.domain.directory import DirectoryError
+
+    try:
+        return list(load_directory(file).values())
+    except DirectoryError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+
+
+@directory_app.command("check")
+def directory_check(file: Path = FILE_OPTION) -> None:
+    """Validate the directory file (every problem listed) without touching the database."""
+    typer.echo(f"{file}: {len(_load(file))} agencies, valid")
+
+
+@directory_app.command("load")
+def directory_load(file: Path = FILE_OPTION) -> None:
+    """Load the file into the database (agencies edited through the API or CLI are kept)."""
+    agencies = _load(file)
+    _with_repository(lambda repository: repository.load_directory(agencies))
+    typer.echo(f"loaded {len(agencies)} agencies from {file}")
+
+
+@directory_app.command("show")
+def directory_show(agency_code: str) -> None:
+    """Print an agency's contacts as JSON (webhook secrets left out)."""
+    contacts = _with_repository(lambda repository: repository.contacts(agency_code))
+    if contacts is None:
+        typer.secho(f"no contacts for {agency_code}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        contacts.model_dump_json(
+            indent=2, exclude={"webhook": {"secret"}, "sms_gateway": {"secret"}}
+        )
+    )
+
+
+@directory_app.command("set")
+def directory_set() -> None:
+    """Replace one agency's contacts with the JSON read on stdin (kept over the file)."""
+    from pydantic import ValidationError
+
+    from services.notifier.domain.directory import AgencyContacts
+
+    try:
+        contacts = AgencyContacts.model_validate_json(sys.stdin.read())
+    except ValidationError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+    _with_repository(lambda repository: repository.put_contacts(contacts))
+    typer.echo(f"{contacts.code}: contacts replaced")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str,
+    agency: str | None = typer.Option(None, help="Agency code; without it, an operator's key"),
+) -> None:
+    """Create a key and print it: it is stored hashed and cannot be shown again."""
+    key = _with_repository(lambda repository: repository.create_api_key(name, agency))
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke a key by its name."""
+    if not _with_repository(lambda repository: repository.revoke_api_key(name)):
+        typer.secho(f"no active key named {name}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{name}: revoked")
+
+
+@notifier_app.command("dead-letters")
+def dead_letters() -> None:
+    """List deliveries that exhausted their attempts, as JSON lines."""
+    rows = _with_repository(lambda repository: repository.dead_letters())
+    for row in rows:
+        typer.echo(json.dumps(row, default=str))
+
+
+@notifier_app.command("retry")
+def retry(delivery_id: uuid.UUID) -> None:
+    """Send a dead letter again, with a fresh set of attempts."""
+    if not _with_repository(lambda repository: repository.retry_dead(delivery_id)):
+        typer.secho(f"no dead letter {delivery_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{delivery_id}: queued again")
