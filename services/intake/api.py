@@ -108,7 +108,9 @@ def field_errors(errors: list[Any]) -> list[dict[str, Any]]:
     """Pydantic's errors as `{field, reason: {id, en}}`, the field as a dotted path."""
     problems = []
     for error in errors:
-        location = [str(part) for part in error["loc"] if part not in {"body", "query", "header"}]
+        location = [str(part) for part in error["loc"]]
+        if location and location[0] in {"body", "query", "header", "path"}:
+            location = location[1:]  # where FastAPI found it, not a field name
         problems.append(
             {
                 "field": ".".join(location) or "-",

@@ -117,12 +117,13 @@ class IntakeRepository:
         return _stored(row) if row else None
 
     async def add(
-        self, complaint: Complaint, access_token_hash: str | None, caller: Caller
+        self, complaint: Complaint, access_token_hash: str | None, submitted_by: str
     ) -> None:
         await self._db.execute(
             "INSERT INTO intake.complaints (complaint_id, tracking_number, channel,"
             " channel_message_id, document, access_token_hash, confidential, received_at,"
-            " submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            " submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (complaint_id) DO NOTHING",
             complaint.complaint_id,
             complaint.tracking_number,
             complaint.channel.value,
@@ -131,7 +132,7 @@ class IntakeRepository:
             access_token_hash,
             complaint.confidential,
             complaint.received_at,
-            caller.label,
+            submitted_by,
         )
 
     async def record_in_timeline(
@@ -145,11 +146,14 @@ class IntakeRepository:
         agency_code: str | None,
         changes_status: bool,
     ) -> None:
-        """Idempotent: a redelivered event is already in the timeline and changes nothing."""
+        """Idempotent: a redelivered event is already in the timeline and changes nothing.
+        Events of complaints intake never saw (none should exist) are passed over."""
         await self._db.execute(
             "WITH added AS (INSERT INTO intake.timeline"
             " (event_id, complaint_id, occurred_at, status, public_note)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING complaint_id)"
+            " SELECT $1, $2, $3, $4, $5 WHERE EXISTS"
+            " (SELECT 1 FROM intake.complaints WHERE complaint_id = $2)"
+            " ON CONFLICT DO NOTHING RETURNING complaint_id)"
             " UPDATE intake.complaints SET status = CASE WHEN $7 THEN $4 ELSE status END,"
             " agency_code = coalesce($6, agency_code)"
             " WHERE complaint_id = (SELECT complaint_id FROM added)",

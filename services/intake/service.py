@@ -227,7 +227,7 @@ class IntakeService:
         )
         access_token = secrets.token_urlsafe(24) if complaint.confidential else None
         await repository.add(
-            complaint, hash_api_key(access_token) if access_token else None, caller
+            complaint, hash_api_key(access_token) if access_token else None, caller.label
         )
         event = ComplaintReceived.of(complaint, producer=PRODUCER)
         await enqueue(connection, SCHEMA, event, self._topic)
@@ -270,14 +270,19 @@ class IntakeService:
             )
 
     async def handle(self, event: AnyEvent) -> None:
-        """Build the public timeline from the complaint's later events."""
+        """Build the public timeline from the complaint's later events. Complaints that entered
+        elsewhere (national LAPOR disposing one to the province, through sync) are kept too, so
+        their reporters can follow them here."""
         entry = _timeline_entry(event)
         if entry is None:
             return
         status, note, agency = entry
         is_status = status in ComplaintStatus.__members__.values()
-        async with self._pool.acquire() as connection:
-            await IntakeRepository(connection).record_in_timeline(
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = IntakeRepository(connection)
+            if isinstance(event, ComplaintReceived) and event.producer != PRODUCER:
+                await repository.add(event.complaint, None, event.producer)
+            await repository.record_in_timeline(
                 event.event_id,
                 complaint_id=event.complaint_id,
                 occurred_at=event.occurred_at,

@@ -1,0 +1,409 @@
+"""Intake as a real HTTP server on real Kafka and PostgreSQL: every channel in, exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.intake.service import IntakeService
+from shared.db import create_pool
+from shared.events import (
+    ComplaintReceived,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    Event,
+    PersonalData,
+    parse_event,
+)
+from shared.topics import TopicSpec
+from tests.processes import ServiceProcess, free_port
+
+WHATSAPP = {
+    "object": "whatsapp_business_account",
+    "entry": [
+        {
+            "id": "102290129340398",
+            "changes": [
+                {
+                    "field": "messages",
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {"display_phone_number": "62511000000", "phone_number_id": "1"},
+                        "contacts": [{"profile": {"name": "Rahmah"}, "wa_id": "6281255550202"}],
+                        "messages": [
+                            {
+                                "from": "6281255550202",
+                                "id": "wamid.HBgLNjI4MTI1NTU1MDIwMhUCABIYFjNFQjA",
+                                "timestamp": "1764300000",
+                                "type": "text",
+                                "text": {"body": "Lampu PJU di Jl. Veteran mati sdh 2 minggu"},
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+    ],
+}
+RAW_EMAIL = (
+    b"From: Ahmad Fauzi <ahmad@example.id>\r\n"
+    b"To: lapor@kalselprov.go.id\r\n"
+    b"Subject: Sampah tidak diangkut\r\n"
+    b"Message-ID: <raw-1@example.id>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"Sampah di depan pasar Lama tidak diangkut seminggu.\r\n"
+)
+CSV_IMPORT = (
+    "source_id,title,body,location,region_code,channel,received_at\n"
+    "P-1,Jalan rusak,Jalan di Barabai rusak parah,Barabai,6307,paper,2026-11-20T09:00:00+08:00\n"
+    "P-2,,Tanpa judul,,,paper,\n"
+    "P-3,Banjir,Banjir di Astambul belum surut,Astambul,6303,walk_in,\n"
+    "P-4,Bantuan,Bansos tidak tepat sasaran,,99,paper,\n"
+    "P-5,Air PDAM,Air PDAM mati tiga hari,Banjarbaru,6372,social_media,\n"
+)
+
+
+class Intake:
+    def __init__(self, process: ServiceProcess, base_url: str) -> None:
+        self.process = process
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+
+@pytest.fixture
+async def keys(database_url: str) -> AsyncIterator[dict[str, str]]:
+    pool = await create_pool(database_url)
+    service = IntakeService(pool)
+    yield {
+        name: await service.create_key(*name.split(":"))
+        for name in (
+            "channel:web",
+            "channel:sms",
+            "channel:whatsapp",
+            "channel:email",
+            "channel:open311",
+            "operator:rina",
+        )
+    }
+    await pool.close()
+
+
+def _intake(database_url: str, bootstrap_servers: str, topic: str) -> Intake:
+    port = free_port()
+    process = ServiceProcess(
+        name="intake",
+        module="services.intake",
+        ready_url=f"http://127.0.0.1:{port}/healthz",
+        env={
+            "LAPOR_HUB_DATABASE_URL": database_url,
+            "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
+            "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
+            "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
+        },
+    )
+    return Intake(process, f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def intake(database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec) -> Iterator[Intake]:
+    service = _intake(database_url, bootstrap_servers, fresh_topic.name)
+    service.process.start()
+    yield service
+    service.process.stop()
+
+
+async def _events(bootstrap_servers: str, topic: str, expected: int) -> list[Event]:
+    """Events on the topic once `expected` have arrived, plus any that follow within 2 s."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    events: list[Event] = []
+    deadline = time.monotonic() + 60
+    settle: float | None = None
+    try:
+        while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
+            batch = await consumer.getmany(timeout_ms=300)
+            events.extend(parse_event(r.value) for rs in batch.values() for r in rs)
+            if settle is None and len(events) >= expected:
+                settle = time.monotonic() + 2
+    finally:
+        await consumer.stop()
+    return events
+
+
+def _received(events: list[Event]) -> list[ComplaintReceived]:
+    return [e for e in events if isinstance(e, ComplaintReceived)]
+
+
+async def test_each_channel_becomes_exactly_one_complaint_received(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    http = intake.http
+    submissions = [
+        (
+            "channel:web",
+            "/v1/complaints",
+            {
+                "json": {
+                    "title": "Jalan rusak",
+                    "body": "Jalan provinsi di Martapura berlubang.",
+                    "channel_message_id": "web-1",
+                }
+            },
+        ),
+        (
+            "channel:sms",
+            "/v1/channels/sms",
+            {
+                "json": {
+                    "message_id": "sms-77",
+                    "from": "081255550101",
+                    "text": "Jalan di Kandangan rusak parah. Mohon diperbaiki",
+                }
+            },
+        ),
+        ("channel:whatsapp", "/v1/channels/whatsapp", {"json": WHATSAPP}),
+        (
+            "channel:email",
+            "/v1/channels/email",
+            {
+                "json": {
+                    "message_id": "<m-1@example.id>",
+                    "from": "Siti <siti@example.id>",
+                    "subject": "Pungli di SMA",
+                    "text": "Ada pungutan uang gedung di SMAN 1.",
+                }
+            },
+        ),
+        (
+            "channel:email",
+            "/v1/channels/email",
+            {"content": RAW_EMAIL, "headers": {"content-type": "message/rfc822"}},
+        ),
+        (
+            "operator:rina",
+            "/v1/operator/complaints",
+            {
+                "json": {
+                    "channel": "walk_in",
+                    "title": "Izin usaha",
+                    "body": "Izin usaha saya belum terbit 2 bulan.",
+                    "channel_message_id": "desk-1",
+                }
+            },
+        ),
+    ]
+    tracking: set[str] = set()
+    for key, path, request in submissions:
+        extra_headers = request.pop("headers", {})
+        for _attempt in range(2):  # a gateway's replay of the same message
+            headers = {"X-API-Key": keys[key], **extra_headers}
+            response = http.post(path, headers=headers, **request)
+            assert response.status_code == 202, response.text
+            body = response.json()
+            for item in body.get("accepted", [body]):
+                tracking.add(item["tracking_number"])
+    form = {
+        "api_key": keys["channel:open311"],
+        "service_code": "pekerjaan-umum-dan-penataan-ruang",
+        "description": "Drainase tersumbat di Jl. Sutoyo",
+        "lat": "-3.32",
+        "long": "114.59",
+    }
+    open311 = http.post("/open311/v2/requests.json", data=form)
+    assert open311.status_code == 201, open311.text
+    tracking.add(open311.json()[0]["service_request_id"])
+    assert len(tracking) == 7
+
+    received = _received(await _events(bootstrap_servers, fresh_topic.name, 7))
+    assert Counter(e.complaint.tracking_number for e in received) == dict.fromkeys(tracking, 1)
+    channels = {e.complaint.channel.value for e in received}
+    assert channels == {"web", "sms", "whatsapp", "email", "walk_in", "open311"}
+    whatsapp = next(e for e in received if e.complaint.channel.value == "whatsapp")
+    assert whatsapp.complaint.reporter.name == "Rahmah"
+    assert whatsapp.complaint.reporter.phone == "+6281255550202"
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_same_tracking_number(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    headers = {"X-API-Key": keys["channel:web"], "Idempotency-Key": "form-submit-42"}
+    complaint = {
+        "title": "Sampah",
+        "body": "Sampah menumpuk di TPS Pasar Lama, nomor saya 081255550303.",
+    }
+    first = intake.http.post("/v1/complaints", headers=headers, json=complaint)
+    again = intake.http.post("/v1/complaints", headers=headers, json=complaint)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["tracking_number"] == again.json()["tracking_number"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    [event] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
+    assert event.complaint.personal_data_in_text == (PersonalData.PHONE,)
+
+
+async def test_an_import_reports_bad_rows_and_is_idempotent(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    headers = {"X-API-Key": keys["operator:rina"], "content-type": "text/csv"}
+    first = intake.http.post("/v1/complaints:import", headers=headers, content=CSV_IMPORT).json()
+    assert [row["line"] for row in first["accepted"]] == [2, 4, 6]
+    assert {(row["line"], row["field"]) for row in first["rejected"]} == {
+        (3, "title"),
+        (5, "location.region_code"),
+    }
+    again = intake.http.post("/v1/complaints:import", headers=headers, content=CSV_IMPORT).json()
+    assert again["accepted"] == []
+    assert [row["tracking_number"] for row in again["already_imported"]] == [
+        row["tracking_number"] for row in first["accepted"]
+    ]
+    received = _received(await _events(bootstrap_servers, fresh_topic.name, 3))
+    assert len(received) == 3
+    paper = next(e for e in received if e.complaint.title == "Jalan rusak")
+    assert paper.complaint.received_at.isoformat() == "2026-11-20T01:00:00+00:00"
+
+
+def test_keys_are_required_and_scoped(intake: Intake, keys: dict[str, str]) -> None:
+    complaint = {"title": "Jalan rusak", "body": "Berlubang."}
+    assert intake.http.post("/v1/complaints", json=complaint).status_code == 401
+    wrong = {"X-API-Key": "not-a-key"}
+    assert intake.http.post("/v1/complaints", headers=wrong, json=complaint).status_code == 401
+    sms_key = {"X-API-Key": keys["channel:sms"]}
+    assert intake.http.post("/v1/complaints", headers=sms_key, json=complaint).status_code == 403
+    import_by_channel = intake.http.post(
+        "/v1/complaints:import", headers=sms_key, content=CSV_IMPORT
+    )
+    assert import_by_channel.status_code == 403
+
+
+def test_bad_input_names_each_field_in_indonesian_and_english(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    response = intake.http.post(
+        "/v1/complaints",
+        headers={"X-API-Key": keys["channel:web"]},
+        json={"title": "", "location": {"region_code": "3171"}, "reporter": {"email": "x"}},
+    )
+    assert response.status_code == 422
+    errors = {e["field"]: e["reason"] for e in response.json()["errors"]}
+    assert set(errors) == {"title", "body", "location.region_code", "reporter.email"}
+    assert errors["body"]["id"] == "wajib diisi"
+
+
+def test_a_confidential_complaint_is_shown_only_with_its_access_token(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    response = intake.http.post(
+        "/v1/complaints",
+        headers={"X-API-Key": keys["channel:web"]},
+        json={
+            "title": "Pungli pejabat",
+            "body": "Saya melihat pungli.",
+            "confidential": True,
+            "reporter": {"name": "Rahasia Sekali", "phone": "081299990000"},
+        },
+    ).json()
+    tracking, token = response["tracking_number"], response["access_token"]
+    assert token
+    assert intake.http.get(f"/v1/complaints/{tracking}").status_code == 404
+    assert intake.http.get(f"/v1/complaints/{tracking}?access_token=wrong").status_code == 404
+    shown = intake.http.get(f"/v1/complaints/{tracking}", headers={"X-Access-Token": token})
+    assert shown.status_code == 200
+    assert "Rahasia Sekali" not in shown.text and "081299990000" not in shown.text
+    # Read over the phone in lower case without dashes, it still finds the complaint.
+    spoken = tracking.replace("-", " ").lower()
+    assert (
+        intake.http.get(f"/v1/complaints/{spoken}", headers={"X-Access-Token": token}).status_code
+        == 200
+    )
+
+
+async def test_a_reply_quoting_a_tracking_number_joins_its_complaint(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    sms = {"X-API-Key": keys["channel:sms"]}
+    first = intake.http.post(
+        "/v1/channels/sms",
+        headers=sms,
+        json={"message_id": "s-1", "from": "081255551111", "text": "Jembatan putus di Tapin"},
+    ).json()
+    tracking = first["tracking_number"]
+    reply = intake.http.post(
+        "/v1/channels/sms",
+        headers=sms,
+        json={
+            "message_id": "s-2",
+            "from": "081255551111",
+            "text": f"{tracking} sudah 3 hari belum ada tindakan",
+        },
+    ).json()
+    stranger = intake.http.post(
+        "/v1/channels/sms",
+        headers=sms,
+        json={
+            "message_id": "s-3",
+            "from": "081299998888",
+            "text": f"{tracking} saya juga mengeluh",
+        },
+    ).json()
+    assert reply == {**reply, "tracking_number": tracking, "reply": True}
+    assert stranger["tracking_number"] != tracking and stranger["reply"] is False
+    events = await _events(bootstrap_servers, fresh_topic.name, 3)
+    assert len(_received(events)) == 2
+    [change] = [e for e in events if isinstance(e, ComplaintStatusChanged)]
+    assert change.status is ComplaintStatus.REPORTER_REPLIED
+    assert change.tracking_number == tracking
+
+
+async def test_with_kafka_down_complaints_are_accepted_and_arrive_once_in_order_later(
+    database_url: str, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    cut_off = _intake(database_url, "127.0.0.1:1", fresh_topic.name)  # no broker there
+    cut_off.process.start()
+    headers = {"X-API-Key": keys["channel:web"]}
+    tracking = []
+    try:
+        for n in range(100):
+            response = cut_off.http.post(
+                "/v1/complaints",
+                headers=headers,
+                json={"title": f"Keluhan {n}", "body": "Jalan rusak di Martapura."},
+            )
+            assert response.status_code == 202
+            tracking.append(response.json()["tracking_number"])
+    finally:
+        cut_off.process.stop()
+
+    restored = _intake(database_url, bootstrap_servers, fresh_topic.name)
+    restored.process.start()
+    began = time.monotonic()
+    try:
+        received = _received(await _events(bootstrap_servers, fresh_topic.name, 100))
+    finally:
+        restored.process.stop()
+    print(f"outbox of 100 drained within {time.monotonic() - began:.1f} s of Kafka's return")
+    assert sorted(e.complaint.tracking_number for e in received) == sorted(tracking)
+    assert len({e.event_id for e in received}) == 100
+
+
+def test_with_postgresql_down_intake_answers_503_never_accepted(
+    keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    nowhere = f"postgresql://lapor_hub:lapor_hub@127.0.0.1:{free_port()}/lapor_hub"
+    service = _intake(nowhere, bootstrap_servers, fresh_topic.name)
+    service.process.start()
+    try:
+        response = service.http.post(
+            "/v1/complaints",
+            headers={"X-API-Key": keys["channel:web"]},
+            json={"title": "x", "body": "y"},
+        )
+    finally:
+        service.process.stop()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
