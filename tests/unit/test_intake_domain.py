@@ -1,0 +1,164 @@
+"""Intake's pure parts: tracking numbers, channel payloads, personal data, import rows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from services.intake.domain.channels import (
+    SmsMessage,
+    WhatsAppWebhook,
+    from_email,
+    from_sms,
+    from_whatsapp,
+    parse_rfc822,
+    title_from,
+)
+from services.intake.domain.imports import parse_import
+from services.intake.domain.personal_data import personal_data_in
+from services.intake.domain.tracking import (
+    ALPHABET,
+    is_valid,
+    new_tracking_number,
+    normalize,
+    quoted_tracking_numbers,
+)
+from shared.events import Channel, PersonalData
+
+
+def test_tracking_numbers_are_valid_unique_and_free_of_look_alikes() -> None:
+    numbers = {new_tracking_number(date(2026, 11, 28)) for _ in range(2000)}
+    assert len(numbers) == 2000
+    for number in numbers:
+        assert is_valid(number)
+        assert number.startswith("LPR-2026-")
+        assert not set(number[9:]) & set("01ILOUV")
+
+
+def test_the_check_character_catches_a_wrong_character_and_a_swap() -> None:
+    number = new_tracking_number(date(2026, 11, 28))
+    random_part = number[9:15]
+    for position in range(6):
+        for replacement in ALPHABET:
+            if replacement != random_part[position]:
+                wrong = random_part[:position] + replacement + random_part[position + 1 :]
+                assert not is_valid(f"{number[:9]}{wrong}{number[15:]}")
+    for position in range(5):
+        a, b = random_part[position], random_part[position + 1]
+        if a != b:
+            swapped = random_part[:position] + b + a + random_part[position + 2 :]
+            assert not is_valid(f"{number[:9]}{swapped}{number[15:]}")
+
+
+def test_a_spoken_tracking_number_is_normalised_and_found_in_text() -> None:
+    number = new_tracking_number(date(2026, 11, 28))
+    assert normalize(number.replace("-", " ").lower()) == number
+    assert quoted_tracking_numbers(f"sdh lapor {number.lower()} tp blm ada kabar") == [number]
+    wrong_check = number[:-1] + next(c for c in ALPHABET if c != number[-1])
+    assert quoted_tracking_numbers(f"nomor {wrong_check}") == []
+
+
+def test_sms_gets_a_title_and_an_international_phone() -> None:
+    inbound = from_sms(
+        SmsMessage.model_validate(
+            {"message_id": "g-1", "from": "0812-5555-0101", "text": "Jalan rusak. Tolong cepat"}
+        )
+    )
+    assert inbound.channel is Channel.SMS
+    assert inbound.content.title == "Jalan rusak."
+    assert inbound.content.reporter.phone == "+6281255550101"
+    assert inbound.content.channel_message_id == "g-1"
+
+
+def test_whatsapp_statuses_carry_no_complaint_and_replies_keep_their_thread() -> None:
+    statuses = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "statuses": [{"id": "wamid.x", "status": "read"}],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    assert from_whatsapp(WhatsAppWebhook.model_validate(statuses)) == []
+    reply = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "messages": [
+                                {
+                                    "from": "62812",
+                                    "id": "wamid.2",
+                                    "timestamp": "1",
+                                    "type": "location",
+                                    "location": {
+                                        "latitude": -3.44,
+                                        "longitude": 114.83,
+                                        "name": "Pasar Martapura",
+                                    },
+                                    "context": {"from": "62511", "id": "wamid.1"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    [inbound] = from_whatsapp(WhatsAppWebhook.model_validate(reply))
+    assert inbound.in_reply_to == "wamid.1"
+    assert inbound.content.location.coordinates is not None
+    assert inbound.content.body == "Lokasi kejadian: Pasar Martapura"
+
+
+def test_raw_email_is_parsed_and_reply_prefixes_dropped() -> None:
+    raw = (
+        b"From: Siti <siti@example.id>\r\nSubject: Re: Fwd: Sampah\r\nMessage-ID: <a@b>\r\n"
+        b"In-Reply-To: <orig@b>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Masih menumpuk.\r\n"
+    )
+    inbound = from_email(parse_rfc822(raw))
+    assert inbound.content.title == "Sampah"
+    assert inbound.content.reporter.email == "siti@example.id"
+    assert inbound.content.channel_message_id == "a@b"
+    assert inbound.in_reply_to == "orig@b"
+
+
+def test_long_first_sentences_are_cut_at_a_word() -> None:
+    title = title_from("kata " * 40)
+    assert len(title) <= 81 and title.endswith("…") and not title.endswith(" …")
+
+
+def test_nik_and_phone_numbers_in_text_are_flagged() -> None:
+    assert personal_data_in("NIK 6371010101010001") == (PersonalData.NIK,)
+    assert personal_data_in("hubungi 0812-5555-0101") == (PersonalData.PHONE,)
+    assert personal_data_in("jalan km 12, 3 minggu") == ()
+
+
+def test_jsonl_imports_report_broken_lines_and_give_rows_a_stable_identity() -> None:
+    data = (
+        b'{"title": "Jalan rusak", "body": "Berlubang", "channel": "paper"}\n'
+        b"not json\n"
+        b'{"title": "Web", "body": "x", "channel": "web"}\n'
+    )
+    rows, problems = parse_import(data, "backlog.jsonl")
+    assert [r.line for r in rows] == [1]
+    assert {(p.line, p.field) for p in problems} == {(2, "-"), (3, "channel")}
+    again, _ = parse_import(data, "backlog.jsonl")
+    assert (
+        rows[0].complaint.content.channel_message_id
+        == again[0].complaint.content.channel_message_id
+    )
