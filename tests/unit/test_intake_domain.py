@@ -100,7 +100,7 @@ def test_whatsapp_statuses_carry_no_complaint_and_replies_keep_their_thread() ->
                             "messaging_product": "whatsapp",
                             "messages": [
                                 {
-                                    "from": "62812",
+                                    "from": "6281255550202",
                                     "id": "wamid.2",
                                     "timestamp": "1",
                                     "type": "location",
