@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
+from services.notifier.domain.citizen import plan_citizen_update, status_update
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import (
     InboxAction,
@@ -84,6 +85,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Conflict}}
 class Wiring:
     pool: asyncpg.Pool
     topic: str
+    citizen_sms_gateway_url: str | None
     checks: Mapping[str, ReadinessCheck]
 
 
@@ -205,9 +207,35 @@ async def _act(
         )
         await repository.record_action(row, transition, who.name, event.event_id)
         await enqueue(db, SCHEMA, event, wiring.topic)
+        await _tell_the_reporter(repository, wiring, row, event)
         updated = await repository.current_assignment(tracking_number, agency)
         assert updated is not None
         return await _out(repository, updated)
+
+
+async def _tell_the_reporter(
+    repository: NotifierRepository,
+    wiring: Wiring,
+    row: AssignmentRow,
+    event: ComplaintStatusChanged,
+) -> None:
+    contacts = await repository.contacts(row.agency_code)
+    agency_name = contacts.name if contacts else row.agency_code
+    text = status_update(row.tracking_number, agency_name, event.status, event.note)
+    complaint = await repository.complaint(row.complaint_id)
+    if text is None or complaint is None:
+        return
+    update = plan_citizen_update(
+        complaint, text, key=str(event.event_id), sms_gateway_url=wiring.citizen_sms_gateway_url
+    )
+    if update is not None:
+        await repository.enqueue_deliveries(
+            [update],
+            complaint_id=row.complaint_id,
+            tracking_number=row.tracking_number,
+            cause_event_id=event.event_id,
+            correlation_id=row.correlation_id,
+        )
 
 
 @inbox.post("/{tracking_number}/acknowledge", response_model=AssignmentOut, responses=CONFLICT)
@@ -300,13 +328,16 @@ def inbox_api(
     *,
     topic: str,
     checks: Mapping[str, ReadinessCheck],
+    citizen_sms_gateway_url: str | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title="lapor-hub notifier: agency inbox",
         description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
         version="1",
     )
-    api.state.wiring = Wiring(pool=pool, topic=topic, checks=checks)
+    api.state.wiring = Wiring(
+        pool=pool, topic=topic, checks=checks, citizen_sms_gateway_url=citizen_sms_gateway_url
+    )
     api.include_router(inbox)
     api.include_router(operations)
     return api

@@ -46,7 +46,9 @@ def create_app(settings: NotifierSettings) -> FastStream:
         pool = await create_pool(settings.database_url, max_size=10)
         async with pool.acquire() as connection:
             await NotifierRepository(connection).load_directory(directory.values())
-        service = NotifierService(pool, settings.notifier_public_url)
+        citizen_sms = settings.notifier_citizen_sms_gateway_url
+        citizen_secret = settings.notifier_citizen_sms_gateway_secret
+        service = NotifierService(pool, settings.notifier_public_url, citizen_sms)
         subscriber = subscribe_to_complaint_events(
             broker,
             group_id=settings.notifier_consumer_group,
@@ -70,6 +72,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             database_url=settings.database_url,
             concurrency=settings.notifier_delivery_workers,
             poll_s=settings.notifier_delivery_poll_s,
+            citizen_sms_secret=citizen_secret.get_secret_value() if citizen_secret else None,
         )
         deadlines = DeadlineJob(
             pool, service.inbox_url, interval_s=settings.notifier_deadline_interval_s
@@ -86,6 +89,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             pool,
             topic=settings.complaint_events_topic,
             checks={"postgres": database_answers, "kafka": broker_answers},
+            citizen_sms_gateway_url=citizen_sms,
         )
         server = _EmbeddedServer(
             uvicorn.Config(

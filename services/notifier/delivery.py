@@ -24,9 +24,11 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.notifier.domain.citizen import CITIZEN
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.repository import WAKE_CHANNEL
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
+from shared.db import Connection
 from shared.events import AgencyNotified, NotificationChannel
 from shared.outbox import enqueue
 
@@ -150,22 +152,27 @@ class DeliveryQueue:
             )
             if not updated:  # another worker took it over after our lease ran out
                 return
-            event = AgencyNotified(
-                complaint_id=delivery.complaint_id,
-                correlation_id=delivery.correlation_id,
-                causation_id=delivery.cause_event_id,
-                producer=PRODUCER,
-                tracking_number=delivery.tracking_number,
-                agency_code=delivery.agency_code,
-                channel=delivery.channel,
-                delivery_id=delivery.delivery_id,
-                attempts=delivery.attempts,
-            )
-            await enqueue(connection, SCHEMA, event, self._topic)
+            if delivery.agency_code != CITIZEN:
+                await self._announce(connection, delivery)
         DELIVERIES.labels(delivery.channel.value, delivery.agency_code, "delivered").inc()
         DELIVERY_LATENCY.labels(delivery.channel.value).observe(
             time.time() - delivery.created_at.timestamp()
         )
+
+    async def _announce(self, connection: Connection, delivery: ClaimedDelivery) -> None:
+        """AgencyNotified, in the transaction that marks the delivery done."""
+        event = AgencyNotified(
+            complaint_id=delivery.complaint_id,
+            correlation_id=delivery.correlation_id,
+            causation_id=delivery.cause_event_id,
+            producer=PRODUCER,
+            tracking_number=delivery.tracking_number,
+            agency_code=delivery.agency_code,
+            channel=delivery.channel,
+            delivery_id=delivery.delivery_id,
+            attempts=delivery.attempts,
+        )
+        await enqueue(connection, SCHEMA, event, self._topic)
 
     async def failed(self, delivery: ClaimedDelivery, error: DeliveryFailedError) -> bool:
         """Schedule the next attempt, or make it a dead letter; True for a dead letter."""
@@ -215,6 +222,7 @@ class DeliveryWorker:
         database_url: str,
         concurrency: int,
         poll_s: float,
+        citizen_sms_secret: str | None = None,
     ) -> None:
         self._queue = queue
         self._smtp = smtp
@@ -222,6 +230,7 @@ class DeliveryWorker:
         self._database_url = database_url
         self._concurrency = concurrency
         self._poll_s = poll_s
+        self._citizen_sms_secret = citizen_sms_secret
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -304,9 +313,10 @@ class DeliveryWorker:
         if delivery.channel is NotificationChannel.EMAIL:
             await self._smtp.send(delivery_id, delivery.payload)
             return
-        if delivery.secret is None:
+        secret = self._citizen_sms_secret if delivery.agency_code == CITIZEN else delivery.secret
+        if secret is None:
             raise DeliveryFailedError(
                 f"{delivery.agency_code} has no {delivery.channel} secret", permanent=True
             )
         payload = delivery.payload
-        await self._webhooks.send(delivery_id, payload["url"], payload["body"], delivery.secret)
+        await self._webhooks.send(delivery_id, payload["url"], payload["body"], secret)

@@ -8,6 +8,7 @@ import logging
 import asyncpg
 from prometheus_client import Counter
 
+from services.notifier.domain.citizen import plan_citizen_update, routed_update
 from services.notifier.domain.plan import RoutedComplaint, plan_assignment
 from services.notifier.domain.privacy import agency_view
 from services.notifier.repository import NotifierRepository
@@ -25,9 +26,12 @@ class MissingComplaintError(LookupError):
 
 
 class NotifierService:
-    def __init__(self, pool: asyncpg.Pool, public_url: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, public_url: str, citizen_sms_gateway_url: str | None = None
+    ) -> None:
         self._pool = pool
         self._public_url = public_url.rstrip("/")
+        self._citizen_sms_gateway_url = citizen_sms_gateway_url
 
     def inbox_url(self, tracking_number: str) -> str:
         return f"{self._public_url}/inbox/assignments/{tracking_number}"
@@ -82,8 +86,15 @@ class NotifierService:
                 inbox_url=self.inbox_url(routed.tracking_number),
                 inbox_root=f"{self._public_url}/inbox/assignments",
             )
+            agency_name = contacts.name if contacts else routed.agency_code
+            update = plan_citizen_update(
+                complaint,
+                routed_update(routed.tracking_number, agency_name, routed.followup_due),
+                key=str(routed.event_id),
+                sms_gateway_url=self._citizen_sms_gateway_url,
+            )
             await repository.enqueue_deliveries(
-                planned,
+                [*planned, *([update] if update else [])],
                 complaint_id=routed.complaint_id,
                 tracking_number=routed.tracking_number,
                 cause_event_id=routed.event_id,

@@ -27,6 +27,9 @@ class NotifierSettings(Settings):
     notifier_smtp_sender: str = "LAPOR Kalsel <noreply@lapor-kalsel.example>"
     notifier_smtp_timeout_s: float = 10.0
     notifier_webhook_timeout_s: float = 5.0
+    # Reporters who gave a phone but no email hear through this SMS/WhatsApp gateway, if set.
+    notifier_citizen_sms_gateway_url: str | None = None
+    notifier_citizen_sms_gateway_secret: SecretStr | None = None
 
     notifier_delivery_max_attempts: int = 8
     notifier_delivery_initial_backoff_s: float = 30.0

@@ -15,8 +15,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,10 @@ class Mailbox:
     """An aiosmtpd handler keeping every message it accepts."""
 
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self._lock = threading.Lock()
 
-    def about(self, received: ComplaintReceived) -> list[Message]:
+    def about(self, received: ComplaintReceived) -> list[EmailMessage]:
         """Messages about this complaint (a shared test database may hold others' leftovers)."""
         number = received.complaint.tracking_number
         with self._lock:
@@ -85,7 +85,9 @@ class Mailbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         with self._lock:
-            self.messages.append(message_from_bytes(envelope.original_content))
+            message = message_from_bytes(envelope.original_content, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            self.messages.append(message)
         return "250 OK"
 
 
@@ -593,6 +595,47 @@ async def test_an_agency_sees_and_acts_on_its_own_assignments_only(pool: asyncpg
     ]
     assert changes[1].note == "Petugas sudah ke lokasi."
     assert all(e.actor.id == ours.code and e.producer == "notifier" for e in changes)
+
+
+async def test_the_reporter_hears_of_routing_follow_up_and_resolution(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    agency = _agency()
+    await _register(pool, agency)
+    service = NotifierService(pool, PUBLIC_URL)
+    received = complaint_received(anonymous=True, reporter={"email": "warga@contoh.id"})
+    await service.handle(received)
+    await service.handle(_routed(received, agency.code))
+    key = await _key(pool, agency.code)
+    number = received.complaint.tracking_number
+    async with serving_api(pool) as api:
+        for action, body in (
+            ("acknowledge", {}),
+            ("follow-up", {"text": "Lubang sudah ditambal."}),
+            ("resolve", {}),
+        ):
+            response = await api.post(
+                f"/inbox/assignments/{number}/{action}", headers=key, json=body
+            )
+            assert response.is_success
+    async with running_worker(pool, database_url, smtp_port):
+        await eventually(
+            lambda: len([m for m in box.messages if m["To"] == "warga@contoh.id"]) == 3
+        )
+        await asyncio.sleep(0.3)
+    to_reporter = [m for m in box.messages if m["To"] == "warga@contoh.id"]
+    texts = [str(m.get_body(("plain",)).get_content()) for m in to_reporter]  # type: ignore[union-attr]
+    assert any(f"diteruskan kepada {agency.name}" in t for t in texts)
+    assert any("Lubang sudah ditambal." in t for t in texts)
+    assert any("dinyatakan selesai" in t for t in texts)
+    # No AgencyNotified for what went to the reporter.
+    notified = [
+        e
+        for e in await _outbox_events(pool, received.complaint_id)
+        if isinstance(e, AgencyNotified)
+    ]
+    assert {e.agency_code for e in notified} == {agency.code}
 
 
 async def test_a_rejection_is_published_and_dead_letters_are_for_operators(

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from services.notifier.domain.citizen import plan_citizen_update, routed_update, status_update
 from services.notifier.domain.deadlines import DeadlineAlert, alert_due
 from services.notifier.domain.directory import DirectoryError, validate_directory
 from services.notifier.domain.inbox import (
@@ -244,3 +245,35 @@ def test_deadlines_skip_weekends() -> None:
         is not DeadlineAlert.ESCALATION
     )
     assert alert_due(ComplaintStatus.ROUTED, date(2026, 11, 27), monday) is DeadlineAlert.ESCALATION
+
+
+def test_the_reporter_hears_by_email_else_by_gateway_else_not_at_all() -> None:
+    text = routed_update("LPR-1", "Dinas PUPR", date(2026, 12, 10))
+    assert text.endswith("paling lambat 10 Desember 2026.")
+    by_email = plan_citizen_update(
+        complaint(reporter={"email": "warga@contoh.id", "phone": "0812555501"}, anonymous=True),
+        text,
+        key="k",
+        sms_gateway_url="http://127.0.0.1:1/sms",
+    )
+    assert by_email is not None
+    assert (by_email.channel, by_email.target) == ("email", "warga@contoh.id")
+    by_sms = plan_citizen_update(
+        complaint(reporter={"phone": "0812555501"}), text, key="k", sms_gateway_url="http://g/sms"
+    )
+    assert by_sms is not None
+    assert by_sms.payload["body"] == {"type": "citizen.update", "to": "0812555501", "text": text}
+    assert by_sms.delivery_id != by_email.delivery_id
+    no_gateway = plan_citizen_update(
+        complaint(reporter={"phone": "0812555501"}), text, key="k", sms_gateway_url=None
+    )
+    assert no_gateway is None
+    assert plan_citizen_update(complaint(reporter={}), text, key="k", sms_gateway_url="x") is None
+
+
+def test_the_reporter_hears_of_follow_ups_and_resolution_only() -> None:
+    followed = status_update("LPR-1", "Dinas PUPR", ComplaintStatus.FOLLOWED_UP, "Sudah ditambal.")
+    assert followed == "Dinas PUPR telah menindaklanjuti pengaduan Anda LPR-1: Sudah ditambal."
+    resolved = status_update("LPR-1", "Dinas PUPR", ComplaintStatus.RESOLVED, None)
+    assert resolved == "Pengaduan Anda LPR-1 telah dinyatakan selesai oleh Dinas PUPR."
+    assert status_update("LPR-1", "Dinas PUPR", ComplaintStatus.ACKNOWLEDGED, None) is None

@@ -1,0 +1,76 @@
+"""Updates to the reporter: when the complaint is routed, followed up and resolved, through the
+contact the reporter gave (email, else an SMS/WhatsApp gateway), and never without one.
+
+These go to the reporter, not to an agency, so they are not masked: the reporter reads what they
+wrote and what the agency answered them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from html import escape
+
+from services.notifier.domain.messages import tanggal
+from services.notifier.domain.plan import PlannedDelivery
+from shared.events import Complaint, ComplaintStatus, NotificationChannel
+
+# Deliveries to reporters share one pseudo agency code (and so one concurrency limit).
+CITIZEN = "citizen"
+
+
+def routed_update(tracking_number: str, agency_name: str, followup_due: date) -> str:
+    return (
+        f"Pengaduan Anda {tracking_number} telah diteruskan kepada {agency_name}, yang wajib"
+        f" menindaklanjutinya paling lambat {tanggal(followup_due)}."
+    )
+
+
+def status_update(
+    tracking_number: str, agency_name: str, status: ComplaintStatus, note: str | None
+) -> str | None:
+    """What the reporter hears of an agency's action; None for actions they need not hear of."""
+    if status is ComplaintStatus.FOLLOWED_UP:
+        said = f": {note}" if note else "."
+        return f"{agency_name} telah menindaklanjuti pengaduan Anda {tracking_number}{said}"
+    if status is ComplaintStatus.RESOLVED:
+        said = f" Keterangan: {note}" if note else ""
+        return (
+            f"Pengaduan Anda {tracking_number} telah dinyatakan selesai oleh {agency_name}.{said}"
+        )
+    return None
+
+
+def plan_citizen_update(
+    complaint: Complaint, text: str, *, key: str, sms_gateway_url: str | None
+) -> PlannedDelivery | None:
+    """An email if the reporter gave one, else a text through the gateway, else nothing."""
+    reporter = complaint.reporter
+    subject = f"[LAPOR Kalsel] Kabar pengaduan {complaint.tracking_number}"
+    if reporter.email is not None:
+        email = str(reporter.email)
+        return PlannedDelivery(
+            notification_key=f"{key}:citizen:email",
+            agency_code=CITIZEN,
+            kind="citizen",
+            channel=NotificationChannel.EMAIL,
+            target=email,
+            payload={
+                "to": [email],
+                "subject": subject,
+                "text": f"{text}\n\nPesan ini dikirim otomatis oleh lapor-hub Kalimantan Selatan.",
+                "html": f"<html><body><p>{escape(text)}</p></body></html>",
+            },
+        )
+    if reporter.phone is not None and sms_gateway_url is not None:
+        return PlannedDelivery(
+            notification_key=f"{key}:citizen:sms",
+            agency_code=CITIZEN,
+            kind="citizen",
+            channel=NotificationChannel.SMS,
+            target=sms_gateway_url,
+            payload={
+                "url": sms_gateway_url,
+                "body": {"type": "citizen.update", "to": reporter.phone, "text": text},
+            },
+        )
+    return None
