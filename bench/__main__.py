@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.baseline import kafka_baseline, postgres_baseline, sample_events
+from bench.intake import intake_http
 from bench.measure import Figures
 from bench.router import router_service, routing_decisions
 from shared.settings import Settings
@@ -45,7 +46,8 @@ async def _run(count: int) -> dict[str, list[Figures]]:
         await postgres_baseline(settings.database_url, events),
     ]
     router = [routing_decisions(), *await router_service(settings, (100, 500, 2000), count)]
-    return {"baseline": baseline, "router": router}
+    intake = await intake_http(settings, count)
+    return {"baseline": baseline, "intake": intake, "router": router}
 
 
 def main(count: int = typer.Option(5000, help="Payloads per measured stage")) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake.domain.channels import (
     Inbound,
@@ -223,7 +224,7 @@ Authenticated = Annotated[Caller, Depends(_caller)]
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
-def _service(request: Request) -> IntakeService:
+async def _service(request: Request) -> IntakeService:  # async: no thread-pool hop
     return _state(request).service
 
 
@@ -477,23 +478,43 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-async def _limit_size_and_measure(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    limit = MAX_IMPORT_BYTES if request.url.path.endswith(":import") else MAX_BODY_BYTES
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        REJECTED.labels(request.url.path, "too_large").inc()
-        return JSONResponse(
-            {"detail": f"Terlalu besar / request larger than {limit} bytes"}, status_code=413
-        )
-    began = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    HTTP_SECONDS.labels(request.method, route, str(response.status_code)).observe(
-        time.perf_counter() - began
-    )
-    return response
+class SizeLimitAndTiming:
+    """Refuses bodies over the limit before reading them (413) and times every request.
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        limit = MAX_IMPORT_BYTES if path.endswith(":import") else MAX_BODY_BYTES
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            REJECTED.labels(path, "too_large").inc()
+            response = JSONResponse(
+                {"detail": f"Terlalu besar / request larger than {limit} bytes"}, status_code=413
+            )
+            await response(scope, receive, send)
+            return
+        status = 500
+        began = time.perf_counter()
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_SECONDS.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - began
+            )
 
 
 async def _invalid(request: Request, error: Exception) -> JSONResponse:
@@ -527,7 +548,7 @@ def create_api(lifespan: Any = None) -> FastAPI:
         description="Pengaduan masuk dari semua kanal / complaints in from every channel.",
         lifespan=lifespan,
     )
-    api.middleware("http")(_limit_size_and_measure)
+    api.add_middleware(SizeLimitAndTiming)
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(ValidationError, _invalid)
     for away in DATABASE_AWAY:

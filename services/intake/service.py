@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ REPLAYED = Counter(
 REPLIES = Counter(
     "lapor_hub_intake_replies_total", "Reporter replies added to their complaint", ["channel"]
 )
+KEY_CACHE_S = 30.0
+KEY_CACHE_SIZE = 10_000
 REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
 
 
@@ -82,10 +85,21 @@ class IntakeService:
     def __init__(self, pool: asyncpg.Pool, topic: str = COMPLAINT_EVENTS.name) -> None:
         self._pool = pool
         self._topic = topic
+        self._callers: dict[str, tuple[Caller, float]] = {}
 
     async def authenticate(self, key: str) -> Caller | None:
+        """The key's caller; known keys are remembered for a short while (a revoked key stops
+        working within KEY_CACHE_S), sparing a database round trip per request."""
+        cached = self._callers.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         async with self._pool.acquire() as connection:
-            return await IntakeRepository(connection).caller(key)
+            caller = await IntakeRepository(connection).caller(key)
+        if caller is not None:
+            if len(self._callers) > KEY_CACHE_SIZE:
+                self._callers.clear()
+            self._callers[key] = (caller, time.monotonic() + KEY_CACHE_S)
+        return caller
 
     async def create_key(self, kind: str, name: str) -> str:
         key = new_api_key()
