@@ -31,8 +31,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Address every HTTP endpoint binds to: loopback locally, 0.0.0.0 inside a container.
     bind_host: str = "127.0.0.1"
-    # Each service's /metrics port (intake and notifier later serve it on their HTTP port).
-    intake_metrics_port: int = 9100
+    # /metrics port of the services without an HTTP API (intake and notifier serve it there).
     router_metrics_port: int = 9101
     notifier_metrics_port: int = 9102
     sync_metrics_port: int = 9103
