@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 
 import httpx
 import pytest
@@ -13,13 +15,16 @@ from aiokafka import AIOKafkaConsumer
 from services.intake.service import IntakeService
 from shared.db import create_pool
 from shared.events import (
+    AuthorityLevel,
     ComplaintReceived,
+    ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
     Event,
     PersonalData,
     parse_event,
 )
+from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
 from tests.processes import ServiceProcess, free_port
 
@@ -407,3 +412,41 @@ def test_with_postgresql_down_intake_answers_503_never_accepted(
         service.process.stop()
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
+
+
+async def test_the_public_timeline_follows_the_complaints_later_events(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    tracking = intake.http.post(
+        "/v1/complaints",
+        headers={"X-API-Key": keys["channel:web"]},
+        json={"title": "Jalan rusak", "body": "Jalan provinsi di Martapura berlubang."},
+    ).json()["tracking_number"]
+    [received] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
+    routed = ComplaintRouted(
+        **received.caused(
+            producer="router",
+            tracking_number=tracking,
+            agency_code="63.pupr",
+            level=AuthorityLevel.PROVINSI,
+            confidence=0.9,
+            routing_table_version="test",
+            disposition_due=date(2026, 12, 3),
+            followup_due=date(2026, 12, 10),
+        )
+    )
+    producer = idempotent_producer(bootstrap_servers, "test-router")
+    await producer.start()
+    try:
+        await publish(producer, routed, fresh_topic)
+        await publish(producer, routed, fresh_topic)  # redelivered: shown once
+    finally:
+        await producer.stop()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = intake.http.get(f"/v1/complaints/{tracking}").json()
+        if status["status"] == "routed":
+            break
+        await asyncio.sleep(0.3)
+    assert status["agency_code"] == "63.pupr"
+    assert [entry["status"] for entry in status["timeline"]] == ["received", "routed"]
