@@ -16,6 +16,7 @@ from rich.table import Table
 from bench.baseline import kafka_baseline, postgres_baseline, sample_events
 from bench.intake import intake_http
 from bench.measure import Figures
+from bench.notifier import notifier_service
 from bench.router import router_service, routing_decisions
 from shared.settings import Settings
 
@@ -47,7 +48,9 @@ async def _run(count: int) -> dict[str, list[Figures]]:
     ]
     router = [routing_decisions(), *await router_service(settings, (100, 500, 2000), count)]
     intake = await intake_http(settings, count)
-    return {"baseline": baseline, "intake": intake, "router": router}
+    # Below and near the notifier's capacity on a shared 2-core machine (about 60-100/s).
+    notifier = await notifier_service(settings, (20.0, 60.0), min(count, 600))
+    return {"baseline": baseline, "intake": intake, "router": router, "notifier": notifier}
 
 
 def main(count: int = typer.Option(5000, help="Payloads per measured stage")) -> None:
