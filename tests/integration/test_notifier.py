@@ -226,6 +226,17 @@ def _routed(
     )
 
 
+async def _assign(
+    pool: asyncpg.Pool, agency: AgencyContacts, received: ComplaintReceived | None = None
+) -> ComplaintReceived:
+    """A complaint received, then routed to the agency, through the notifier's handlers."""
+    received = received or complaint_received()
+    service = NotifierService(pool, PUBLIC_URL)
+    await service.handle(received)
+    await service.handle(_routed(received, agency.code))
+    return received
+
+
 @contextlib.asynccontextmanager
 async def running_worker(
     pool: asyncpg.Pool,
@@ -314,11 +325,8 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
     async with serving(WebhookReceiver(SECRET, fail_first=1000)) as receiver:
         agency = _agency(receiver)
         await _register(pool, agency)
-        received = complaint_received()
-        service = NotifierService(pool, PUBLIC_URL)
+        await _assign(pool, agency)
         async with running_worker(pool, database_url, smtp_port, max_attempts=4, initial_s=0.2):
-            await service.handle(received)
-            await service.handle(_routed(received, agency.code))
             await eventually(lambda: len(receiver.attempts) == 4)
             await asyncio.sleep(0.3)
             gaps = [b - a for a, b in zip(receiver.attempts, receiver.attempts[1:], strict=False)]
@@ -348,11 +356,8 @@ async def test_three_failures_then_success_is_one_accepted_delivery(
     async with serving(WebhookReceiver(SECRET, fail_first=3, retry_after="0")) as receiver:
         agency = _agency(receiver)
         await _register(pool, agency)
-        received = complaint_received()
-        service = NotifierService(pool, PUBLIC_URL)
+        received = await _assign(pool, agency)
         async with running_worker(pool, database_url, smtp_port, max_attempts=5, initial_s=0.1):
-            await service.handle(received)
-            await service.handle(_routed(received, agency.code))
             await eventually(lambda: len(receiver.accepted) == 1)
             await asyncio.sleep(0.5)
         assert len(receiver.attempts) == 4
@@ -375,10 +380,7 @@ async def test_a_crashed_workers_deliveries_are_taken_up_after_its_lease(
     async with serving(WebhookReceiver(SECRET)) as receiver:
         agency = _agency(receiver)
         await _register(pool, agency)
-        received = complaint_received()
-        service = NotifierService(pool, PUBLIC_URL)
-        await service.handle(received)
-        await service.handle(_routed(received, agency.code))
+        received = await _assign(pool, agency)
         # A worker claims everything due and dies before sending (no outcome recorded).
         crashed = DeliveryQueue(
             pool, RetryPolicy(), per_agency=8, lease_s=1.0, topic=OUTBOX_TOPIC.name
@@ -401,11 +403,8 @@ async def test_one_agency_gets_no_more_than_its_limit_at_once(
     async with serving(WebhookReceiver(SECRET, delay_s=0.3)) as receiver:
         agency = _agency(receiver)
         await _register(pool, agency)
-        service = NotifierService(pool, PUBLIC_URL)
         for _ in range(6):
-            received = complaint_received()
-            await service.handle(received)
-            await service.handle(_routed(received, agency.code))
+            await _assign(pool, agency)
         async with running_worker(pool, database_url, smtp_port, per_agency=2):
             await eventually(lambda: len(receiver.accepted) == 6)
         assert receiver.max_in_flight <= 2
@@ -603,10 +602,9 @@ async def test_the_reporter_hears_of_routing_follow_up_and_resolution(
     box, smtp_port = mailbox
     agency = _agency()
     await _register(pool, agency)
-    service = NotifierService(pool, PUBLIC_URL)
-    received = complaint_received(anonymous=True, reporter={"email": "warga@contoh.id"})
-    await service.handle(received)
-    await service.handle(_routed(received, agency.code))
+    received = await _assign(
+        pool, agency, complaint_received(anonymous=True, reporter={"email": "warga@contoh.id"})
+    )
     key = await _key(pool, agency.code)
     number = received.complaint.tracking_number
     async with serving_api(pool) as api:
@@ -643,10 +641,7 @@ async def test_a_rejection_is_published_and_dead_letters_are_for_operators(
 ) -> None:
     agency = _agency()
     await _register(pool, agency)
-    service = NotifierService(pool, PUBLIC_URL)
-    received = complaint_received()
-    await service.handle(received)
-    await service.handle(_routed(received, agency.code))
+    received = await _assign(pool, agency)
     agency_key, operator_key = await _key(pool, agency.code), await _key(pool, None)
     number = received.complaint.tracking_number
     async with serving_api(pool) as api:

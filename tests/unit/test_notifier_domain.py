@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -33,7 +33,7 @@ from services.notifier.domain.privacy import (
     agency_view,
     mask_identifiers,
 )
-from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.retry import RetryPolicy, parse_retry_after
 from services.notifier.domain.signature import sign
 from shared.events import ComplaintStatus
 from tests.factories import complaint
@@ -277,3 +277,12 @@ def test_the_reporter_hears_of_follow_ups_and_resolution_only() -> None:
     resolved = status_update("LPR-1", "Dinas PUPR", ComplaintStatus.RESOLVED, None)
     assert resolved == "Pengaduan Anda LPR-1 telah dinyatakan selesai oleh Dinas PUPR."
     assert status_update("LPR-1", "Dinas PUPR", ComplaintStatus.ACKNOWLEDGED, None) is None
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now) == timedelta(seconds=120)
+    assert parse_retry_after("Sat, 28 Nov 2026 08:01:30 GMT", now) == timedelta(seconds=90)
+    assert parse_retry_after("Sat, 28 Nov 2026 07:00:00 GMT", now) == timedelta(0)
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
