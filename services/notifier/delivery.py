@@ -35,6 +35,7 @@ from shared.outbox import enqueue
 log = logging.getLogger(__name__)
 SCHEMA = "notifier"
 PRODUCER = "notifier"
+DRAIN_S = 5.0
 
 DELIVERIES = Counter(
     "lapor_hub_notifier_deliveries_total",
@@ -262,6 +263,9 @@ class DeliveryWorker:
                     )
                 waiters[0].cancel()
         finally:
+            # On shutdown, sends under way may finish (or their lease brings them back later).
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=DRAIN_S)
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)

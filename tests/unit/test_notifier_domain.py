@@ -107,11 +107,15 @@ def test_an_anonymous_complaint_shows_no_identity() -> None:
         assert secret not in rendered
 
 
-def test_a_named_complaint_carries_the_reporter_to_the_agency() -> None:
+def test_a_named_complaint_carries_the_reporter_to_the_agency_not_to_public_channels() -> None:
     view = agency_view(complaint())
     assert view.reporter is not None
     assert view.reporter.name == "Siti Aminah"
     assert "Siti Aminah" in assignment_email(_notice(view)).text
+    assert "Siti" in json.dumps(assignment_webhook(_notice(view), public_channel=False))
+    public = assignment_webhook(_notice(view), public_channel=True)
+    assert public["complaint"]["reporter"] is None
+    assert "Jalan berlubang" in public["complaint"]["title"]
 
 
 def test_a_confidential_text_never_reaches_a_public_channel() -> None:

@@ -6,13 +6,13 @@ whoever writes a message.
   wrote it into the text.
 - NIK-like numbers (16 digits) and phone numbers in free text are masked in every message.
 - A confidential complaint (*rahasia*) is marked so, and its text never goes to a channel that is
-  not private to the agency's officers (see `for_public_channel`).
+  not private to the agency's officers (see `for_public_channel`); nor does any reporter's name.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.events import Complaint
@@ -93,5 +93,6 @@ def agency_view(complaint: Complaint) -> AgencyView:
 
 def for_public_channel(view: AgencyView) -> AgencyView | None:
     """What a channel that others than the agency's officers may read (a group chat, an SMS) may
-    carry of a complaint: nothing of a confidential one, only a link to the inbox."""
-    return None if view.confidential else view
+    carry of a complaint: nothing of a confidential one (only a link to the inbox), and never
+    who complained."""
+    return None if view.confidential else replace(view, reporter=None)
