@@ -26,6 +26,8 @@ start() {  # start NAME MODULE: one process, its output prefixed and kept in .lo
 
 # National LAPOR's API is closed: locally the sync service talks to the simulator.
 start national-simulator services.sync.simulator
+# Agencies' alerts go to a local SMTP sink (mail kept in .local/mail/).
+start mail-sink services.notifier.mail_sink
 for service in intake router notifier sync; do start "$service" "services.$service"; done
 echo "[run] lapor-hub is running; Ctrl-C stops everything"
 wait -n "${pids[@]}"
