@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -148,8 +148,10 @@ def subscribe_to_complaint_events(
     topic: str = COMPLAINT_EVENTS.name,
     max_records: int = 200,
     concurrency: int = 4,
+    listener: ConsumerRebalanceListener | None = None,
 ) -> Any:
-    """Register the service's one subscriber to the complaint stream; returns the subscriber."""
+    """Register the service's one subscriber to the complaint stream; returns the subscriber.
+    `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there)."""
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
@@ -158,6 +160,7 @@ def subscribe_to_complaint_events(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         title=f"{group_id}: complaint events",
+        listener=listener,
     )
 
     @subscriber
@@ -191,3 +194,42 @@ async def observe_lag(subscriber: Any, group_id: str, interval_s: float = 5.0) -
                         highwater - position
                     )
         await asyncio.sleep(interval_s)
+
+
+class ConsumptionSwitch(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Pause and resume fetching from a subscriber's partitions (FastStream has no API for it).
+
+    While paused nothing more is fetched and, the handler having nothing to apply, nothing more
+    is committed: Kafka holds the backlog. aiokafka forgets pauses on every rebalance, so the
+    switch pauses newly assigned partitions again; pass it as the subscriber's `listener`.
+    """
+
+    def __init__(self) -> None:
+        self.paused = False
+        self._subscriber: Any = None
+
+    def attach(self, subscriber: Any) -> None:
+        self._subscriber = subscriber
+
+    def _consumer(self) -> AIOKafkaConsumer | None:
+        return None if self._subscriber is None else self._subscriber.consumer
+
+    def pause(self) -> None:
+        self.paused = True
+        consumer = self._consumer()
+        if consumer is not None:
+            consumer.pause(*consumer.assignment())
+
+    def resume(self) -> None:
+        self.paused = False
+        consumer = self._consumer()
+        if consumer is not None:
+            consumer.resume(*consumer.assignment())
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer()
+        if self.paused and consumer is not None:
+            consumer.pause(*assigned)

@@ -1,9 +1,114 @@
-"""The sync service's FastStream application (`faststream run services.sync.app:app`)."""
+"""The sync service (`python -m services.sync`): consumes the complaint stream into the mirror
+queue, drains it to national SP4N-LAPOR! behind a circuit breaker and a ramping pace, polls
+national for its admins' changes, relays its outbox, and pauses Kafka consumption while national
+is down or the queue is full. `/metrics`, `/healthz`, `/readyz` on `sync_metrics_port`.
+"""
 
-from shared.runtime import build_app, build_broker
-from shared.settings import Settings
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from faststream import FastStream
+
+from services.sync.adapters.national import HttpNationalLapor, NationalApiSettings, NationalLapor
+from services.sync.domain.circuit import CircuitBreaker
+from services.sync.domain.pace import DrainPace
+from services.sync.gate import NationalGate
+from services.sync.repository import SCHEMA
+from services.sync.service import Backpressure, Mirror, Poller, SyncService
+from services.sync.settings import SyncSettings
+from shared.consumer import (
+    ConsumptionSwitch,
+    keep_in_dead_letters,
+    observe_lag,
+    subscribe_to_complaint_events,
+)
+from shared.db import create_pool
+from shared.ops_http import serve_ops
+from shared.outbox import OutboxRelay
+from shared.runtime import build_broker
 
 SERVICE = "sync"
-settings = Settings()
-broker = build_broker(SERVICE, settings)
-app = build_app(SERVICE, broker, settings)
+
+
+def national_gate(settings: SyncSettings, client: NationalLapor) -> NationalGate:
+    return NationalGate(
+        client,
+        CircuitBreaker(
+            settings.sync_failure_threshold,
+            settings.sync_probe_interval_s,
+            settings.sync_max_probe_interval_s,
+        ),
+        DrainPace(
+            settings.sync_rate_per_s,
+            ramp_start_fraction=settings.sync_ramp_start_fraction,
+            ramp_s=settings.sync_ramp_s,
+            now=time.monotonic(),
+        ),
+    )
+
+
+def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStream:
+    broker = build_broker(SERVICE, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, max_size=settings.sync_concurrency + 6)
+        client = HttpNationalLapor(national)
+        gate = national_gate(settings, client)
+        switch = ConsumptionSwitch()
+        subscriber = subscribe_to_complaint_events(
+            broker,
+            group_id=settings.sync_consumer_group,
+            handle=SyncService(pool).handle,
+            on_poison=keep_in_dead_letters(pool, SCHEMA),
+            topic=settings.complaint_events_topic,
+            listener=switch,
+        )
+        switch.attach(subscriber)
+        topic = settings.complaint_events_topic
+        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+        backpressure = Backpressure(pool, gate, switch, settings.sync_max_backlog)
+        # Paused from the start until the first check: no batch is fetched before the queue's
+        # backlog is known.
+        switch.pause()
+
+        async def database_answers() -> bool:
+            return await pool.fetchval("SELECT true") is True
+
+        async def broker_answers() -> bool:
+            return await broker.ping(timeout=1.0)
+
+        ops = await serve_ops(
+            settings.bind_host,
+            settings.sync_metrics_port,
+            {"postgres": database_answers, "kafka": broker_answers},
+        )
+        tasks = [
+            asyncio.create_task(gate.watch(), name="circuit"),
+            asyncio.create_task(backpressure.run(), name="backpressure"),
+            asyncio.create_task(Mirror(pool, gate, settings, topic).run(), name="mirror"),
+            asyncio.create_task(Poller(pool, gate, settings, topic).run(), name="poller"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+            asyncio.create_task(
+                observe_lag(subscriber, settings.sync_consumer_group), name="consumer-lag"
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.aclose()
+            await ops.cleanup()
+            await pool.close()
+
+    return FastStream(broker, lifespan=lifespan)
+
+
+settings = SyncSettings()
+app = create_app(settings, NationalApiSettings())

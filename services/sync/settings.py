@@ -1,0 +1,31 @@
+"""The sync service's settings: `LAPOR_HUB_SYNC_*` on top of the shared ones (national LAPOR's
+address and credentials are `LAPOR_HUB_NATIONAL_*`, see adapters/national.py)."""
+
+from __future__ import annotations
+
+from shared.settings import Settings
+
+
+class SyncSettings(Settings):
+    sync_consumer_group: str = "lapor-hub-sync"
+    # The local queue's bound: at this many pending events Kafka consumption pauses.
+    sync_max_backlog: int = 5000
+    # Different complaints mirrored side by side (one complaint's events are always in order).
+    sync_concurrency: int = 8
+    # Calls a second to national LAPOR (set to its rate limit); after an outage the drain starts
+    # at the fraction and reaches the rate over the ramp.
+    sync_rate_per_s: float = 20.0
+    sync_ramp_start_fraction: float = 0.25
+    sync_ramp_s: float = 10.0
+    # Failures in a row that open the circuit; first and longest pause between probes.
+    sync_failure_threshold: int = 5
+    sync_probe_interval_s: float = 5.0
+    sync_max_probe_interval_s: float = 60.0
+    # Retry of one event after a passing failure (exponential, capped).
+    sync_retry_initial_s: float = 0.5
+    sync_retry_max_s: float = 30.0
+    # A claimed event whose worker died is taken up again (as in doubt) after this.
+    sync_lease_s: float = 60.0
+    # How often national is asked for changes made by its admins.
+    sync_poll_interval_s: float = 30.0
+    sync_poll_page: int = 100
