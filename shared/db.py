@@ -12,8 +12,20 @@ from asyncpg.pool import PoolConnectionProxy
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset query (a round trip per release).
+    lapor-hub never leaves session state on pooled connections: LISTEN and session advisory
+    locks live on dedicated connections, locks taken in transactions are transaction-scoped,
+    and no code runs SET. asyncpg still rolls back any open transaction on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, connection_class=PooledConnection
+    )
     assert pool is not None  # create_pool only returns None when not awaited
     return pool
 
