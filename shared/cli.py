@@ -13,6 +13,7 @@ import typer
 from services.intake.cli import import_file, keys_app
 from services.notifier.cli import notifier_app
 from services.router.cli import route_app
+from services.sync.cli import sync_app
 from shared.settings import Settings
 
 app = typer.Typer(help="lapor-hub: the complaint hub of Kalimantan Selatan.", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(route_app, name="route")
 app.add_typer(keys_app, name="keys")
 app.command("import")(import_file)
 app.add_typer(notifier_app, name="notifier")
+app.add_typer(sync_app, name="sync")
 
 
 def _fail(message: str) -> None:
