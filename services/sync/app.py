@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 from faststream import FastStream
 
-from services.sync.adapters.national import HttpNationalLapor, NationalApiSettings, NationalLapor
-from services.sync.domain.circuit import CircuitBreaker
-from services.sync.domain.pace import DrainPace
-from services.sync.gate import NationalGate
+from services.sync.adapters.national import HttpNationalLapor, NationalApiSettings
+from services.sync.gate import national_gate
 from services.sync.repository import SCHEMA
 from services.sync.service import Backpressure, Mirror, Poller, SyncService
 from services.sync.settings import SyncSettings
@@ -32,23 +29,6 @@ from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 
 SERVICE = "sync"
-
-
-def national_gate(settings: SyncSettings, client: NationalLapor) -> NationalGate:
-    return NationalGate(
-        client,
-        CircuitBreaker(
-            settings.sync_failure_threshold,
-            settings.sync_probe_interval_s,
-            settings.sync_max_probe_interval_s,
-        ),
-        DrainPace(
-            settings.sync_rate_per_s,
-            ramp_start_fraction=settings.sync_ramp_start_fraction,
-            ramp_s=settings.sync_ramp_s,
-            now=time.monotonic(),
-        ),
-    )
 
 
 def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStream:

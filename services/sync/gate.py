@@ -24,6 +24,7 @@ from services.sync.adapters.national import (
 )
 from services.sync.domain.circuit import CircuitBreaker, CircuitState
 from services.sync.domain.pace import DrainPace
+from services.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,7 +49,7 @@ CIRCUIT_STATE = Gauge(
     "lapor_hub_sync_circuit_state", "The circuit to national LAPOR: 0 closed, 1 half-open, 2 open"
 )
 OUTAGE_SECONDS = Gauge(
-    "lapor_hub_sync_outage_seconds", "How long the circuit has been open (0 when closed)"
+    "lapor_hub_sync_current_outage_seconds", "How long the circuit has been open (0 when closed)"
 )
 OUTAGE_SECONDS_TOTAL = Counter(
     "lapor_hub_sync_outage_seconds_total", "Time spent with the circuit not closed"
@@ -148,3 +149,21 @@ class NationalGate:
             OUTAGE_SECONDS.set(self.breaker.outage_seconds(now))
             DRAIN_RATE.set(self.pace.rate(now))
             await asyncio.sleep(interval_s)
+
+
+def national_gate(settings: SyncSettings, client: NationalLapor) -> NationalGate:
+    """The gate as configured: breaker and pace from `LAPOR_HUB_SYNC_*`."""
+    return NationalGate(
+        client,
+        CircuitBreaker(
+            settings.sync_failure_threshold,
+            settings.sync_probe_interval_s,
+            settings.sync_max_probe_interval_s,
+        ),
+        DrainPace(
+            settings.sync_rate_per_s,
+            ramp_start_fraction=settings.sync_ramp_start_fraction,
+            ramp_s=settings.sync_ramp_s,
+            now=time.monotonic(),
+        ),
+    )

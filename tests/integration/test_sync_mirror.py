@@ -1,0 +1,326 @@
+"""The sync service's drain, poller and reconciliation on real PostgreSQL against the national
+simulator over HTTP (in this process, so the test can act as a crashed worker or as national's
+admins); the Kafka side is in test_sync_process.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from services.sync.adapters.national import HttpNationalLapor, NationalApiSettings
+from services.sync.domain.reconcile import Difference
+from services.sync.gate import NationalGate, national_gate
+from services.sync.reconcile import reconcile
+from services.sync.repository import SyncRepository
+from services.sync.service import Mirror, Poller, SyncService
+from services.sync.settings import SyncSettings
+from services.sync.simulator import registry
+from services.sync.simulator.server import NationalSimulator
+from services.sync.simulator.settings import SimulatorSettings
+from shared.db import create_pool
+from shared.events import (
+    Actor,
+    ActorKind,
+    ComplaintReceived,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    Event,
+    parse_event,
+)
+from shared.migrations import apply_migrations
+from shared.topics import SYNC_DEAD_LETTERS
+from tests.factories import complaint_received
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+async def pool(empty_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    await asyncio.to_thread(apply_migrations, empty_database_url, ("sync",))
+    created = await create_pool(empty_database_url, max_size=8)
+    yield created
+    await created.close()
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[NationalSimulator]:
+    settings = SimulatorSettings(port=0, control_port=0, listener_check_seconds=0.02)
+    async with NationalSimulator(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def sync_settings(empty_database_url: str) -> SyncSettings:
+    return SyncSettings(
+        database_url=empty_database_url,
+        sync_rate_per_s=200,
+        sync_ramp_s=0,
+        sync_failure_threshold=3,
+        sync_probe_interval_s=0.2,
+        sync_retry_initial_s=0.05,
+        sync_retry_max_s=0.2,
+        sync_lease_s=1.5,
+        sync_concurrency=4,
+        sync_poll_page=50,
+    )
+
+
+@pytest.fixture
+async def gate(
+    simulator: NationalSimulator, sync_settings: SyncSettings
+) -> AsyncIterator[NationalGate]:
+    national = NationalApiSettings(base_url=simulator.base_url, timeout=0.5, connect_timeout=0.5)
+    async with aclosing(HttpNationalLapor(national)) as client:
+        yield national_gate(sync_settings, client)
+
+
+@pytest.fixture
+def mirror(pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings) -> Mirror:
+    return Mirror(pool, gate, sync_settings)
+
+
+@pytest.fixture
+async def control(simulator: NationalSimulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=simulator.control_url, timeout=5) as client:
+        yield client
+
+
+def _status(
+    received: ComplaintReceived, status: ComplaintStatus, **fields: Any
+) -> ComplaintStatusChanged:
+    return ComplaintStatusChanged(
+        **received.caused(
+            producer="notifier",
+            tracking_number=received.complaint.tracking_number,
+            status=status,
+            actor=Actor(kind=ActorKind.AGENCY, id="63.pupr"),
+            **fields,
+        )
+    )
+
+
+async def _queue(pool: asyncpg.Pool, *events: Event) -> None:
+    service = SyncService(pool)
+    for event in events:
+        await service.handle(parse_event(event.model_dump_json()))
+
+
+async def _drain(pool: asyncpg.Pool, mirror: Mirror, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with pool.acquire() as connection:
+            pending, _ = await SyncRepository(connection).backlog()
+        if pending == 0:
+            return
+        if not await mirror.mirror_one():
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{pending} events still pending")
+
+
+async def _audit(control: httpx.AsyncClient, tracking_number: str) -> dict[str, Any]:
+    response = await control.get(f"/_sim/audit/{tracking_number}")
+    response.raise_for_status()
+    audit: dict[str, Any] = response.json()
+    return audit
+
+
+def _resolved(operation: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "lapor_hub_sync_ambiguous_resolved_total", {"operation": operation, "found": "true"}
+    )
+    return value or 0.0
+
+
+async def test_timeouts_after_a_create_do_not_duplicate_it(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    mirror = Mirror(pool, gate, sync_settings)
+    received = [complaint_received() for _ in range(4)]
+    for event in received:
+        await _queue(pool, event, _status(event, ComplaintStatus.FOLLOWED_UP, note="diperbaiki"))
+    resolved_before = _resolved("create")
+    # Applied, then never answered (the client times out), then applied and cut off.
+    await control.post(
+        "/_sim/faults", json={"ambiguous_creates": {"mode": "hang", "next_count": 2}}
+    )
+    await mirror.mirror_one()
+    await mirror.mirror_one()
+    await control.post(
+        "/_sim/faults", json={"ambiguous_creates": {"mode": "drop", "next_count": 2}}
+    )
+    await _drain(pool, mirror)
+
+    for event in received:
+        audit = await _audit(control, event.complaint.tracking_number)
+        assert audit["applied"] == {"create": 1, "followup": 1}, audit
+    assert _resolved("create") - resolved_before == 4
+    mirrored = await pool.fetch("SELECT complaint_id, national_id FROM sync.mirrored_complaints")
+    assert {row["complaint_id"] for row in mirrored} == {e.complaint_id for e in received}
+    announced = await pool.fetch(
+        "SELECT complaint_id FROM sync.outbox WHERE event_type = 'ComplaintMirrored'"
+    )
+    assert sorted(r["complaint_id"] for r in announced) == sorted(e.complaint_id for e in received)
+
+
+async def test_a_worker_that_died_mid_create_is_not_followed_by_a_second_create(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    received = complaint_received()
+    await _queue(pool, received)
+    # The dying worker: it claims the event and national applies its create, then it is gone.
+    async with pool.acquire() as connection:
+        claimed = await SyncRepository(connection).claim(sync_settings.sync_lease_s)
+    assert claimed is not None and not claimed.in_doubt
+    from services.sync.domain.plan import national_draft
+
+    await gate.client.create_complaint(national_draft(received.complaint))
+    await asyncio.sleep(sync_settings.sync_lease_s + 0.2)  # its lease runs out
+
+    await _drain(pool, Mirror(pool, gate, sync_settings))
+    audit = await _audit(control, received.complaint.tracking_number)
+    assert audit["applied"] == {"create": 1}
+
+
+async def test_a_rejected_event_is_dead_lettered_without_blocking_and_replays_after_a_fix(
+    pool: asyncpg.Pool,
+    mirror: Mirror,
+    control: httpx.AsyncClient,
+    empty_database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    received, other = complaint_received(), complaint_received()
+    # 6399 is no institution national knows (yet): it answers 422.
+    rejected = _status(
+        received, ComplaintStatus.REJECTED, note="bukan wewenang", suggested_agency_code="6399"
+    )
+    after = _status(received, ComplaintStatus.FOLLOWED_UP, note="tetap ditangani")
+    await _queue(pool, received, rejected, after, other)
+    await _drain(pool, mirror)
+
+    tracking = received.complaint.tracking_number
+    assert (await _audit(control, tracking))["applied"] == {"create": 1, "followup": 1}
+    assert (await _audit(control, other.complaint.tracking_number))["applied"] == {"create": 1}
+    letters = await pool.fetch(
+        "SELECT id, error, national_status, replayed_at FROM sync.dead_letters"
+    )
+    assert len(letters) == 1
+    assert letters[0]["national_status"] == 422 and "unknown institution" in letters[0]["error"]
+    on_topic = await pool.fetchval(
+        "SELECT count(*) FROM sync.outbox WHERE topic = $1 AND event_id = $2",
+        SYNC_DEAD_LETTERS.name,
+        rejected.event_id,
+    )
+    assert on_topic == 1
+    listing = await _cli(empty_database_url, "sync", "dead-letters")
+    assert "unknown institution" in listing
+
+    # The fix: national now knows the institution. The operator replays.
+    monkeypatch.setattr(
+        registry,
+        "INSTITUTIONS",
+        (*registry.INSTITUTIONS, registry.Institution(institution_id=6399, name="Kabupaten Baru")),
+    )
+    assert "1 events queued again" in await _cli(
+        empty_database_url, "sync", "replay", str(letters[0]["id"])
+    )
+    await _drain(pool, mirror)
+    assert (await _audit(control, tracking))["applied"] == {
+        "create": 1,
+        "followup": 1,
+        "forward": 1,
+    }
+    assert await pool.fetchval("SELECT replayed_at IS NOT NULL FROM sync.dead_letters") is True
+
+
+async def _cli(database_url: str, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        os.path.join(os.path.dirname(sys.executable), "lapor-hub"),
+        *args,
+        cwd=ROOT,
+        env={**os.environ, "LAPOR_HUB_DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+async def test_national_admins_changes_come_back_once_and_lapor_hubs_own_do_not_echo(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    mirror, poller = Mirror(pool, gate, sync_settings), Poller(pool, gate, sync_settings)
+    received = complaint_received()
+    await _queue(pool, received, _status(received, ComplaintStatus.ACKNOWLEDGED))
+    await _drain(pool, mirror)
+    assert await poller.poll() == 0  # only lapor-hub's own writes so far
+
+    national_id = await pool.fetchval("SELECT national_id FROM sync.mirrored_complaints")
+    done = await control.post(
+        f"/_sim/admin/complaints/{national_id}/status", json={"status": "done", "note": "tuntas"}
+    )
+    done.raise_for_status()
+    filed = await control.post(
+        "/_sim/admin/complaints",
+        json={"title": "Sampah", "content": "Sampah menumpuk", "institution_id": 6300},
+    )
+    filed.raise_for_status()
+    elsewhere = await control.post(
+        "/_sim/admin/complaints", json={"title": "Pajak", "content": "Pajak", "institution_id": 105}
+    )
+    elsewhere.raise_for_status()
+    assert await poller.poll() == 2
+    assert await poller.poll() == 0
+
+    rows = await pool.fetch("SELECT payload FROM sync.outbox ORDER BY id")
+    events = [parse_event(row["payload"]) for row in rows]
+    changes = [e for e in events if isinstance(e, ComplaintStatusChanged)]
+    assert len(changes) == 1
+    assert changes[0].source == "national" and changes[0].status is ComplaintStatus.RESOLVED
+    assert changes[0].complaint_id == received.complaint_id and changes[0].note == "tuntas"
+    arrived = [e for e in events if isinstance(e, ComplaintReceived)]
+    assert [e.complaint.channel.value for e in arrived] == ["lapor_national"]
+    assert arrived[0].complaint.title == "Sampah"
+
+
+async def test_reconcile_reports_and_repairs_a_lost_mapping_and_a_lost_follow_up(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    mirror = Mirror(pool, gate, sync_settings)
+    kept, unmapped, missing = (complaint_received() for _ in range(3))
+    followup = _status(missing, ComplaintStatus.FOLLOWED_UP, note="sudah diperbaiki")
+    await _queue(pool, kept, unmapped, missing)
+    await _drain(pool, mirror)
+    await pool.execute(
+        "DELETE FROM sync.mirrored_complaints WHERE complaint_id = $1", unmapped.complaint_id
+    )
+    # A follow-up recorded as mirrored that national never got (e.g. restored from a backup).
+    await _queue(pool, followup)
+    await pool.execute(
+        "UPDATE sync.mirror_queue SET state = 'done' WHERE event_id = $1", followup.event_id
+    )
+
+    since = datetime.now(UTC) - timedelta(hours=1)
+    reports = await reconcile(pool, gate.client, since, fix=False, calls_per_s=100)
+    found = {(r.tracking_number, r.finding.difference) for r in reports}
+    assert found == {
+        (unmapped.complaint.tracking_number, Difference.UNMAPPED),
+        (missing.complaint.tracking_number, Difference.FOLLOWUPS_MISSING),
+    }
+    fixed = await reconcile(pool, gate.client, since, fix=True, calls_per_s=100)
+    assert all(r.fixed for r in fixed)
+    await _drain(pool, mirror)
+    assert await reconcile(pool, gate.client, since, fix=False, calls_per_s=100) == []
+    audit = await _audit(control, missing.complaint.tracking_number)
+    assert audit["applied"] == {"create": 1, "followup": 1}
