@@ -193,8 +193,8 @@ class Backpressure:
             await asyncio.sleep(interval_s)
 
 
-class Mirror:
-    """Drains the mirror queue: `concurrency` workers, each one event at a time."""
+class _TalksToNational:
+    """What the drain and the poller share: the database, the gate, where events go."""
 
     def __init__(
         self,
@@ -208,6 +208,10 @@ class Mirror:
         self._national = gate.client
         self._settings = settings
         self._topic = topic
+
+
+class Mirror(_TalksToNational):
+    """Drains the mirror queue: `concurrency` workers, each one event at a time."""
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as workers:
@@ -419,21 +423,8 @@ class Mirror:
         DEAD_LETTERS.inc()
 
 
-class Poller:
+class Poller(_TalksToNational):
     """Reads what changed nationally since its cursor and publishes national admins' actions."""
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        gate: NationalGate,
-        settings: SyncSettings,
-        topic: str = COMPLAINT_EVENTS.name,
-    ) -> None:
-        self._pool = pool
-        self._gate = gate
-        self._national = gate.client
-        self._settings = settings
-        self._topic = topic
 
     async def run(self) -> None:
         while True:
