@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import platform
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from bench.intake import intake_http
 from bench.measure import Figures
 from bench.notifier import notifier_service
 from bench.router import router_service, routing_decisions
+from bench.sync import SyncFigures, sync_outage
 from shared.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results.json"
@@ -53,15 +55,30 @@ async def _run(count: int) -> dict[str, list[Figures]]:
     return {"baseline": baseline, "intake": intake, "router": router, "notifier": notifier}
 
 
-def main(count: int = typer.Option(5000, help="Payloads per measured stage")) -> None:
+def _sync_table(figures: SyncFigures) -> Table:
+    table = Table(title="sync: national outage, then a rate-limited recovery")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for field, value in asdict(figures).items():
+        table.add_row(field, str(value))
+    return table
+
+
+def main(
+    count: int = typer.Option(5000, help="Payloads per measured stage"),
+    sync_complaints: int = typer.Option(500, help="Complaints (each with 2 follow-ups) for sync"),
+) -> None:
     results = asyncio.run(_run(count))
+    sync = asyncio.run(sync_outage(Settings(), sync_complaints, outage_s=20))
     console = Console(width=120)
     for rows in results.values():
         console.print(_table(rows))
+    console.print(_sync_table(sync))
     document = {
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         **{section: [row.as_json() for row in rows] for section, rows in results.items()},
+        "sync": asdict(sync),
     }
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
     console.print(f"written to {RESULTS}")

@@ -1,4 +1,4 @@
-"""What every service process shares: its FastStream Kafka broker, metrics endpoint and logging."""
+"""What every service process shares: its FastStream Kafka broker and its logging."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from shared.settings import Settings
 
@@ -29,13 +29,6 @@ def build_broker(
             )
         ],
     )
-
-
-def build_app(service: str, broker: KafkaBroker, settings: Settings) -> FastStream:
-    def serve_metrics() -> None:
-        start_http_server(settings.metrics_port(service), addr=settings.bind_host)
-
-    return FastStream(broker, on_startup=[serve_metrics])
 
 
 def run(app: FastStream, settings: Settings) -> None:

@@ -33,9 +33,4 @@ class Settings(BaseSettings):
     bind_host: str = "127.0.0.1"
     # /metrics port of the services without an HTTP API (intake and notifier serve it there).
     router_metrics_port: int = 9101
-    notifier_metrics_port: int = 9102
     sync_metrics_port: int = 9103
-
-    def metrics_port(self, service: str) -> int:
-        port: int = getattr(self, f"{service}_metrics_port")
-        return port
