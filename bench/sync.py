@@ -20,18 +20,13 @@ import httpx
 import typer
 
 from shared.events import (
-    Actor,
-    ActorKind,
-    ComplaintReceived,
-    ComplaintStatus,
-    ComplaintStatusChanged,
     Event,
 )
 from shared.kafka import ensure_topics, idempotent_producer, publish
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
+from tests.factories import complaint_received, followup
 from tests.processes import ServiceProcess, free_port
 
 
@@ -58,18 +53,6 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _followup(received: ComplaintReceived, number: int) -> ComplaintStatusChanged:
-    return ComplaintStatusChanged(
-        **received.caused(
-            producer="bench",
-            tracking_number=received.complaint.tracking_number,
-            status=ComplaintStatus.FOLLOWED_UP,
-            actor=Actor(kind=ActorKind.AGENCY, id="63.pupr"),
-            note=f"tindak lanjut {number}",
-        )
-    )
-
-
 def _database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
@@ -79,7 +62,7 @@ async def _publish_flows(bootstrap_servers: str, topic: TopicSpec, complaints: i
     events: list[Event] = []
     for _ in range(complaints):
         received = complaint_received()
-        events += [received, _followup(received, 1), _followup(received, 2)]
+        events += [received, followup(received, 1), followup(received, 2)]
     producer = idempotent_producer(bootstrap_servers, "bench-sync")
     await producer.start()
     try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
+import asyncpg
 from aiohttp import web
+from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -27,6 +29,18 @@ async def readiness(checks: Mapping[str, ReadinessCheck]) -> dict[str, bool]:
 
     results = await asyncio.gather(*(run(check) for check in checks.values()))
     return dict(zip(checks, results, strict=True))
+
+
+def dependency_checks(pool: asyncpg.Pool, broker: KafkaBroker) -> dict[str, ReadinessCheck]:
+    """The readiness of every lapor-hub service: its database and its Kafka broker answer."""
+
+    async def database_answers() -> bool:
+        return await pool.fetchval("SELECT true") is True
+
+    async def broker_answers() -> bool:
+        return await broker.ping(timeout=1.0)
+
+    return {"postgres": database_answers, "kafka": broker_answers}
 
 
 def ops_application(

@@ -6,7 +6,15 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.events import Channel, Complaint, ComplaintReceived
+from shared.events import (
+    Actor,
+    ActorKind,
+    Channel,
+    Complaint,
+    ComplaintReceived,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+)
 
 
 def complaint(**overrides: Any) -> Complaint:
@@ -28,3 +36,18 @@ def complaint(**overrides: Any) -> Complaint:
 
 def complaint_received(**overrides: Any) -> ComplaintReceived:
     return ComplaintReceived.of(complaint(**overrides), producer="intake")
+
+
+def followup(
+    received: ComplaintReceived, number: int, producer: str = "notifier"
+) -> ComplaintStatusChanged:
+    """The agency's `number`-th follow-up of a received complaint (its text unique to both)."""
+    return ComplaintStatusChanged(
+        **received.caused(
+            producer=producer,
+            tracking_number=received.complaint.tracking_number,
+            status=ComplaintStatus.FOLLOWED_UP,
+            actor=Actor(kind=ActorKind.AGENCY, id="63.pupr"),
+            note=f"tindak lanjut {number} untuk {received.complaint.tracking_number}",
+        )
+    )

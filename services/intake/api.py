@@ -34,7 +34,7 @@ from limits import parse as parse_rate
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake.domain.channels import (
@@ -47,7 +47,7 @@ from services.intake.domain.channels import (
     from_whatsapp,
     parse_rfc822,
 )
-from services.intake.domain.imports import IMPORT_CHANNELS, parse_import
+from services.intake.domain.imports import HandCollectedChannel, parse_import
 from services.intake.domain.tracking import normalize
 from services.intake.repository import Caller
 from services.intake.service import Accepted, IntakeService
@@ -143,18 +143,10 @@ class AcceptedOut(BaseModel):
 class OperatorComplaint(ComplaintContent):
     """A complaint an operator types in: walk-in, social media, or paper collected earlier."""
 
-    channel: Channel
+    channel: HandCollectedChannel
     received_at: AwareDatetime | None = Field(
         default=None, description="When the citizen handed it in, if earlier than now"
     )
-
-    @field_validator("channel")
-    @classmethod
-    def _typed_by_an_operator(cls, channel: Channel) -> Channel:
-        if channel not in IMPORT_CHANNELS:
-            allowed = ", ".join(c.value for c in IMPORT_CHANNELS)
-            raise ValueError(f"an operator enters complaints from: {allowed}")
-        return channel
 
 
 class TimelineOut(BaseModel):

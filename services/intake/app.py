@@ -17,6 +17,7 @@ from services.intake.api import create_api, intake_state
 from services.intake.service import SCHEMA, IntakeService
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
 from shared.db import create_pool
+from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 from shared.settings import Settings
@@ -55,14 +56,8 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     )
     service = IntakeService(pool, settings.complaint_events_topic)
 
-    async def database_answers() -> bool:
-        return await pool.fetchval("SELECT true") is True
-
-    async def broker_answers() -> bool:
-        return await broker.ping(timeout=1.0)
-
     api.state.intake = intake_state(
-        service, {"postgres": database_answers, "kafka": broker_answers}, settings.intake_rate_limit
+        service, dependency_checks(pool, broker), settings.intake_rate_limit
     )
     subscriber = subscribe_to_complaint_events(
         broker,

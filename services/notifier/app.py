@@ -22,6 +22,7 @@ from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
 from shared.db import create_pool
+from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 
@@ -79,16 +80,10 @@ def create_app(settings: NotifierSettings) -> FastStream:
         )
         relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
 
-        async def database_answers() -> bool:
-            return await pool.fetchval("SELECT true") is True
-
-        async def broker_answers() -> bool:
-            return await broker.ping(timeout=1.0)
-
         api = inbox_api(
             pool,
             topic=settings.complaint_events_topic,
-            checks={"postgres": database_answers, "kafka": broker_answers},
+            checks=dependency_checks(pool, broker),
             citizen_sms_gateway_url=citizen_sms,
         )
         server = _EmbeddedServer(

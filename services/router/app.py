@@ -16,7 +16,7 @@ from services.router.domain import Router, load_routing_table
 from services.router.service import SCHEMA, RouterService
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
 from shared.db import create_pool
-from shared.ops_http import serve_ops
+from shared.ops_http import dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 from shared.settings import Settings
@@ -41,16 +41,10 @@ async def lifespan() -> AsyncIterator[None]:
     )
     relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
 
-    async def database_answers() -> bool:
-        return await pool.fetchval("SELECT true") is True
-
-    async def broker_answers() -> bool:
-        return await broker.ping(timeout=1.0)
-
     ops = await serve_ops(
         settings.bind_host,
         settings.router_metrics_port,
-        {"postgres": database_answers, "kafka": broker_answers},
+        dependency_checks(pool, broker),
     )
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),

@@ -24,7 +24,7 @@ from shared.consumer import (
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
-from shared.ops_http import serve_ops
+from shared.ops_http import dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 
@@ -56,16 +56,10 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         # backlog is known.
         switch.pause()
 
-        async def database_answers() -> bool:
-            return await pool.fetchval("SELECT true") is True
-
-        async def broker_answers() -> bool:
-            return await broker.ping(timeout=1.0)
-
         ops = await serve_ops(
             settings.bind_host,
             settings.sync_metrics_port,
-            {"postgres": database_answers, "kafka": broker_answers},
+            dependency_checks(pool, broker),
         )
         tasks = [
             asyncio.create_task(gate.watch(), name="circuit"),

@@ -6,25 +6,10 @@ from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer
 
-from shared.events import ComplaintReceived, ComplaintStatus, ComplaintStatusChanged, parse_event
+from shared.events import parse_event
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
-
-
-def _status_changes(first: ComplaintReceived, count: int) -> list[ComplaintStatusChanged]:
-    return [
-        ComplaintStatusChanged(
-            **first.caused(
-                producer="test",
-                tracking_number=first.complaint.tracking_number,
-                status=ComplaintStatus.FOLLOWED_UP,
-                actor={"kind": "agency", "id": "63.pupr"},
-                note=f"tindak lanjut ke-{n}",
-            )
-        )
-        for n in range(count)
-    ]
+from tests.factories import complaint_received, followup
 
 
 async def test_events_are_keyed_by_complaint_and_stay_in_order(
@@ -33,7 +18,7 @@ async def test_events_are_keyed_by_complaint_and_stay_in_order(
     flows = {}
     for _ in range(5):
         received = complaint_received()
-        flows[received.complaint_id] = [received, *_status_changes(received, 9)]
+        flows[received.complaint_id] = [received, *(followup(received, n) for n in range(9))]
 
     producer = idempotent_producer(bootstrap_servers, client_id="test-producer")
     await producer.start()

@@ -14,17 +14,13 @@ import httpx
 import pytest
 
 from shared.events import (
-    Actor,
-    ActorKind,
     ComplaintReceived,
-    ComplaintStatus,
-    ComplaintStatusChanged,
     Event,
 )
 from shared.kafka import idempotent_producer, publish
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
+from tests.factories import complaint_received, followup
 from tests.processes import ServiceProcess, free_port
 
 RATE_LIMIT = 60  # national's, a second; the service is configured to it
@@ -97,23 +93,11 @@ def _control_url(simulator: ServiceProcess) -> str:
     return f"http://127.0.0.1:{_port(simulator, 'LAPOR_HUB_SIMULATOR_CONTROL_PORT')}"
 
 
-def _followup(received: ComplaintReceived, number: int) -> ComplaintStatusChanged:
-    return ComplaintStatusChanged(
-        **received.caused(
-            producer="notifier",
-            tracking_number=received.complaint.tracking_number,
-            status=ComplaintStatus.FOLLOWED_UP,
-            actor=Actor(kind=ActorKind.AGENCY, id="63.pupr"),
-            note=f"tindak lanjut {number} untuk {received.complaint.tracking_number}",
-        )
-    )
-
-
 def _flows(count: int) -> list[tuple[ComplaintReceived, list[Event]]]:
     flows = []
     for _ in range(count):
         received = complaint_received()
-        flows.append((received, [received, _followup(received, 1), _followup(received, 2)]))
+        flows.append((received, [received, followup(received, 1), followup(received, 2)]))
     return flows
 
 

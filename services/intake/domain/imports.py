@@ -13,15 +13,15 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
 )
 
 from shared.events import Channel, ComplaintContent
@@ -37,22 +37,25 @@ FLAT_COLUMNS = {
 }
 
 
+def _collected_by_hand(channel: Channel) -> Channel:
+    if channel not in IMPORT_CHANNELS:
+        allowed = ", ".join(c.value for c in IMPORT_CHANNELS)
+        raise ValueError(f"a complaint typed in by hand comes from one of: {allowed}")
+    return channel
+
+
+# The channels of complaints an operator types in or imports: walk-in, paper, social media.
+HandCollectedChannel = Annotated[Channel, AfterValidator(_collected_by_hand)]
+
+
 class ImportedComplaint(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     content: ComplaintContent
-    channel: Channel = Channel.PAPER
+    channel: HandCollectedChannel = Channel.PAPER
     received_at: AwareDatetime | None = Field(
         default=None, description="When the citizen handed it in, if before the import"
     )
-
-    @field_validator("channel")
-    @classmethod
-    def _collected_by_hand(cls, channel: Channel) -> Channel:
-        if channel not in IMPORT_CHANNELS:
-            allowed = ", ".join(c.value for c in IMPORT_CHANNELS)
-            raise ValueError(f"an imported complaint comes from one of: {allowed}")
-        return channel
 
 
 @dataclass(frozen=True)
