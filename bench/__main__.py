@@ -66,7 +66,7 @@ def _sync_table(figures: SyncFigures) -> Table:
 
 def main(
     count: int = typer.Option(5000, help="Payloads per measured stage"),
-    sync_complaints: int = typer.Option(500, help="Complaints (each with 2 follow-ups) for sync"),
+    sync_complaints: int = typer.Option(1000, help="Complaints (each with 2 follow-ups) for sync"),
 ) -> None:
     results = asyncio.run(_run(count))
     sync = asyncio.run(sync_outage(Settings(), sync_complaints, outage_s=20))
