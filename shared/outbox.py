@@ -8,8 +8,10 @@ when it returns.
 
 Rows are claimed by state with `FOR UPDATE SKIP LOCKED`, never by a moving id cursor (which can
 skip a row whose transaction commits late). Only one relay per schema publishes at a time (a
-PostgreSQL advisory lock held on its listening connection), so one complaint's events cannot
-overtake each other even with several instances of a service running.
+PostgreSQL advisory lock held on its listening connection, and one taken by each batch's
+transaction), so one complaint's events cannot overtake each other even with several instances
+of a service running. Losing Kafka or PostgreSQL is never fatal to the relay: it backs off, keeps
+measuring the backlog, and stands again for leadership when its connection returns.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ OUTBOX_PUBLISH_SECONDS = Histogram(
     ["schema"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+
+
+# Kafka or PostgreSQL away (or a connection lost): retried with backoff, never fatal.
+RELAY_FAILURES = (KafkaError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _channel(schema: str) -> str:
@@ -109,44 +115,56 @@ class OutboxRelay:
         self._next_housekeeping = 0.0
 
     async def run(self) -> None:
-        """Hold the schema's relay lock, then publish whenever woken or polled."""
-        listener = await self._listen_as_leader()
-        try:
-            delay = self._settings.retry_initial_s
-            while True:
-                try:
-                    published = await self.publish_pending()
-                    delay = self._settings.retry_initial_s
-                except (KafkaError, OSError, TimeoutError, asyncpg.PostgresError) as error:
-                    OUTBOX_FAILURES.labels(self._schema).inc()
-                    log.warning(
-                        "outbox %s: publishing failed (%r), retrying in %.1f s",
-                        self._schema,
-                        error,
-                        delay,
-                    )
-                    await self._reset_producer()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._settings.retry_max_s)
-                    continue
+        """Publish as the schema's only relay; stand again for leadership whenever the
+        connection holding it is lost (a PostgreSQL restart ends the lock, not the relay)."""
+        while True:
+            listener = await self._listen_as_leader()
+            try:
+                await self._publish_while_leading(listener)
+            finally:
+                await self._reset_producer()
+                await _close(listener)
+
+    async def _publish_while_leading(self, listener: asyncpg.Connection) -> None:
+        """Publish whenever woken or polled; while Kafka or PostgreSQL fails, back off and keep
+        measuring the backlog (that is when it grows)."""
+        delay = self._settings.retry_initial_s
+        while not listener.is_closed():
+            try:
+                published = await self.publish_pending()
+            except RELAY_FAILURES as error:
+                OUTBOX_FAILURES.labels(self._schema).inc()
+                log.warning(
+                    "outbox %s: publishing failed (%r), retrying in %.1f s",
+                    self._schema,
+                    error,
+                    delay,
+                )
+                await self._reset_producer()
                 await self._housekeeping()
-                if published < self._settings.batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
-                    self._wake.clear()
-        finally:
-            await self._reset_producer()
-            await listener.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.retry_max_s)
+                continue
+            delay = self._settings.retry_initial_s
+            await self._housekeeping()
+            if published < self._settings.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
+                self._wake.clear()
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows in order; returns how many were published."""
         producer = await self._ready_producer()
         async with self._pool.acquire() as connection, connection.transaction():
+            # The batch lock: even a relay that lost leadership without noticing yet cannot
+            # publish beside the new leader, so batches (and each complaint's events) stay in order.
             rows = await connection.fetch(
-                "SELECT id, topic, complaint_id, payload, event_type, created_at"
-                f' FROM "{self._schema}".outbox WHERE published_at IS NULL'
-                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                "WITH batch AS (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS held)"
+                " SELECT id, topic, complaint_id, payload, event_type, created_at"
+                f' FROM batch, "{self._schema}".outbox WHERE batch.held AND published_at IS NULL'
+                " ORDER BY id LIMIT $1 FOR UPDATE OF outbox SKIP LOCKED",
                 self._settings.batch_size,
+                f"{_channel(self._schema)}:batch",
             )
             if not rows:
                 return 0
@@ -179,23 +197,38 @@ class OutboxRelay:
         while True:
             try:
                 listener = await asyncpg.connect(self._database_url)
-            except (OSError, asyncpg.PostgresError) as error:
+            except RELAY_FAILURES as error:
                 log.warning("outbox %s: no database for the relay (%r)", self._schema, error)
                 await asyncio.sleep(self._settings.retry_max_s)
                 continue
-            if await listener.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", _channel(self._schema)
-            ):
+            try:
+                # Waits in PostgreSQL until the leader's lock is released (or its connection lost).
+                await listener.execute(
+                    "SELECT pg_advisory_lock(hashtext($1))", _channel(self._schema)
+                )
                 await listener.add_listener(_channel(self._schema), lambda *_: self._wake.set())
+                # Losing the connection wakes the relay to stand again at once.
+                listener.add_termination_listener(lambda _: self._wake.set())
                 return listener
-            await listener.close()
-            await asyncio.sleep(self._settings.poll_interval_s)
+            except RELAY_FAILURES as error:
+                log.warning("outbox %s: lost the relay's connection (%r)", self._schema, error)
+                await _close(listener)
+            except BaseException:  # cancelled while following: leave no connection behind
+                await _close(listener)
+                raise
 
     async def _housekeeping(self) -> None:
-        """Now and then: measure the backlog, forget rows published long ago."""
+        """Now and then: measure the backlog, forget rows published long ago. Best effort: the
+        database being away shows in the failures metric, and the next round tries again."""
         if time.monotonic() < self._next_housekeeping:
             return
         self._next_housekeeping = time.monotonic() + self._settings.housekeeping_interval_s
+        try:
+            await self._measure_and_trim()
+        except RELAY_FAILURES as error:
+            log.info("outbox %s: backlog not measured (%r)", self._schema, error)
+
+    async def _measure_and_trim(self) -> None:
         await self._pool.execute(
             f'DELETE FROM "{self._schema}".outbox'
             " WHERE published_at < now() - make_interval(days => $1)",
@@ -223,3 +256,8 @@ class OutboxRelay:
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
+
+
+async def _close(connection: asyncpg.Connection) -> None:
+    with contextlib.suppress(*RELAY_FAILURES):
+        await connection.close(timeout=1)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 
 from shared.db import create_pool
 from shared.events import ComplaintStatus, ComplaintStatusChanged, Event, parse_event
@@ -149,3 +150,61 @@ async def _leader_attempt(relay: OutboxRelay) -> bool:
         return False
     await listener.close()
     return True
+
+
+async def _pending(db: asyncpg.Pool | asyncpg.Connection) -> int:
+    count: int = await db.fetchval(
+        f"SELECT count(*) FROM {SCHEMA}.outbox WHERE published_at IS NULL"
+    )
+    return count
+
+
+async def test_the_backlog_is_measured_while_kafka_is_down(
+    pool: asyncpg.Pool, database_url: str, fresh_topic: TopicSpec
+) -> None:
+    for flow in _flows(10, 1):
+        async with pool.acquire() as connection, connection.transaction():
+            await enqueue(connection, SCHEMA, flow[0], fresh_topic.name)
+    fast = RelaySettings(retry_initial_s=0.1, retry_max_s=0.2, housekeeping_interval_s=0.1)
+    await _run_for(OutboxRelay(database_url, pool, SCHEMA, NOWHERE, fast), 1.5)
+    labels = {"schema": SCHEMA}
+    assert REGISTRY.get_sample_value("lapor_hub_outbox_pending_events", labels) == 10
+    oldest = REGISTRY.get_sample_value("lapor_hub_outbox_oldest_pending_age_seconds", labels)
+    assert oldest is not None and oldest > 1.0
+
+
+async def test_the_relay_outlives_the_loss_of_its_database_connections(
+    pool: asyncpg.Pool, database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    fast = RelaySettings(
+        retry_initial_s=0.1, retry_max_s=0.5, poll_interval_s=0.2, housekeeping_interval_s=0.1
+    )
+    relay = asyncio.create_task(
+        OutboxRelay(database_url, pool, SCHEMA, bootstrap_servers, fast).run()
+    )
+    admin = await asyncpg.connect(database_url)
+    try:
+        for _ in range(2):
+            [[event]] = _flows(1, 1)
+            await asyncio.sleep(0.5)
+            # As when PostgreSQL restarts: every connection of the relay is cut.
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            async with admin.transaction():
+                await enqueue(admin, SCHEMA, event, fresh_topic.name)
+            for _ in range(100):
+                if await _pending(admin) == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert await _pending(admin) == 0
+            assert not relay.done()
+            # It leads again: a second relay stays a follower.
+            rival = OutboxRelay(database_url, pool, SCHEMA, bootstrap_servers)
+            assert await _leader_attempt(rival) is False
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        await admin.close()
