@@ -46,8 +46,8 @@ topics: up
 schemas: install ## regenerate shared/schemas/ from the event contracts
 	@$(BIN)/lapor-hub schemas export
 
-run: migrate ## the stack and every service in the foreground; Ctrl-C stops all
-	@deploy/local/run.sh
+run: migrate ## the stack, every service and a demo feed in the foreground; Ctrl-C stops all
+	@LAPOR_HUB_DEMO=$(if $(filter 0,$(DEMO)),0,1) deploy/local/run.sh
 
 test: migrate ## every test, against the real Kafka and PostgreSQL
 	$(BIN)/pytest -q $(PYTEST_ARGS)

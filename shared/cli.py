@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Coroutine
@@ -97,6 +98,39 @@ def schemas_export(
         return
     for name in write_schemas():
         typer.echo(f"wrote {SCHEMAS_DIR / name}")
+
+
+@app.command("demo")
+def demo(
+    rate: float = typer.Option(5.0, help="Complaints a second, beside a burst every minute"),
+    feed: bool = typer.Option(True, help="Submit demo complaints (--no-feed: only summarise)"),
+    intake_url: str = typer.Option("http://127.0.0.1:8080", help="The running intake service"),
+) -> None:
+    """Feed realistic complaints into the running system and print a live summary."""
+    from services.intake.service import IntakeService
+    from shared.db import create_pool, database_ready
+    from shared.demo import feed as feed_complaints
+    from shared.demo import summarise
+
+    settings = Settings()
+
+    async def run() -> None:
+        tasks = [summarise(settings)]
+        if feed:
+            await database_ready(settings.database_url, 60)
+            pool = await create_pool(settings.database_url)
+            try:
+                service = IntakeService(pool)
+                keys = {
+                    c: await service.create_key("channel", c) for c in ("web", "sms", "whatsapp")
+                }
+            finally:
+                await pool.close()
+            tasks.append(feed_complaints(intake_url, keys, rate))
+        await asyncio.gather(*tasks)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 if __name__ == "__main__":

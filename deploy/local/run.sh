@@ -29,6 +29,14 @@ start national-simulator services.sync.simulator
 # Agencies' alerts go to a local SMTP sink (mail kept in .local/mail/).
 start mail-sink services.notifier.mail_sink
 for service in intake router notifier sync; do start "$service" "services.$service"; done
+# The demo feed (LAPOR_HUB_DEMO=0, or `make run DEMO=0`, runs the services alone); the live
+# summary is printed either way.
+feed=--feed
+[ "${LAPOR_HUB_DEMO:-1}" = 0 ] && feed=--no-feed
+.venv/bin/lapor-hub stack wait >/dev/null
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:${LAPOR_HUB_INTAKE_HTTP_PORT:-8080}/healthz" >/dev/null && break; sleep 0.5; done
+.venv/bin/lapor-hub demo $feed --intake-url "http://127.0.0.1:${LAPOR_HUB_INTAKE_HTTP_PORT:-8080}" &
+pids+=($!)
 echo "[run] lapor-hub is running; Ctrl-C stops everything"
 wait -n "${pids[@]}"
 echo "[run] a service exited; stopping the rest"
