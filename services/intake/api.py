@@ -71,9 +71,28 @@ DATABASE_AWAY = (
 
 REJECTED = Counter(
     "lapor_hub_intake_submissions_rejected_total",
-    "Submissions refused, by channel (or endpoint) and reason",
+    "Submissions refused, by channel (operator and import: the operators' entries) and reason",
     ["channel", "reason"],
 )
+# The entry each submitting route serves: a bounded label set, whatever paths clients try.
+SUBMISSION_CHANNELS = {
+    "/v1/complaints": Channel.WEB.value,
+    "/v1/channels/sms": Channel.SMS.value,
+    "/v1/channels/whatsapp": Channel.WHATSAPP.value,
+    "/v1/channels/email": Channel.EMAIL.value,
+    "/v1/operator/complaints": "operator",
+    "/v1/complaints:import": "import",
+    "/open311/v2/requests.json": Channel.OPEN311.value,
+}
+REJECTION_REASONS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "wrong_scope",
+    413: "too_large",
+    422: "invalid",
+    429: "rate_limited",
+    503: "database_unavailable",
+}
 HTTP_SECONDS = Histogram(
     "lapor_hub_intake_http_request_duration_seconds",
     "HTTP request latency, by route and status",
@@ -186,12 +205,10 @@ async def _authorised(request: Request, key: str) -> Caller:
     state = _state(request)
     caller = await state.service.authenticate(key)
     if caller is None:
-        REJECTED.labels(request.url.path, "bad_key").inc()
         raise HTTPException(401, "API key tidak dikenal / unknown API key")
     if not await state.limiter.hit(state.per_key, str(caller.key_id)):
         stats = await state.limiter.get_window_stats(state.per_key, str(caller.key_id))
         retry_after = max(1, int(stats.reset_time - time.time()) + 1)
-        REJECTED.labels(request.url.path, "rate_limited").inc()
         raise HTTPException(
             429,
             "Terlalu banyak permintaan / too many requests",
@@ -207,7 +224,6 @@ async def _caller(
 ) -> Caller:
     key = x_api_key or (authorization or "").removeprefix("Bearer ").strip() or None
     if key is None:
-        REJECTED.labels(request.url.path, "no_key").inc()
         raise HTTPException(401, "API key wajib / API key required")
     return await _authorised(request, key)
 
@@ -327,6 +343,7 @@ async def import_file(request: Request, caller: Authenticated, service: Service)
     if request.headers.get("content-type", "").startswith(JSONL_TYPES):
         name = name or "upload.jsonl"
     rows, problems = parse_import(await request.body(), name)
+    REJECTED.labels("import", "invalid_row").inc(len(problems))
     report = await service.import_rows(rows, caller)
     return JSONResponse(
         {
@@ -485,11 +502,11 @@ class SizeLimitAndTiming:
         limit = MAX_IMPORT_BYTES if path.endswith(":import") else MAX_BODY_BYTES
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
-            REJECTED.labels(path, "too_large").inc()
             response = JSONResponse(
                 {"detail": f"Terlalu besar / request larger than {limit} bytes"}, status_code=413
             )
             await response(scope, receive, send)
+            _count_rejection(path, 413)
             return
         status = 500
         began = time.perf_counter()
@@ -507,16 +524,21 @@ class SizeLimitAndTiming:
             HTTP_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - began
             )
+            _count_rejection(path, status)
+
+
+def _count_rejection(path: str, status: int) -> None:
+    channel = SUBMISSION_CHANNELS.get(path)
+    if channel is not None and status >= 400:
+        REJECTED.labels(channel, REJECTION_REASONS.get(status, f"http_{status}")).inc()
 
 
 async def _invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError | ValidationError)
-    REJECTED.labels(request.url.path, "invalid").inc()
     return _bad_request(field_errors(list(error.errors())))
 
 
 async def _database_away(request: Request, error: Exception) -> JSONResponse:
-    REJECTED.labels(request.url.path, "database_unavailable").inc()
     return JSONResponse(
         {"detail": "Sedang gangguan, coba lagi / storage unavailable, retry later"},
         status_code=503,

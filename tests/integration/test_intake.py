@@ -284,6 +284,16 @@ def test_keys_are_required_and_scoped(intake: Intake, keys: dict[str, str]) -> N
         "/v1/complaints:import", headers=sms_key, content=CSV_IMPORT
     )
     assert import_by_channel.status_code == 403
+    metrics = intake.http.get("/metrics").text
+    for channel, reason, count in (
+        ("web", "unauthenticated", 2),
+        ("web", "wrong_scope", 1),
+        ("import", "wrong_scope", 1),
+    ):
+        sample = (
+            f'lapor_hub_intake_submissions_rejected_total{{channel="{channel}",reason="{reason}"}}'
+        )
+        assert f"{sample} {count}.0" in metrics
 
 
 def test_bad_input_names_each_field_in_indonesian_and_english(
@@ -381,6 +391,14 @@ async def test_with_kafka_down_complaints_are_accepted_and_arrive_once_in_order_
             )
             assert response.status_code == 202
             tracking.append(response.json()["tracking_number"])
+        # The backlog shows in the metrics while Kafka is away.
+        backlog = 'lapor_hub_outbox_pending_events{schema="intake"} 100.0'
+        for _ in range(60):  # measured between the relay's retries
+            metrics = cut_off.http.get("/metrics").text
+            if backlog in metrics:
+                break
+            await asyncio.sleep(0.5)
+        assert backlog in metrics
     finally:
         cut_off.process.stop()
 
