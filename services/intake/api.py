@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import compare_digest
 from typing import Annotated, Any
 
 import asyncpg
@@ -28,7 +29,7 @@ from fastapi import (
     Response,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from limits import RateLimitItem
 from limits import parse as parse_rate
 from limits.aio.storage import MemoryStorage
@@ -46,6 +47,7 @@ from services.intake.domain.channels import (
     from_sms,
     from_whatsapp,
     parse_rfc822,
+    whatsapp_signature_valid,
 )
 from services.intake.domain.imports import HandCollectedChannel, parse_import
 from services.intake.domain.tracking import normalize
@@ -189,11 +191,24 @@ class PublicStatusOut(BaseModel):
 
 
 @dataclass(frozen=True)
+class WhatsAppApp:
+    """The Meta app whose webhooks intake receives directly (without a gateway adding a key)."""
+
+    verify_token: str
+    app_secret: str
+
+
+@dataclass(frozen=True)
 class IntakeState:
     service: IntakeService
     checks: Mapping[str, ReadinessCheck]
     limiter: MovingWindowRateLimiter
     per_key: RateLimitItem
+    whatsapp: WhatsAppApp | None = None
+
+
+# Meta's signed webhooks count against the rate limit as one caller of their own.
+META_WEBHOOKS = Caller(key_id=0, kind="channel", name=Channel.WHATSAPP.value)
 
 
 def _state(request: Request) -> IntakeState:
@@ -202,10 +217,15 @@ def _state(request: Request) -> IntakeState:
 
 
 async def _authorised(request: Request, key: str) -> Caller:
-    state = _state(request)
-    caller = await state.service.authenticate(key)
+    caller = await _state(request).service.authenticate(key)
     if caller is None:
         raise HTTPException(401, "API key tidak dikenal / unknown API key")
+    await _within_rate_limit(request, caller)
+    return caller
+
+
+async def _within_rate_limit(request: Request, caller: Caller) -> None:
+    state = _state(request)
     if not await state.limiter.hit(state.per_key, str(caller.key_id)):
         stats = await state.limiter.get_window_stats(state.per_key, str(caller.key_id))
         retry_after = max(1, int(stats.reset_time - time.time()) + 1)
@@ -214,7 +234,6 @@ async def _authorised(request: Request, key: str) -> Caller:
             "Terlalu banyak permintaan / too many requests",
             headers={"Retry-After": str(retry_after)},
         )
-    return caller
 
 
 async def _caller(
@@ -294,9 +313,41 @@ async def submit_sms(
     return _accepted(await service.submit(from_sms(message), caller, idempotency_key))
 
 
+@channels.get("/channels/whatsapp", response_class=PlainTextResponse)
+async def verify_whatsapp_webhook(
+    request: Request,
+    mode: Annotated[str, Query(alias="hub.mode")],
+    token: Annotated[str, Query(alias="hub.verify_token")],
+    challenge: Annotated[str, Query(alias="hub.challenge", max_length=100)],
+) -> PlainTextResponse:
+    """Meta's subscription check: echo the challenge when the verify token is ours."""
+    meta = _state(request).whatsapp
+    if meta is None or mode != "subscribe" or not compare_digest(token, meta.verify_token):
+        raise HTTPException(403, "Token verifikasi salah / wrong verify token")
+    return PlainTextResponse(challenge)
+
+
+async def _whatsapp_sender(
+    request: Request,
+    x_hub_signature_256: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """Meta itself (a signed webhook) or a gateway with an API key."""
+    meta = _state(request).whatsapp
+    if x_hub_signature_256 is None or meta is None:
+        return await _caller(request, x_api_key, authorization)
+    if not whatsapp_signature_valid(await request.body(), x_hub_signature_256, meta.app_secret):
+        raise HTTPException(401, "Tanda tangan salah / bad webhook signature")
+    await _within_rate_limit(request, META_WEBHOOKS)
+    return META_WEBHOOKS
+
+
 @channels.post("/channels/whatsapp")
 async def submit_whatsapp(
-    webhook: WhatsAppWebhook, caller: Authenticated, service: Service
+    webhook: WhatsAppWebhook,
+    caller: Annotated[Caller, Depends(_whatsapp_sender)],
+    service: Service,
 ) -> JSONResponse:
     """WhatsApp Business (Cloud API) webhook: every message in it, each counted once."""
     _require(caller, Channel.WHATSAPP)
@@ -547,11 +598,18 @@ async def _database_away(request: Request, error: Exception) -> JSONResponse:
 
 
 def intake_state(
-    service: IntakeService, checks: Mapping[str, ReadinessCheck], rate_limit: str
+    service: IntakeService,
+    checks: Mapping[str, ReadinessCheck],
+    rate_limit: str,
+    whatsapp: WhatsAppApp | None = None,
 ) -> IntakeState:
     """What the routes need, set on `app.state.intake` once the database pool exists."""
     return IntakeState(
-        service, checks, MovingWindowRateLimiter(MemoryStorage()), parse_rate(rate_limit)
+        service,
+        checks,
+        MovingWindowRateLimiter(MemoryStorage()),
+        parse_rate(rate_limit),
+        whatsapp,
     )
 
 

@@ -12,8 +12,9 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
-from services.intake.api import create_api, intake_state
+from services.intake.api import WhatsAppApp, create_api, intake_state
 from services.intake.service import SCHEMA, IntakeService
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
 from shared.db import create_pool
@@ -31,6 +32,15 @@ class IntakeSettings(Settings):
     intake_http_port: int = 8080
     intake_rate_limit: str = "50/second"
     intake_db_pool_size: int = 20
+    # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).
+    intake_whatsapp_verify_token: SecretStr | None = None
+    intake_whatsapp_app_secret: SecretStr | None = None
+
+    def whatsapp_app(self) -> WhatsAppApp | None:
+        token, secret = self.intake_whatsapp_verify_token, self.intake_whatsapp_app_secret
+        if token is None or secret is None:
+            return None
+        return WhatsAppApp(token.get_secret_value(), secret.get_secret_value())
 
 
 settings = IntakeSettings()
@@ -57,7 +67,10 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     service = IntakeService(pool, settings.complaint_events_topic)
 
     api.state.intake = intake_state(
-        service, dependency_checks(pool, broker), settings.intake_rate_limit
+        service,
+        dependency_checks(pool, broker),
+        settings.intake_rate_limit,
+        settings.whatsapp_app(),
     )
     subscriber = subscribe_to_complaint_events(
         broker,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
+import hmac
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -55,6 +59,8 @@ WHATSAPP = {
         }
     ],
 }
+META_VERIFY_TOKEN = "kalsel-verify-token"
+META_APP_SECRET = "meta-app-secret"
 RAW_EMAIL = (
     b"From: Ahmad Fauzi <ahmad@example.id>\r\n"
     b"To: lapor@kalselprov.go.id\r\n"
@@ -109,6 +115,8 @@ def _intake(database_url: str, bootstrap_servers: str, topic: str) -> Intake:
             "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
             "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
             "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
+            "LAPOR_HUB_INTAKE_WHATSAPP_VERIFY_TOKEN": META_VERIFY_TOKEN,
+            "LAPOR_HUB_INTAKE_WHATSAPP_APP_SECRET": META_APP_SECRET,
         },
     )
     return Intake(process, f"http://127.0.0.1:{port}")
@@ -468,3 +476,32 @@ async def test_the_public_timeline_follows_the_complaints_later_events(
         await asyncio.sleep(0.3)
     assert status["agency_code"] == "63.pupr"
     assert [entry["status"] for entry in status["timeline"]] == ["received", "routed"]
+
+
+async def test_meta_calls_the_whatsapp_webhook_directly_verified_and_signed(
+    intake: Intake, bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    check = {"hub.mode": "subscribe", "hub.challenge": "1158201444"}
+    subscribe = intake.http.get(
+        "/v1/channels/whatsapp", params={**check, "hub.verify_token": META_VERIFY_TOKEN}
+    )
+    assert (subscribe.status_code, subscribe.text) == (200, "1158201444")
+    wrong = intake.http.get("/v1/channels/whatsapp", params={**check, "hub.verify_token": "x"})
+    assert wrong.status_code == 403
+
+    webhook = copy.deepcopy(WHATSAPP)
+    webhook["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.signed-1"
+    body = json.dumps(webhook).encode()
+    signature = "sha256=" + hmac.new(META_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    json_type = {"content-type": "application/json"}
+    forged = {**json_type, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    assert (
+        intake.http.post("/v1/channels/whatsapp", content=body, headers=forged).status_code == 401
+    )
+    signed = {**json_type, "X-Hub-Signature-256": signature}
+    for _replay in range(2):  # Meta retries a webhook it thinks failed
+        response = intake.http.post("/v1/channels/whatsapp", content=body, headers=signed)
+        assert response.status_code == 202, response.text
+    [received] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
+    assert received.complaint.channel_message_id == "wamid.signed-1"
+    assert received.complaint.tracking_number == response.json()["accepted"][0]["tracking_number"]

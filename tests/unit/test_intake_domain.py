@@ -12,6 +12,7 @@ from services.intake.domain.channels import (
     from_whatsapp,
     parse_rfc822,
     title_from,
+    whatsapp_signature_valid,
 )
 from services.intake.domain.imports import parse_import
 from services.intake.domain.personal_data import personal_data_in
@@ -162,3 +163,13 @@ def test_jsonl_imports_report_broken_lines_and_give_rows_a_stable_identity() -> 
         rows[0].complaint.content.channel_message_id
         == again[0].complaint.content.channel_message_id
     )
+
+
+def test_a_whatsapp_webhook_is_known_by_metas_signature_of_its_exact_body() -> None:
+    # RFC 4231 test case 2: HMAC-SHA256 of this "body" with the key "Jefe".
+    body, secret = b"what do ya want for nothing?", "Jefe"
+    signature = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    assert whatsapp_signature_valid(body, signature, secret)
+    assert not whatsapp_signature_valid(body + b" ", signature, secret)
+    assert not whatsapp_signature_valid(body, signature, "another secret")
+    assert not whatsapp_signature_valid(body, signature.removeprefix("sha256="), secret)

@@ -8,6 +8,8 @@ complaint that thread started, not to a new one).
 from __future__ import annotations
 
 import email.policy
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,6 +130,13 @@ class WhatsAppWebhook(ChannelPayload):
 
     object: Literal["whatsapp_business_account"]
     entry: list[WhatsAppEntry]
+
+
+def whatsapp_signature_valid(body: bytes, signature: str, app_secret: str) -> bool:
+    """Meta signs each webhook (`X-Hub-Signature-256: sha256=<hex>`, an HMAC-SHA256 of the raw
+    body with the app secret); Meta cannot send our API key, so this is how its calls are known."""
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"sha256={expected}", signature.strip())
 
 
 def from_whatsapp(webhook: WhatsAppWebhook) -> list[Inbound]:
