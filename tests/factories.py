@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,7 +16,10 @@ from shared.events import (
     ComplaintReceived,
     ComplaintStatus,
     ComplaintStatusChanged,
+    Event,
 )
+from shared.kafka import idempotent_producer, publish
+from shared.topics import TopicSpec
 
 
 def complaint(**overrides: Any) -> Complaint:
@@ -51,3 +56,13 @@ def followup(
             note=f"tindak lanjut {number} untuk {received.complaint.tracking_number}",
         )
     )
+
+
+async def publish_all(bootstrap_servers: str, topic: str, events: Sequence[Event]) -> None:
+    """Publish events to a test topic as a service would: keyed, idempotent, acknowledged."""
+    producer = idempotent_producer(bootstrap_servers, client_id="test-publisher")
+    await producer.start()
+    try:
+        await asyncio.gather(*(publish(producer, e, TopicSpec(topic, 1)) for e in events))
+    finally:
+        await producer.stop()

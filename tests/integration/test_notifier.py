@@ -50,9 +50,9 @@ from shared.events import (
     Event,
     parse_event,
 )
-from shared.kafka import ensure_topics, idempotent_producer, publish
+from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
+from tests.factories import complaint_received, publish_all
 from tests.processes import ServiceProcess, free_port
 
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
@@ -736,16 +736,6 @@ def notifier_process(
         process.stop()
 
 
-async def _publish_all(bootstrap_servers: str, topic: str, events: list[Event]) -> None:
-    producer = idempotent_producer(bootstrap_servers, client_id="test-router")
-    await producer.start()
-    try:
-        for event in events:
-            await publish(producer, event, TopicSpec(topic, 1))
-    finally:
-        await producer.stop()
-
-
 async def _notified(
     bootstrap_servers: str, topic: str, complaint_id: uuid.UUID, wanted: int
 ) -> list[AgencyNotified]:
@@ -783,7 +773,7 @@ async def test_the_process_sends_one_email_and_one_signed_webhook_without_identi
             body=f"Saya Siti Aminah (NIK {NIK}, WA 0812 5555 0101): jalan provinsi berlubang.",
         )
         routed = _routed(received, "63.pupr")
-        await _publish_all(bootstrap_servers, fresh_topic.name, [received, routed, routed])
+        await publish_all(bootstrap_servers, fresh_topic.name, [received, routed, routed])
         await eventually(lambda: len(receiver.accepted) == 1 and len(box.about(received)) == 1)
         notified = await _notified(bootstrap_servers, fresh_topic.name, received.complaint_id, 2)
         await asyncio.sleep(0.5)
@@ -814,7 +804,7 @@ async def test_a_killed_notifier_resumes_its_pending_deliveries(
         events: list[Event] = []
         for received in complaints:
             events += [received, _routed(received, "63.pupr")]
-        await _publish_all(bootstrap_servers, fresh_topic.name, events)
+        await publish_all(bootstrap_servers, fresh_topic.name, events)
         await eventually(lambda: len(receiver.attempts) >= 5)  # all queued, all failing
         first.kill()
         receiver.fail_first = 0

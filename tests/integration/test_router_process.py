@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -17,13 +17,11 @@ from shared.events import (
     ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
-    Event,
     RoutingOverrideRequested,
     parse_event,
 )
-from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
+from tests.factories import complaint_received, publish_all
 from tests.processes import ServiceProcess, free_port
 
 
@@ -45,16 +43,6 @@ def router_process(
     )
     yield process
     process.stop()
-
-
-async def _publish_all(bootstrap_servers: str, topic: str, events: Sequence[Event]) -> None:
-    producer = idempotent_producer(bootstrap_servers, client_id="test-intake")
-    await producer.start()
-    try:
-        for event in events:
-            await publish(producer, event, TopicSpec(topic, 1))
-    finally:
-        await producer.stop()
 
 
 async def _routed(
@@ -91,12 +79,12 @@ async def test_each_complaint_is_routed_exactly_once_through_redelivery_and_a_cr
     received = [complaint_received() for _ in range(200)]
     router_process.start()
     # Every event published twice: what a producer retry or a replay looks like downstream.
-    await _publish_all(
+    await publish_all(
         bootstrap_servers, fresh_topic.name, [e for e in received[:100] for _ in (1, 2)]
     )
     await asyncio.sleep(1.0)
     router_process.kill()
-    await _publish_all(
+    await publish_all(
         bootstrap_servers, fresh_topic.name, [e for e in received[100:] for _ in (1, 2)]
     )
     router_process.start()
@@ -135,13 +123,13 @@ async def test_rejections_and_overrides_through_kafka_reroute(
     )
     triaged = complaint_received(title="Mohon bantuan", body="Tolong dibantu pak, sudah lama.")
     router_process.start()
-    await _publish_all(bootstrap_servers, topic, [bounced, triaged])
+    await publish_all(bootstrap_servers, topic, [bounced, triaged])
     first = {r.complaint_id: r for r in await _routed(bootstrap_servers, topic, expected=2)}
 
     # Three refusals in a row: the third one lands in triage.
     latest = first[bounced.complaint_id]
     for rounds, suggested in enumerate(("6303", "63.dishub", "6371"), start=3):
-        await _publish_all(bootstrap_servers, topic, [_rejection(latest, suggested)])
+        await publish_all(bootstrap_servers, topic, [_rejection(latest, suggested)])
         latest = (await _routed(bootstrap_servers, topic, expected=rounds))[-1]
     # An operator routes the vague complaint by hand.
     override = RoutingOverrideRequested(
@@ -152,7 +140,7 @@ async def test_rejections_and_overrides_through_kafka_reroute(
             operator=Actor(kind=ActorKind.OPERATOR, id="operator:rina"),
         )
     )
-    await _publish_all(bootstrap_servers, topic, [override])
+    await publish_all(bootstrap_servers, topic, [override])
     routed = await _routed(bootstrap_servers, topic, expected=6)
 
     chain = [r.agency_code for r in routed if r.complaint_id == bounced.complaint_id]

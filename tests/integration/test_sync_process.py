@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,10 +17,9 @@ from shared.events import (
     ComplaintReceived,
     Event,
 )
-from shared.kafka import idempotent_producer, publish
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, followup
+from tests.factories import complaint_received, followup, publish_all
 from tests.processes import ServiceProcess, free_port
 
 RATE_LIMIT = 200  # national's, a second; the service is configured to it
@@ -102,15 +101,6 @@ def _flows(count: int) -> list[tuple[ComplaintReceived, list[Event]]]:
     return flows
 
 
-async def _publish_all(bootstrap_servers: str, topic: str, events: Sequence[Event]) -> None:
-    producer = idempotent_producer(bootstrap_servers, client_id="test-sync")
-    await producer.start()
-    try:
-        await asyncio.gather(*(publish(producer, e, TopicSpec(topic, 1)) for e in events))
-    finally:
-        await producer.stop()
-
-
 async def _audit(control: httpx.AsyncClient, since_seq: int = 0) -> dict[str, Any]:
     response = await control.get("/_sim/audit", params={"since_seq": since_seq})
     response.raise_for_status()
@@ -172,13 +162,13 @@ async def test_through_an_outage_and_a_rate_limited_recovery_everything_arrives_
             "/_sim/faults", json={"rate_limit": {"rate_per_second": RATE_LIMIT, "burst": 5}}
         )
         await asyncio.to_thread(sync_process.start)
-        await _publish_all(
+        await publish_all(
             bootstrap_servers, fresh_topic.name, [e for _, events in first for e in events]
         )
         await asyncio.sleep(2)
 
         await control.post("/_sim/faults", json={"outage": {"mode": "unavailable", "status": 503}})
-        await _publish_all(
+        await publish_all(
             bootstrap_servers, fresh_topic.name, [e for _, events in rest for e in events]
         )
         await asyncio.sleep(3)  # the circuit opens on the first failures
@@ -211,7 +201,7 @@ async def test_a_killed_sync_service_resumes_without_loss_or_duplicates(
             "/_sim/faults", json={"latency": {"min_seconds": 0.05, "max_seconds": 0.2}}
         )
         await asyncio.to_thread(sync_process.start)
-        await _publish_all(
+        await publish_all(
             bootstrap_servers, fresh_topic.name, [e for _, events in flows for e in events]
         )
         await asyncio.sleep(3)
