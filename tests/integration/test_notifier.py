@@ -549,7 +549,7 @@ async def test_an_agency_sees_and_acts_on_its_own_assignments_only(pool: asyncpg
         listed = (await api.get("/inbox/assignments", headers=our_key)).json()
         assert [a["tracking_number"] for a in listed] == [mine_number]
         assert listed[0]["complaint"]["reporter"] is None
-        assert NIK not in json.dumps(listed) and "5555" not in json.dumps(listed)
+        assert NIK not in json.dumps(listed) and "55550101" not in json.dumps(listed)
         assert listed[0]["allowed_actions"] == ["acknowledge", "reject"]
         for path in ("", "/acknowledge"):
             response = await api.request(
