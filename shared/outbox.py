@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -65,16 +66,29 @@ def _channel(schema: str) -> str:
 
 
 async def enqueue(
-    connection: Connection, schema: str, event: Event, topic: str = COMPLAINT_EVENTS.name
+    connection: Connection,
+    schema: str,
+    event: Event,
+    topic: str = COMPLAINT_EVENTS.name,
+    *,
+    along: str = "",
+    along_args: Sequence[object] = (),
 ) -> None:
-    """Store an event in the schema's outbox, inside the caller's transaction."""
-    # One round trip; the notification is delivered at commit only, so the relay wakes when
-    # there is really something to send.
+    """Store an event in the schema's outbox, inside the caller's transaction, or together with
+    the state it announces: `along` are data-modifying CTEs (`name AS (INSERT ...)`, parameters
+    $1..$n given as `along_args`) run in the same statement, which is atomic on its own, so
+    state and event take one round trip and no transaction."""
+    # The notification is delivered at commit only, so the relay wakes when there is really
+    # something to send.
+    first = len(along_args) + 1
+    p = [f"${first + n}" for n in range(6)]
     await connection.execute(
-        f'WITH stored AS (INSERT INTO "{schema}".outbox'
+        f"WITH {along + ', ' if along else ''}"
+        f'stored_event AS (INSERT INTO "{schema}".outbox'
         " (event_id, complaint_id, event_type, topic, payload)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING)"
-        " SELECT pg_notify($6, '')",
+        f" VALUES ({p[0]}, {p[1]}, {p[2]}, {p[3]}, {p[4]}) ON CONFLICT (event_id) DO NOTHING)"
+        f" SELECT pg_notify({p[5]}, '')",
+        *along_args,
         event.event_id,
         event.complaint_id,
         event.event_type,

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from services.intake.api import WhatsAppApp, create_api, intake_state
-from services.intake.service import SCHEMA, IntakeService
+from services.intake.repository import SCHEMA
+from services.intake.service import IntakeService
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
 from shared.db import create_pool
 from shared.ops_http import dependency_checks

@@ -10,7 +10,10 @@ import asyncpg
 
 from shared.api_keys import hash_api_key
 from shared.db import Connection
-from shared.events import Channel, Complaint
+from shared.events import Channel, Complaint, ComplaintReceived
+from shared.outbox import enqueue
+
+SCHEMA = "intake"
 
 
 @dataclass(frozen=True)
@@ -119,20 +122,36 @@ class IntakeRepository:
     async def add(
         self, complaint: Complaint, access_token_hash: str | None, submitted_by: str
     ) -> None:
+        """A complaint that entered elsewhere (its event is already on Kafka); idempotent."""
         await self._db.execute(
-            "INSERT INTO intake.complaints (complaint_id, tracking_number, channel,"
-            " channel_message_id, document, access_token_hash, confidential, received_at,"
-            " submitted_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            " ON CONFLICT (complaint_id) DO NOTHING",
-            complaint.complaint_id,
-            complaint.tracking_number,
-            complaint.channel.value,
-            complaint.channel_message_id,
-            complaint.model_dump_json(),
-            access_token_hash,
-            complaint.confidential,
-            complaint.received_at,
-            submitted_by,
+            f"WITH {_ADD_COMPLAINT} SELECT 1",
+            *_complaint_args(complaint, access_token_hash, submitted_by),
+        )
+
+    async def add_received(
+        self,
+        received: ComplaintReceived,
+        *,
+        access_token_hash: str | None,
+        submitted_by: Caller,
+        idempotency_key: str | None,
+        topic: str,
+    ) -> None:
+        """A new complaint, its idempotency key and its event, in one statement: one round trip,
+        atomic without a transaction. A duplicate channel message id or idempotency key (a
+        racing retry) raises UniqueViolationError and stores nothing."""
+        complaint = received.complaint
+        await enqueue(
+            self._db,
+            SCHEMA,
+            received,
+            topic,
+            along=f"{_ADD_COMPLAINT}, {_REMEMBER_KEY}",
+            along_args=(
+                *_complaint_args(complaint, access_token_hash, submitted_by.label),
+                submitted_by.key_id,
+                idempotency_key,
+            ),
         )
 
     async def record_in_timeline(
@@ -173,6 +192,35 @@ class IntakeRepository:
             complaint_id,
         )
         return [TimelineEntry(r["occurred_at"], r["status"], r["public_note"]) for r in rows]
+
+
+_ADD_COMPLAINT = (
+    "added_complaint AS (INSERT INTO intake.complaints (complaint_id, tracking_number, channel,"
+    " channel_message_id, document, access_token_hash, confidential, received_at, submitted_by)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (complaint_id) DO NOTHING)"
+)
+# Follows _ADD_COMPLAINT's parameters: $10 the caller's key id, $11 the key (none: no row).
+_REMEMBER_KEY = (
+    "remembered_key AS (INSERT INTO intake.idempotency_keys"
+    " (api_key_id, idempotency_key, tracking_number)"
+    " SELECT $10, $11, $2 WHERE $11::text IS NOT NULL)"
+)
+
+
+def _complaint_args(
+    complaint: Complaint, access_token_hash: str | None, submitted_by: str
+) -> tuple[object, ...]:
+    return (
+        complaint.complaint_id,
+        complaint.tracking_number,
+        complaint.channel.value,
+        complaint.channel_message_id,
+        complaint.model_dump_json(),
+        access_token_hash,
+        complaint.confidential,
+        complaint.received_at,
+        submitted_by,
+    )
 
 
 def _stored(record: asyncpg.Record) -> StoredComplaint:

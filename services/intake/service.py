@@ -22,7 +22,13 @@ from services.intake.domain.channels import Inbound
 from services.intake.domain.imports import ImportRow, imported_at
 from services.intake.domain.personal_data import personal_data_in
 from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
-from services.intake.repository import Caller, IntakeRepository, StoredComplaint, TimelineEntry
+from services.intake.repository import (
+    SCHEMA,
+    Caller,
+    IntakeRepository,
+    StoredComplaint,
+    TimelineEntry,
+)
 from shared.api_keys import hash_api_key, new_api_key
 from shared.db import Connection
 from shared.events import (
@@ -39,7 +45,6 @@ from shared.events import (
 from shared.outbox import enqueue
 from shared.topics import COMPLAINT_EVENTS
 
-SCHEMA = "intake"
 PRODUCER = "intake"
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ REPLAYED = Counter(
 REPLIES = Counter(
     "lapor_hub_intake_replies_total", "Reporter replies added to their complaint", ["channel"]
 )
+RECEIVED_NOTE = "Pengaduan diterima"
 KEY_CACHE_S = 30.0
 KEY_CACHE_SIZE = 10_000
 REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
@@ -114,60 +120,34 @@ class IntakeService:
         idempotency_key: str | None = None,
         received_at: datetime | None = None,
     ) -> Accepted:
-        # Two identical requests racing: the loser's insert violates a unique key, and on the
-        # retry it finds the winner's complaint.
+        # Reads happen outside any transaction: every write is guarded by a unique key, so of
+        # two identical requests racing, the loser's write fails whole, and on the retry it
+        # finds the winner's complaint.
         for _ in range(5):
             try:
-                async with self._pool.acquire() as connection, connection.transaction():
-                    return await self._submit(
-                        IntakeRepository(connection),
-                        connection,
-                        inbound=inbound,
-                        caller=caller,
-                        idempotency_key=idempotency_key,
-                        received_at=received_at,
+                async with self._pool.acquire() as connection:
+                    repository = IntakeRepository(connection)
+                    known = await _already_accepted(repository, inbound, caller, idempotency_key)
+                    if known is not None:
+                        REPLAYED.labels(inbound.channel.value).inc()
+                        return known
+                    replied_to = await self._complaint_replied_to(repository, inbound)
+                    if replied_to is not None:
+                        async with connection.transaction():
+                            return await self._add_reply(
+                                repository,
+                                connection,
+                                inbound,
+                                replied_to,
+                                caller=caller,
+                                idempotency_key=idempotency_key,
+                            )
+                    return await self._add_complaint(
+                        repository, inbound, caller, idempotency_key, received_at
                     )
             except asyncpg.UniqueViolationError:
                 continue
         raise RuntimeError("could not store the complaint after 5 attempts")
-
-    async def _submit(
-        self,
-        repository: IntakeRepository,
-        connection: Connection,
-        *,
-        inbound: Inbound,
-        caller: Caller,
-        idempotency_key: str | None,
-        received_at: datetime | None,
-    ) -> Accepted:
-        channel, content = inbound.channel, inbound.content
-        if idempotency_key:
-            known = await repository.tracking_for_idempotency_key(caller, idempotency_key)
-            if known:
-                REPLAYED.labels(channel.value).inc()
-                return Accepted(known, created=False)
-        if content.channel_message_id:
-            existing = await repository.by_channel_message(channel, content.channel_message_id)
-            replied = await repository.reply_already_added(channel, content.channel_message_id)
-            if existing or replied:
-                REPLAYED.labels(channel.value).inc()
-                tracking = existing.tracking_number if existing else replied
-                assert tracking is not None
-                return Accepted(tracking, created=False, reply=existing is None)
-
-        replied_to = await self._complaint_replied_to(repository, inbound)
-        if replied_to is not None:
-            accepted = await self._add_reply(repository, connection, inbound, replied_to)
-        else:
-            accepted = await self._add_complaint(
-                repository, connection, inbound, caller, received_at
-            )
-        if idempotency_key:
-            await repository.remember_idempotency_key(
-                caller, idempotency_key, accepted.tracking_number
-            )
-        return accepted
 
     async def _complaint_replied_to(
         self, repository: IntakeRepository, inbound: Inbound
@@ -198,6 +178,9 @@ class IntakeService:
         connection: Connection,
         inbound: Inbound,
         complaint: StoredComplaint,
+        *,
+        caller: Caller,
+        idempotency_key: str | None,
     ) -> Accepted:
         reply = ComplaintStatusChanged(
             complaint_id=complaint.complaint_id,
@@ -217,6 +200,10 @@ class IntakeService:
                 complaint.complaint_id,
                 reply.event_id,
             )
+        if idempotency_key:
+            await repository.remember_idempotency_key(
+                caller, idempotency_key, complaint.tracking_number
+            )
         await enqueue(connection, SCHEMA, reply, self._topic)
         REPLIES.labels(inbound.channel.value).inc()
         return Accepted(complaint.tracking_number, created=True, reply=True)
@@ -224,9 +211,9 @@ class IntakeService:
     async def _add_complaint(
         self,
         repository: IntakeRepository,
-        connection: Connection,
         inbound: Inbound,
         caller: Caller,
+        idempotency_key: str | None,
         received_at: datetime | None,
     ) -> Accepted:
         now = datetime.now(UTC)
@@ -240,11 +227,13 @@ class IntakeService:
             personal_data_in_text=personal_data_in(content.title, content.body),
         )
         access_token = secrets.token_urlsafe(24) if complaint.confidential else None
-        await repository.add(
-            complaint, hash_api_key(access_token) if access_token else None, caller.label
+        await repository.add_received(
+            ComplaintReceived.of(complaint, producer=PRODUCER),
+            access_token_hash=hash_api_key(access_token) if access_token else None,
+            submitted_by=caller,
+            idempotency_key=idempotency_key,
+            topic=self._topic,
         )
-        event = ComplaintReceived.of(complaint, producer=PRODUCER)
-        await enqueue(connection, SCHEMA, event, self._topic)
         ACCEPTED.labels(inbound.channel.value).inc()
         return Accepted(complaint.tracking_number, created=True, access_token=access_token)
 
@@ -280,23 +269,31 @@ class IntakeService:
                 complaint=stored.document,
                 status=stored.status,
                 agency_code=stored.agency_code,
-                timeline=await repository.timeline(stored.complaint_id),
+                timeline=[
+                    TimelineEntry(
+                        stored.document.received_at, ComplaintStatus.RECEIVED.value, RECEIVED_NOTE
+                    ),
+                    *await repository.timeline(stored.complaint_id),
+                ],
             )
 
     async def handle(self, event: AnyEvent) -> None:
         """Build the public timeline from the complaint's later events. Complaints that entered
         elsewhere (national LAPOR disposing one to the province, through sync) are kept too, so
         their reporters can follow them here."""
+        if isinstance(event, ComplaintReceived):
+            # Intake's own were stored when accepted: nothing to do for most events.
+            if event.producer != PRODUCER:
+                async with self._pool.acquire() as connection:
+                    await IntakeRepository(connection).add(event.complaint, None, event.producer)
+            return
         entry = _timeline_entry(event)
         if entry is None:
             return
         status, note, agency = entry
         is_status = status in ComplaintStatus.__members__.values()
-        async with self._pool.acquire() as connection, connection.transaction():
-            repository = IntakeRepository(connection)
-            if isinstance(event, ComplaintReceived) and event.producer != PRODUCER:
-                await repository.add(event.complaint, None, event.producer)
-            await repository.record_in_timeline(
+        async with self._pool.acquire() as connection:
+            await IntakeRepository(connection).record_in_timeline(
                 event.event_id,
                 complaint_id=event.complaint_id,
                 occurred_at=event.occurred_at,
@@ -307,10 +304,27 @@ class IntakeService:
             )
 
 
+async def _already_accepted(
+    repository: IntakeRepository, inbound: Inbound, caller: Caller, idempotency_key: str | None
+) -> Accepted | None:
+    """The answer given the first time, for a retry or a gateway's replay."""
+    if idempotency_key:
+        tracking = await repository.tracking_for_idempotency_key(caller, idempotency_key)
+        if tracking:
+            return Accepted(tracking, created=False)
+    message_id = inbound.content.channel_message_id
+    if message_id:
+        existing = await repository.by_channel_message(inbound.channel, message_id)
+        if existing:
+            return Accepted(existing.tracking_number, created=False)
+        replied = await repository.reply_already_added(inbound.channel, message_id)
+        if replied:
+            return Accepted(replied, created=False, reply=True)
+    return None
+
+
 def _timeline_entry(event: AnyEvent) -> tuple[str, str | None, str | None] | None:
     """(status, public note, agency) for the events a citizen's timeline shows."""
-    if isinstance(event, ComplaintReceived):
-        return ComplaintStatus.RECEIVED.value, "Pengaduan diterima", None
     if isinstance(event, ComplaintRouted):
         note = f"Diteruskan ke {event.agency_code}"
         return ComplaintStatus.ROUTED.value, note, event.agency_code
