@@ -52,7 +52,7 @@ from services.intake.domain.channels import (
 from services.intake.domain.imports import HandCollectedChannel, parse_import
 from services.intake.domain.tracking import normalize
 from services.intake.repository import Caller
-from services.intake.service import Accepted, IntakeService
+from services.intake.service import Accepted, IdempotencyKeyReusedError, IntakeService
 from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
 from shared.ops_http import ReadinessCheck, readiness
 
@@ -589,6 +589,14 @@ async def _invalid(request: Request, error: Exception) -> JSONResponse:
     return _bad_request(field_errors(list(error.errors())))
 
 
+async def _idempotency_key_reused(request: Request, error: Exception) -> JSONResponse:
+    reason = {
+        "id": "kunci ini sudah dipakai untuk pengaduan lain",
+        "en": "already used with a different complaint",
+    }
+    return _bad_request([{"field": "Idempotency-Key", "reason": reason}])
+
+
 async def _database_away(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         {"detail": "Sedang gangguan, coba lagi / storage unavailable, retry later"},
@@ -623,6 +631,7 @@ def create_api(lifespan: Any = None) -> FastAPI:
     api.add_middleware(SizeLimitAndTiming)
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(ValidationError, _invalid)
+    api.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
     for away in DATABASE_AWAY:
         api.add_exception_handler(away, _database_away)
     for router in (channels, operators, public, open311, operations):

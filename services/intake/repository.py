@@ -30,6 +30,20 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key and the fingerprint of the request that came with it."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class RememberedKey:
+    tracking_number: str
+    fingerprint: str | None  # None: stored before fingerprints were kept
+
+
+@dataclass(frozen=True)
 class StoredComplaint:
     complaint_id: uuid.UUID
     tracking_number: str
@@ -66,21 +80,25 @@ class IntakeRepository:
             name,
         )
 
-    async def tracking_for_idempotency_key(self, caller: Caller, key: str) -> str | None:
-        tracking: str | None = await self._db.fetchval(
-            "SELECT tracking_number FROM intake.idempotency_keys"
+    async def idempotency_key(self, caller: Caller, key: str) -> RememberedKey | None:
+        row = await self._db.fetchrow(
+            "SELECT tracking_number, request_fingerprint FROM intake.idempotency_keys"
             " WHERE api_key_id = $1 AND idempotency_key = $2",
             caller.key_id,
             key,
         )
-        return tracking
+        return RememberedKey(row["tracking_number"], row["request_fingerprint"]) if row else None
 
-    async def remember_idempotency_key(self, caller: Caller, key: str, tracking: str) -> None:
+    async def remember_idempotency_key(
+        self, caller: Caller, key: IdempotencyKey, tracking: str
+    ) -> None:
         await self._db.execute(
-            "INSERT INTO intake.idempotency_keys (api_key_id, idempotency_key, tracking_number)"
-            " VALUES ($1, $2, $3)",
+            "INSERT INTO intake.idempotency_keys"
+            " (api_key_id, idempotency_key, request_fingerprint, tracking_number)"
+            " VALUES ($1, $2, $3, $4)",
             caller.key_id,
-            key,
+            key.key,
+            key.fingerprint,
             tracking,
         )
 
@@ -134,7 +152,7 @@ class IntakeRepository:
         *,
         access_token_hash: str | None,
         submitted_by: Caller,
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
         topic: str,
     ) -> None:
         """A new complaint, its idempotency key and its event, in one statement: one round trip,
@@ -150,7 +168,8 @@ class IntakeRepository:
             along_args=(
                 *_complaint_args(complaint, access_token_hash, submitted_by.label),
                 submitted_by.key_id,
-                idempotency_key,
+                idempotency_key.key if idempotency_key else None,
+                idempotency_key.fingerprint if idempotency_key else None,
             ),
         )
 
@@ -199,11 +218,12 @@ _ADD_COMPLAINT = (
     " channel_message_id, document, access_token_hash, confidential, received_at, submitted_by)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (complaint_id) DO NOTHING)"
 )
-# Follows _ADD_COMPLAINT's parameters: $10 the caller's key id, $11 the key (none: no row).
+# Follows _ADD_COMPLAINT's parameters: $10 the caller's key id, $11 the key (none: no row),
+# $12 the request's fingerprint.
 _REMEMBER_KEY = (
     "remembered_key AS (INSERT INTO intake.idempotency_keys"
-    " (api_key_id, idempotency_key, tracking_number)"
-    " SELECT $10, $11, $2 WHERE $11::text IS NOT NULL)"
+    " (api_key_id, idempotency_key, request_fingerprint, tracking_number)"
+    " SELECT $10, $11, $12, $2 WHERE $11::text IS NOT NULL)"
 )
 
 

@@ -25,6 +25,7 @@ from services.intake.domain.tracking import new_tracking_number, quoted_tracking
 from services.intake.repository import (
     SCHEMA,
     Caller,
+    IdempotencyKey,
     IntakeRepository,
     StoredComplaint,
     TimelineEntry,
@@ -63,6 +64,10 @@ RECEIVED_NOTE = "Pengaduan diterima"
 KEY_CACHE_S = 30.0
 KEY_CACHE_SIZE = 10_000
 REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
+
+
+class IdempotencyKeyReusedError(Exception):
+    """The key came before with a different message: a client's mistake, never a retry."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,8 @@ class IntakeService:
         idempotency_key: str | None = None,
         received_at: datetime | None = None,
     ) -> Accepted:
+        """Raises IdempotencyKeyReusedError for a known key with a different message."""
+        key = IdempotencyKey(idempotency_key, inbound.fingerprint()) if idempotency_key else None
         # Reads happen outside any transaction: every write is guarded by a unique key, so of
         # two identical requests racing, the loser's write fails whole, and on the retry it
         # finds the winner's complaint.
@@ -127,7 +134,7 @@ class IntakeService:
             try:
                 async with self._pool.acquire() as connection:
                     repository = IntakeRepository(connection)
-                    known = await _already_accepted(repository, inbound, caller, idempotency_key)
+                    known = await _already_accepted(repository, inbound, caller, key)
                     if known is not None:
                         REPLAYED.labels(inbound.channel.value).inc()
                         return known
@@ -140,11 +147,9 @@ class IntakeService:
                                 inbound,
                                 replied_to,
                                 caller=caller,
-                                idempotency_key=idempotency_key,
+                                idempotency_key=key,
                             )
-                    return await self._add_complaint(
-                        repository, inbound, caller, idempotency_key, received_at
-                    )
+                    return await self._add_complaint(repository, inbound, caller, key, received_at)
             except asyncpg.UniqueViolationError:
                 continue
         raise RuntimeError("could not store the complaint after 5 attempts")
@@ -180,7 +185,7 @@ class IntakeService:
         complaint: StoredComplaint,
         *,
         caller: Caller,
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
     ) -> Accepted:
         reply = ComplaintStatusChanged(
             complaint_id=complaint.complaint_id,
@@ -213,7 +218,7 @@ class IntakeService:
         repository: IntakeRepository,
         inbound: Inbound,
         caller: Caller,
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
         received_at: datetime | None,
     ) -> Accepted:
         now = datetime.now(UTC)
@@ -305,13 +310,18 @@ class IntakeService:
 
 
 async def _already_accepted(
-    repository: IntakeRepository, inbound: Inbound, caller: Caller, idempotency_key: str | None
+    repository: IntakeRepository,
+    inbound: Inbound,
+    caller: Caller,
+    idempotency_key: IdempotencyKey | None,
 ) -> Accepted | None:
     """The answer given the first time, for a retry or a gateway's replay."""
     if idempotency_key:
-        tracking = await repository.tracking_for_idempotency_key(caller, idempotency_key)
-        if tracking:
-            return Accepted(tracking, created=False)
+        remembered = await repository.idempotency_key(caller, idempotency_key.key)
+        if remembered:
+            if remembered.fingerprint not in {None, idempotency_key.fingerprint}:
+                raise IdempotencyKeyReusedError(idempotency_key.key)
+            return Accepted(remembered.tracking_number, created=False)
     message_id = inbound.content.channel_message_id
     if message_id:
         existing = await repository.by_channel_message(inbound.channel, message_id)

@@ -256,6 +256,11 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_same_tracking_n
     assert first.status_code == again.status_code == 202
     assert first.json()["tracking_number"] == again.json()["tracking_number"]
     assert again.headers["Idempotent-Replayed"] == "true"
+    reused = intake.http.post(
+        "/v1/complaints", headers=headers, json={**complaint, "title": "Another complaint"}
+    )
+    assert reused.status_code == 422
+    assert [e["field"] for e in reused.json()["errors"]] == ["Idempotency-Key"]
     [event] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
     assert event.complaint.personal_data_in_text == (PersonalData.PHONE,)
 
@@ -505,3 +510,23 @@ async def test_meta_calls_the_whatsapp_webhook_directly_verified_and_signed(
     [received] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
     assert received.complaint.channel_message_id == "wamid.signed-1"
     assert received.complaint.tracking_number == response.json()["accepted"][0]["tracking_number"]
+
+
+async def test_racing_retries_and_replays_create_one_complaint(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    base_url = str(intake.http.base_url)
+    web = {"X-API-Key": keys["channel:web"], "Idempotency-Key": "double-click-7"}
+    sms = {"X-API-Key": keys["channel:sms"]}
+    form = {"title": "Pasar becek", "body": "Drainase pasar tersumbat."}
+    replayed_sms = {"message_id": "gw-991", "from": "081255557777", "text": "Jalan putus di Batola"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        responses = await asyncio.gather(
+            *(client.post("/v1/complaints", headers=web, json=form) for _ in range(20)),
+            *(client.post("/v1/channels/sms", headers=sms, json=replayed_sms) for _ in range(20)),
+        )
+    assert {r.status_code for r in responses} == {202}
+    tracking = {r.json()["tracking_number"] for r in responses}
+    assert len(tracking) == 2
+    received = _received(await _events(bootstrap_servers, fresh_topic.name, 2))
+    assert sorted(e.complaint.tracking_number for e in received) == sorted(tracking)

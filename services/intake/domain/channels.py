@@ -33,6 +33,11 @@ class Inbound:
     content: ComplaintContent
     in_reply_to: str | None = None
 
+    def fingerprint(self) -> str:
+        """Equal for equal messages: tells a retry from a reused idempotency key."""
+        text = f"{self.channel.value}\n{self.in_reply_to}\n{self.content.model_dump_json()}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
 
 class ChannelPayload(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
