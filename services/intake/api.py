@@ -7,6 +7,7 @@ bad field and why, in Indonesian and English.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -205,6 +206,9 @@ class IntakeState:
     limiter: MovingWindowRateLimiter
     per_key: RateLimitItem
     whatsapp: WhatsAppApp | None = None
+    # Background work that must run as long as the process (the outbox relay): if one has
+    # stopped, the process is unhealthy and must be restarted, whatever else still answers.
+    lasting: tuple[asyncio.Task[None], ...] = ()
 
 
 # Meta's signed webhooks count against the rate limit as one caller of their own.
@@ -524,8 +528,11 @@ async def metrics() -> Response:
 
 
 @operations.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz(request: Request) -> JSONResponse:
+    stopped = [task.get_name() for task in _state(request).lasting if task.done()]
+    if stopped:
+        return JSONResponse({"status": "failing", "stopped": stopped}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @operations.get("/readyz")
@@ -610,6 +617,7 @@ def intake_state(
     checks: Mapping[str, ReadinessCheck],
     rate_limit: str,
     whatsapp: WhatsAppApp | None = None,
+    lasting: tuple[asyncio.Task[None], ...] = (),
 ) -> IntakeState:
     """What the routes need, set on `app.state.intake` once the database pool exists."""
     return IntakeState(
@@ -618,6 +626,7 @@ def intake_state(
         MovingWindowRateLimiter(MemoryStorage()),
         parse_rate(rate_limit),
         whatsapp,
+        lasting,
     )
 
 

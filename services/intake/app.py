@@ -59,6 +59,11 @@ async def _consume_when_kafka_answers() -> None:
             await asyncio.sleep(5)
 
 
+def _report_stop(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped: /healthz now fails", task.get_name(), exc_info=task.exception())
+
+
 @contextlib.asynccontextmanager
 async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     # min_size=0: intake starts (and answers 503) even while PostgreSQL is away.
@@ -66,13 +71,6 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         settings.database_url, min_size=0, max_size=settings.intake_db_pool_size
     )
     service = IntakeService(pool, settings.complaint_events_topic)
-
-    api.state.intake = intake_state(
-        service,
-        dependency_checks(pool, broker),
-        settings.intake_rate_limit,
-        settings.whatsapp_app(),
-    )
     subscriber = subscribe_to_complaint_events(
         broker,
         group_id=GROUP_ID,
@@ -81,11 +79,20 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         topic=settings.complaint_events_topic,
     )
     relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+    relaying = asyncio.create_task(relay.run(), name="outbox-relay")
+    relaying.add_done_callback(_report_stop)
     tasks = [
-        asyncio.create_task(relay.run(), name="outbox-relay"),
+        relaying,
         asyncio.create_task(_consume_when_kafka_answers(), name="timeline-consumer"),
         asyncio.create_task(observe_lag(subscriber, GROUP_ID), name="consumer-lag"),
     ]
+    api.state.intake = intake_state(
+        service,
+        dependency_checks(pool, broker),
+        settings.intake_rate_limit,
+        settings.whatsapp_app(),
+        lasting=(relaying,),
+    )
     try:
         yield
     finally:
