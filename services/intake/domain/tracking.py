@@ -2,7 +2,8 @@
 
 Random (not guessable from a neighbour's number), from an alphabet without look-alike characters
 (no 0/O, 1/I/L, U/V), with a check character: weighted sum modulo 29, a prime, so any single
-wrong character and any swap of two neighbours is caught before a lookup.
+wrong character (year included) and any swap of two neighbours within the year or the random
+part is caught before a lookup.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ PATTERN = re.compile(rf"\b{PREFIX}-(\d{{4}})-([{ALPHABET}]{{{RANDOM_LENGTH}}})-(
 
 
 def _check_character(year: str, random_part: str) -> str:
-    digits = [ALPHABET.index(c) if c in ALPHABET else int(c) for c in year + random_part]
-    total = sum(weight * value for weight, value in enumerate(digits, start=1))
+    # Year digits count by their value (0-9), the rest by their place in the alphabet: every
+    # character then has its own value below 29, so every single change moves the sum.
+    values = [int(d) for d in year] + [ALPHABET.index(c) for c in random_part]
+    total = sum(weight * value for weight, value in enumerate(values, start=1))
     return ALPHABET[total % len(ALPHABET)]
 
 
