@@ -173,3 +173,10 @@ def test_a_whatsapp_webhook_is_known_by_metas_signature_of_its_exact_body() -> N
     assert not whatsapp_signature_valid(body + b" ", signature, secret)
     assert not whatsapp_signature_valid(body, signature, "another secret")
     assert not whatsapp_signature_valid(body, signature.removeprefix("sha256="), secret)
+
+
+def test_a_raw_email_without_message_id_is_known_by_its_bytes() -> None:
+    raw = b"From: warga@example.id\r\nSubject: Sampah\r\n\r\nSampah menumpuk di Jl. Ahmad Yani.\r\n"
+    first, again = parse_rfc822(raw), parse_rfc822(raw)
+    assert first.message_id.startswith("sha256:") and first.message_id == again.message_id
+    assert parse_rfc822(raw + b"Lagi.\r\n").message_id != first.message_id

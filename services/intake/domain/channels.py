@@ -226,7 +226,9 @@ def parse_rfc822(raw: bytes) -> ParsedEmail:
     if part is not None and part.get_content_type() == "text/html":
         text = re.sub(r"<[^>]+>", " ", text)
     fields: dict[str, Any] = {
-        "message_id": str(message.get("Message-ID", "")),
+        # A message without a Message-ID (some mailers omit it) is known by its bytes instead.
+        "message_id": str(message.get("Message-ID", "")).strip()
+        or f"sha256:{hashlib.sha256(raw).hexdigest()[:40]}",
         "from": str(message.get("From", "")),
         "subject": str(message.get("Subject", "")),
         "text": text.strip(),
