@@ -327,9 +327,10 @@ async def _already_accepted(
         existing = await repository.by_channel_message(inbound.channel, message_id)
         if existing:
             return Accepted(existing.tracking_number, created=False)
-        replied = await repository.reply_already_added(inbound.channel, message_id)
-        if replied:
-            return Accepted(replied, created=False, reply=True)
+        if inbound.channel.value in REPLY_CHANNELS:
+            replied = await repository.reply_already_added(inbound.channel, message_id)
+            if replied:
+                return Accepted(replied, created=False, reply=True)
     return None
 
 
