@@ -103,7 +103,9 @@ async def keys(database_url: str) -> AsyncIterator[dict[str, str]]:
     await pool.close()
 
 
-def _intake(database_url: str, bootstrap_servers: str, topic: str) -> Intake:
+def _intake(
+    database_url: str, bootstrap_servers: str, topic: str, rate_limit: str = "1000/second"
+) -> Intake:
     port = free_port()
     process = ServiceProcess(
         name="intake",
@@ -114,7 +116,7 @@ def _intake(database_url: str, bootstrap_servers: str, topic: str) -> Intake:
             "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
             "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
-            "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
+            "LAPOR_HUB_INTAKE_RATE_LIMIT": rate_limit,
             "LAPOR_HUB_INTAKE_WHATSAPP_VERIFY_TOKEN": META_VERIFY_TOKEN,
             "LAPOR_HUB_INTAKE_WHATSAPP_APP_SECRET": META_APP_SECRET,
         },
@@ -530,3 +532,29 @@ async def test_racing_retries_and_replays_create_one_complaint(
     assert len(tracking) == 2
     received = _received(await _events(bootstrap_servers, fresh_topic.name, 2))
     assert sorted(e.complaint.tracking_number for e in received) == sorted(tracking)
+
+
+def test_each_key_has_its_own_rate_limit(
+    database_url: str, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    limited = _intake(database_url, bootstrap_servers, fresh_topic.name, rate_limit="3/minute")
+    limited.process.start()
+    try:
+        web, sms = {"X-API-Key": keys["channel:web"]}, {"X-API-Key": keys["channel:sms"]}
+        form = {"title": "Lampu jalan", "body": "Lampu jalan mati."}
+        statuses = [
+            limited.http.post("/v1/complaints", headers=web, json=form).status_code
+            for _ in range(3)
+        ]
+        over = limited.http.post("/v1/complaints", headers=web, json=form)
+        other_key = limited.http.post(
+            "/v1/channels/sms",
+            headers=sms,
+            json={"message_id": "rl-1", "from": "081255550000", "text": "Lampu mati"},
+        )
+    finally:
+        limited.process.stop()
+    assert statuses == [202, 202, 202]
+    assert over.status_code == 429
+    assert 1 <= int(over.headers["Retry-After"]) <= 61
+    assert other_key.status_code == 202
