@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 
@@ -395,19 +395,27 @@ async def test_with_kafka_down_complaints_are_accepted_and_arrive_once_in_order_
 ) -> None:
     cut_off = _intake(database_url, "127.0.0.1:1", fresh_topic.name)  # no broker there
     cut_off.process.start()
-    headers = {"X-API-Key": keys["channel:web"]}
+    headers = {"X-API-Key": keys["channel:sms"]}
     tracking = []
     try:
+        # 100 complaints by SMS, then each reporter's reply: 200 events, two per complaint.
         for n in range(100):
             response = cut_off.http.post(
-                "/v1/complaints",
+                "/v1/channels/sms",
                 headers=headers,
-                json={"title": f"Keluhan {n}", "body": "Jalan rusak di Martapura."},
+                json={"message_id": f"out-{n}", "from": f"0812{n:08d}", "text": "Jalan rusak."},
             )
             assert response.status_code == 202
             tracking.append(response.json()["tracking_number"])
+        for n, number in enumerate(tracking):
+            reply = cut_off.http.post(
+                "/v1/channels/sms",
+                headers=headers,
+                json={"message_id": f"re-{n}", "from": f"0812{n:08d}", "text": f"{number} ada?"},
+            )
+            assert reply.status_code == 202 and reply.json()["reply"] is True
         # The backlog shows in the metrics while Kafka is away.
-        backlog = 'lapor_hub_outbox_pending_events{schema="intake"} 100.0'
+        backlog = 'lapor_hub_outbox_pending_events{schema="intake"} 200.0'
         for _ in range(60):  # measured between the relay's retries
             metrics = cut_off.http.get("/metrics").text
             if backlog in metrics:
@@ -421,12 +429,22 @@ async def test_with_kafka_down_complaints_are_accepted_and_arrive_once_in_order_
     restored.process.start()
     began = time.monotonic()
     try:
-        received = _received(await _events(bootstrap_servers, fresh_topic.name, 100))
+        events = await _events(bootstrap_servers, fresh_topic.name, 200)
     finally:
         restored.process.stop()
-    print(f"outbox of 100 drained within {time.monotonic() - began:.1f} s of Kafka's return")
-    assert sorted(e.complaint.tracking_number for e in received) == sorted(tracking)
-    assert len({e.event_id for e in received}) == 100
+    print(f"outbox of 200 drained within {time.monotonic() - began:.1f} s of Kafka's return")
+    assert len(events) == len({e.event_id for e in events}) == 200
+    by_complaint: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        assert isinstance(event, ComplaintReceived | ComplaintStatusChanged)
+        number = (
+            event.complaint.tracking_number
+            if isinstance(event, ComplaintReceived)
+            else event.tracking_number
+        )
+        by_complaint[number].append(event.event_type)
+    in_order = ["ComplaintReceived", "ComplaintStatusChanged"]
+    assert by_complaint == {number: in_order for number in tracking}
 
 
 def test_with_postgresql_down_intake_answers_503_never_accepted(
