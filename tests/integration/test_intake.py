@@ -11,6 +11,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
@@ -160,7 +161,7 @@ async def test_each_channel_becomes_exactly_one_complaint_received(
     intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
 ) -> None:
     http = intake.http
-    submissions = [
+    submissions: list[tuple[str, str, dict[str, Any]]] = [
         (
             "channel:web",
             "/v1/complaints",
@@ -514,7 +515,7 @@ async def test_meta_calls_the_whatsapp_webhook_directly_verified_and_signed(
     wrong = intake.http.get("/v1/channels/whatsapp", params={**check, "hub.verify_token": "x"})
     assert wrong.status_code == 403
 
-    webhook = copy.deepcopy(WHATSAPP)
+    webhook: Any = copy.deepcopy(WHATSAPP)
     webhook["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.signed-1"
     body = json.dumps(webhook).encode()
     signature = "sha256=" + hmac.new(META_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
