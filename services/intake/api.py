@@ -51,6 +51,7 @@ from services.intake.domain.channels import (
     whatsapp_signature_valid,
 )
 from services.intake.domain.imports import HandCollectedChannel, parse_import
+from services.intake.domain.personal_data import masked
 from services.intake.domain.tracking import normalize
 from services.intake.repository import Caller
 from services.intake.service import Accepted, IdempotencyKeyReusedError, IntakeService
@@ -427,7 +428,7 @@ async def public_status(
         tracking_number=complaint.tracking_number,
         status=status.status,
         report_type=complaint.report_type.value,
-        title=complaint.title,
+        title=masked(complaint.title),
         category=complaint.category,
         location=complaint.location.text,
         agency_code=status.agency_code,
@@ -511,7 +512,8 @@ async def open311_status(service_request_id: str, service: Service) -> JSONRespo
                 "status": "closed" if status.status in {"resolved", "archived"} else "open",
                 "status_notes": status.timeline[-1].public_note if status.timeline else None,
                 "service_name": complaint.category,
-                "description": complaint.body,
+                # What the public status shows: the (masked) title, never the full text.
+                "description": masked(complaint.title),
                 "agency_responsible": status.agency_code,
                 "requested_datetime": complaint.received_at.isoformat(),
                 "address": complaint.location.text,

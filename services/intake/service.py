@@ -61,6 +61,7 @@ REPLIES = Counter(
     "lapor_hub_intake_replies_total", "Reporter replies added to their complaint", ["channel"]
 )
 RECEIVED_NOTE = "Pengaduan diterima"
+REPLY_NOTE = "Pelapor menanggapi"
 KEY_CACHE_S = 30.0
 KEY_CACHE_SIZE = 10_000
 REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
@@ -340,6 +341,9 @@ def _timeline_entry(event: AnyEvent) -> tuple[str, str | None, str | None] | Non
         note = f"Diteruskan ke {event.agency_code}"
         return ComplaintStatus.ROUTED.value, note, event.agency_code
     if isinstance(event, ComplaintStatusChanged):
+        # A reporter's own words may name them: the public timeline only says they replied.
+        if event.status is ComplaintStatus.REPORTER_REPLIED:
+            return event.status.value, REPLY_NOTE, event.agency_code
         return event.status.value, event.note, event.agency_code
     if isinstance(event, ComplaintMirrored):
         return "mirrored", "Tercatat di SP4N-LAPOR! nasional", None

@@ -577,3 +577,38 @@ def test_each_key_has_its_own_rate_limit(
     assert over.status_code == 429
     assert 1 <= int(over.headers["Retry-After"]) <= 61
     assert other_key.status_code == 202
+
+
+async def test_the_public_status_shows_no_reply_text_and_no_phone_or_nik(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    sms = {"X-API-Key": keys["channel:sms"]}
+    tracking = intake.http.post(
+        "/v1/channels/sms",
+        headers=sms,
+        json={
+            "message_id": "p-1",
+            "from": "081255553333",
+            "text": "Hubungi 0812-5555-3333. Banjir",
+        },
+    ).json()["tracking_number"]
+    intake.http.post(
+        "/v1/channels/sms",
+        headers=sms,
+        json={
+            "message_id": "p-2",
+            "from": "081255553333",
+            "text": f"{tracking} saya Budi NIK 6371010101010001",
+        },
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = intake.http.get(f"/v1/complaints/{tracking}")
+        if status.json()["status"] == "reporter_replied":
+            break
+        await asyncio.sleep(0.3)
+    open311 = intake.http.get(f"/open311/v2/requests/{tracking}.json")
+    for shown in (status.text, open311.text):
+        assert "Budi" not in shown and "6371010101010001" not in shown
+        assert "5555" not in shown
+    assert status.json()["timeline"][-1]["status"] == "reporter_replied"

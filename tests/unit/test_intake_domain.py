@@ -15,7 +15,7 @@ from services.intake.domain.channels import (
     whatsapp_signature_valid,
 )
 from services.intake.domain.imports import parse_import
-from services.intake.domain.personal_data import personal_data_in
+from services.intake.domain.personal_data import masked, personal_data_in
 from services.intake.domain.tracking import (
     ALPHABET,
     is_valid,
@@ -180,3 +180,8 @@ def test_a_raw_email_without_message_id_is_known_by_its_bytes() -> None:
     first, again = parse_rfc822(raw), parse_rfc822(raw)
     assert first.message_id.startswith("sha256:") and first.message_id == again.message_id
     assert parse_rfc822(raw + b"Lagi.\r\n").message_id != first.message_id
+
+
+def test_public_text_hides_nik_and_phone_numbers() -> None:
+    text = "Saya (NIK 6371010101010001) di 0812-5555-3333 atau +6281255553333, RT 003"
+    assert masked(text) == "Saya (NIK [disamarkan]) di [disamarkan] atau [disamarkan], RT 003"

@@ -19,3 +19,11 @@ def personal_data_in(*texts: str | None) -> tuple[PersonalData, ...]:
     if PHONE.search(NIK.sub(" ", joined)):
         found.append(PersonalData.PHONE)
     return tuple(found)
+
+
+MASK = "[disamarkan]"
+
+
+def masked(text: str) -> str:
+    """Free text fit for public view: NIK-like numbers and phone numbers hidden."""
+    return PHONE.sub(MASK, NIK.sub(MASK, text))
