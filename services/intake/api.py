@@ -548,8 +548,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 class SizeLimitAndTiming:
-    """Refuses bodies over the limit before reading them (413) and times every request.
-    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task per request."""
+    """Refuses bodies over the limit (413): at once when declared, while reading when streamed
+    (chunked, no Content-Length); times every request. A plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware costs a task per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -562,14 +563,21 @@ class SizeLimitAndTiming:
         limit = MAX_IMPORT_BYTES if path.endswith(":import") else MAX_BODY_BYTES
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
-            response = JSONResponse(
-                {"detail": f"Terlalu besar / request larger than {limit} bytes"}, status_code=413
-            )
+            response = JSONResponse({"detail": _too_large(limit)}, status_code=413)
             await response(scope, receive, send)
             _count_rejection(path, 413)
             return
         status = 500
         began = time.perf_counter()
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:  # answered 413 by the exception handler
+                raise HTTPException(413, _too_large(limit))
+            return message
 
         async def send_and_note_status(message: Message) -> None:
             nonlocal status
@@ -578,13 +586,17 @@ class SizeLimitAndTiming:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_note_status)
+            await self.app(scope, receive_within_limit, send_and_note_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             HTTP_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - began
             )
             _count_rejection(path, status)
+
+
+def _too_large(limit: int) -> str:
+    return f"Terlalu besar / request larger than {limit} bytes"
 
 
 def _count_rejection(path: str, status: int) -> None:

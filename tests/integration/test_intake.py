@@ -612,3 +612,24 @@ async def test_the_public_status_shows_no_reply_text_and_no_phone_or_nik(
         assert "Budi" not in shown and "6371010101010001" not in shown
         assert "5555" not in shown
     assert status.json()["timeline"][-1]["status"] == "reporter_replied"
+
+
+def test_bodies_over_the_limit_are_refused_declared_or_streamed(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    headers = {"X-API-Key": keys["channel:web"], "content-type": "application/json"}
+    too_big = b'{"title": "x", "body": "' + b"a" * 300_000 + b'"}'
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the size shows only while reading
+        for start in range(0, len(too_big), 16_384):
+            yield too_big[start : start + 16_384]
+
+    declared = intake.http.post("/v1/complaints", headers=headers, content=too_big)
+    streamed = intake.http.post("/v1/complaints", headers=headers, content=chunked())
+    assert declared.status_code == streamed.status_code == 413
+    sample = 'lapor_hub_intake_submissions_rejected_total{channel="web",reason="too_large"}'
+    assert f"{sample} 2.0" in intake.http.get("/metrics").text
+    spec = intake.http.get("/openapi.json").json()
+    assert {"/v1/complaints", "/v1/channels/whatsapp", "/open311/v2/requests.json"} <= set(
+        spec["paths"]
+    )
