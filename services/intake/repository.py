@@ -30,6 +30,16 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """A key as operators see it: never the key itself, which only its holder has."""
+
+    key_id: int
+    scope: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
 class IdempotencyKey:
     """A client's Idempotency-Key and the fingerprint of the request that came with it."""
 
@@ -79,6 +89,27 @@ class IntakeRepository:
             kind,
             name,
         )
+
+    async def keys(self) -> list[ApiKey]:
+        rows = await self._db.fetch(
+            "SELECT id, scope_kind, scope_name, created_at, revoked_at FROM intake.api_keys"
+            " ORDER BY id"
+        )
+        return [
+            ApiKey(
+                r["id"], f"{r['scope_kind']}:{r['scope_name']}", r["created_at"], r["revoked_at"]
+            )
+            for r in rows
+        ]
+
+    async def revoke_key(self, key_id: int) -> bool:
+        """False if there is no such key or it was revoked before."""
+        revoked = await self._db.fetchval(
+            "UPDATE intake.api_keys SET revoked_at = now()"
+            " WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+            key_id,
+        )
+        return revoked is not None
 
     async def idempotency_key(self, caller: Caller, key: str) -> RememberedKey | None:
         row = await self._db.fetchrow(

@@ -24,6 +24,7 @@ from services.intake.domain.personal_data import personal_data_in
 from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
 from services.intake.repository import (
     SCHEMA,
+    ApiKey,
     Caller,
     IdempotencyKey,
     IntakeRepository,
@@ -118,6 +119,15 @@ class IntakeService:
         async with self._pool.acquire() as connection:
             await IntakeRepository(connection).add_key(key, kind, name)
         return key
+
+    async def keys(self) -> list[ApiKey]:
+        async with self._pool.acquire() as connection:
+            return await IntakeRepository(connection).keys()
+
+    async def revoke_key(self, key_id: int) -> bool:
+        """Every intake process refuses the key within KEY_CACHE_S."""
+        async with self._pool.acquire() as connection:
+            return await IntakeRepository(connection).revoke_key(key_id)
 
     async def submit(
         self,
