@@ -26,7 +26,7 @@ def complaint(**overrides: Any) -> Complaint:
     complaint_id = uuid.uuid4()
     fields: dict[str, Any] = {
         "complaint_id": complaint_id,
-        "tracking_number": f"LPR-2026-{complaint_id.hex[:6].upper()}-T",
+        "tracking_number": f"LPR-2026-{complaint_id.hex[:12].upper()}-T",  # no birthday clashes
         "channel": Channel.WHATSAPP,
         "title": "Jalan berlubang di Jl. A. Yani km 12",
         "body": "Sudah 2 minggu jalan rusak parah, banyak pengendara jatuh malam hari.",
