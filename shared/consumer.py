@@ -124,8 +124,11 @@ def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
     )
 
+    # Exported at 0 from the start: a series born at 1 would hide the first one from increase().
+    dead_letters = DEAD_LETTERS.labels(schema)
+
     async def keep(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        DEAD_LETTERS.labels(schema).inc()
+        dead_letters.inc()
         await pool.execute(
             statement,
             record.topic,

@@ -8,11 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +42,17 @@ class ServiceProcess:
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
+    @property
+    def origin(self) -> str:
+        """`http://127.0.0.1:PORT`: where the process serves HTTP."""
+        return "/".join(self.ready_url.split("/")[:3])
+
     def start(self, timeout_s: float = 60.0) -> None:
+        self.spawn()
+        self.wait_ready(timeout_s)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it to be ready."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -50,7 +63,6 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -81,3 +93,96 @@ class ServiceProcess:
             self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+@contextmanager
+def smtp_sink() -> Iterator[int]:
+    """A real SMTP server on a free loopback port that accepts and drops every message."""
+    port = free_port()
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def system_processes(
+    database_url: str, bootstrap_servers: str, topic: str, smtp_port: int, name: str = "e2e"
+) -> dict[str, ServiceProcess]:
+    """Intake, router, notifier and sync, and the national LAPOR simulator sync mirrors to, each
+    on free loopback ports, sharing one database and one complaint topic (not yet started)."""
+    ports = {
+        service: free_port()
+        for service in ("intake", "router", "notifier", "sync", "api", "control")
+    }
+    common = {
+        "LAPOR_HUB_DATABASE_URL": database_url,
+        "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
+        "LAPOR_HUB_LOG_LEVEL": "WARNING",
+    }
+    return {
+        "simulator": ServiceProcess(
+            f"{name}-simulator",
+            "services.sync.simulator",
+            f"http://127.0.0.1:{ports['control']}/_sim/health",
+            {
+                "LAPOR_HUB_SIMULATOR_PORT": str(ports["api"]),
+                "LAPOR_HUB_SIMULATOR_CONTROL_PORT": str(ports["control"]),
+                "LAPOR_HUB_SIMULATOR_LOG_LEVEL": "WARNING",
+            },
+        ),
+        "intake": ServiceProcess(
+            f"{name}-intake",
+            "services.intake",
+            f"http://127.0.0.1:{ports['intake']}/readyz",
+            {
+                **common,
+                "LAPOR_HUB_INTAKE_HTTP_PORT": str(ports["intake"]),
+                "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
+            },
+        ),
+        "router": ServiceProcess(
+            f"{name}-router",
+            "services.router",
+            f"http://127.0.0.1:{ports['router']}/readyz",
+            {**common, "LAPOR_HUB_ROUTER_METRICS_PORT": str(ports["router"])},
+        ),
+        "notifier": ServiceProcess(
+            f"{name}-notifier",
+            "services.notifier",
+            f"http://127.0.0.1:{ports['notifier']}/readyz",
+            {
+                **common,
+                "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(ports["notifier"]),
+                "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(smtp_port),
+            },
+        ),
+        "sync": ServiceProcess(
+            f"{name}-sync",
+            "services.sync",
+            f"http://127.0.0.1:{ports['sync']}/readyz",
+            {
+                **common,
+                "LAPOR_HUB_SYNC_METRICS_PORT": str(ports["sync"]),
+                "LAPOR_HUB_NATIONAL_BASE_URL": f"http://127.0.0.1:{ports['api']}",
+                "LAPOR_HUB_SYNC_RATE_PER_S": "200",
+                "LAPOR_HUB_SYNC_RAMP_S": "1",
+            },
+        ),
+    }
+
+
+@contextmanager
+def running(
+    processes: Mapping[str, ServiceProcess], timeout_s: float = 60.0
+) -> Iterator[Mapping[str, ServiceProcess]]:
+    """Start every process at once, wait until each is ready, stop them all on leaving."""
+    with ExitStack() as stack:
+        for process in processes.values():
+            process.spawn()
+            stack.callback(process.stop)
+        for process in processes.values():
+            process.wait_ready(timeout_s)
+        yield processes

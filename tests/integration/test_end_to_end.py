@@ -8,15 +8,12 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import aiohttp
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from services.intake.service import IntakeService
 from shared.db import create_pool
@@ -32,7 +29,7 @@ from shared.events import (
 )
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.processes import ServiceProcess, free_port
+from tests.processes import ServiceProcess, running, smtp_sink, system_processes
 
 COMPLAINTS = 200
 CENTRAL = "pusat"  # handed back to national LAPOR: no agency here to alert
@@ -40,81 +37,17 @@ CENTRAL = "pusat"  # handed back to national LAPOR: no agency here to alert
 
 @pytest.fixture
 def smtp_port() -> Iterator[int]:
-    port = free_port()
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port
-    controller.stop()
+    with smtp_sink() as port:
+        yield port
 
 
 @pytest.fixture
 def system(
     empty_database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec, smtp_port: int
-) -> Iterator[dict[str, ServiceProcess]]:
+) -> Iterator[Mapping[str, ServiceProcess]]:
     apply_migrations(empty_database_url)
-    ports = {
-        name: free_port() for name in ("intake", "router", "notifier", "sync", "api", "control")
-    }
-    common = {
-        "LAPOR_HUB_DATABASE_URL": empty_database_url,
-        "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-        "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": fresh_topic.name,
-        "LAPOR_HUB_LOG_LEVEL": "WARNING",
-    }
-    processes = {
-        "simulator": ServiceProcess(
-            "e2e-simulator",
-            "services.sync.simulator",
-            f"http://127.0.0.1:{ports['control']}/_sim/health",
-            {
-                "LAPOR_HUB_SIMULATOR_PORT": str(ports["api"]),
-                "LAPOR_HUB_SIMULATOR_CONTROL_PORT": str(ports["control"]),
-                "LAPOR_HUB_SIMULATOR_LOG_LEVEL": "WARNING",
-            },
-        ),
-        "intake": ServiceProcess(
-            "e2e-intake",
-            "services.intake",
-            f"http://127.0.0.1:{ports['intake']}/readyz",
-            {
-                **common,
-                "LAPOR_HUB_INTAKE_HTTP_PORT": str(ports["intake"]),
-                "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
-            },
-        ),
-        "router": ServiceProcess(
-            "e2e-router",
-            "services.router",
-            f"http://127.0.0.1:{ports['router']}/readyz",
-            {**common, "LAPOR_HUB_ROUTER_METRICS_PORT": str(ports["router"])},
-        ),
-        "notifier": ServiceProcess(
-            "e2e-notifier",
-            "services.notifier",
-            f"http://127.0.0.1:{ports['notifier']}/readyz",
-            {
-                **common,
-                "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(ports["notifier"]),
-                "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(smtp_port),
-            },
-        ),
-        "sync": ServiceProcess(
-            "e2e-sync",
-            "services.sync",
-            f"http://127.0.0.1:{ports['sync']}/readyz",
-            {
-                **common,
-                "LAPOR_HUB_SYNC_METRICS_PORT": str(ports["sync"]),
-                "LAPOR_HUB_NATIONAL_BASE_URL": f"http://127.0.0.1:{ports['api']}",
-                "LAPOR_HUB_SYNC_RATE_PER_S": "200",
-                "LAPOR_HUB_SYNC_RAMP_S": "1",
-            },
-        ),
-    }
-    with ExitStack() as stack:
-        for process in processes.values():
-            process.start()
-            stack.callback(process.stop)
+    processes = system_processes(empty_database_url, bootstrap_servers, fresh_topic.name, smtp_port)
+    with running(processes):
         yield processes
 
 
@@ -175,7 +108,10 @@ async def _stream_until(
 
 
 async def test_every_complaint_is_routed_notified_and_mirrored_exactly_once(
-    system: dict[str, ServiceProcess], web_key: str, bootstrap_servers: str, fresh_topic: TopicSpec
+    system: Mapping[str, ServiceProcess],
+    web_key: str,
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
 ) -> None:
     intake_url = system["intake"].ready_url.removesuffix("/readyz")
     tracking = await _submit_all(intake_url, web_key)
