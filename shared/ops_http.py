@@ -1,18 +1,23 @@
 """Operations endpoints of a service without an HTTP API of its own (router, sync).
 
 `/metrics` (Prometheus text), `/healthz` (the process answers: liveness) and `/readyz` (the
-broker and the database answer: readiness), served by aiohttp inside the service's event loop.
+broker and the database answer: readiness), served by aiohttp inside the service's event loop;
+a service may add routes of its own (its dead letters, for the operator console), which answer
+only with the operations token.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 from aiohttp import web
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from shared.dead_letters import DeadLetter, Retry, RetryOutcome
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 2.0
@@ -43,8 +48,54 @@ def dependency_checks(pool: asyncpg.Pool, broker: KafkaBroker) -> dict[str, Read
     return {"postgres": database_answers, "kafka": broker_answers}
 
 
+def dead_letter_routes(
+    listed: Callable[[], Awaitable[list[DeadLetter]]], retry: Retry, token: str
+) -> list[web.RouteDef]:
+    """`GET /v1/dead-letters` and `POST /v1/dead-letters/{id}/retry`, for a bearer of `token`
+    (a letter's reason may quote the complaint, so even the list is not public)."""
+
+    def authorised(request: web.Request) -> None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(
+                text='{"detail": "operations token required"}', content_type="application/json"
+            )
+
+    async def list_letters(request: web.Request) -> web.Response:
+        authorised(request)
+        letters = [
+            {
+                "id": letter.id,
+                "complaint_id": letter.complaint_id,
+                "error": letter.error,
+                "created_at": letter.created_at.isoformat(),
+            }
+            for letter in await listed()
+        ]
+        return web.json_response({"dead_letters": letters})
+
+    async def retry_letter(request: web.Request) -> web.Response:
+        authorised(request)
+        try:
+            dead_id = int(request.match_info["dead_id"])
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        outcome, reason = await retry(dead_id)
+        status = {RetryOutcome.REPLAYED: 202, RetryOutcome.NOT_FOUND: 404}.get(outcome, 409)
+        return web.json_response(
+            {"id": dead_id, "state": outcome.value, "error": reason}, status=status
+        )
+
+    return [
+        web.get("/v1/dead-letters", list_letters),
+        web.post("/v1/dead-letters/{dead_id}/retry", retry_letter),
+    ]
+
+
 def ops_application(
-    checks: Mapping[str, ReadinessCheck], registry: CollectorRegistry = REGISTRY
+    checks: Mapping[str, ReadinessCheck],
+    registry: CollectorRegistry = REGISTRY,
+    routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(registry))
@@ -67,12 +118,18 @@ def ops_application(
     application.router.add_get("/metrics", metrics)
     application.router.add_get("/healthz", healthz)
     application.router.add_get("/readyz", readyz)
+    application.add_routes(routes)
     return application
 
 
-async def serve_ops(host: str, port: int, checks: Mapping[str, ReadinessCheck]) -> web.AppRunner:
+async def serve_ops(
+    host: str,
+    port: int,
+    checks: Mapping[str, ReadinessCheck],
+    routes: Sequence[web.RouteDef] = (),
+) -> web.AppRunner:
     """Start serving; the caller keeps the runner and calls `cleanup()` on shutdown."""
-    runner = web.AppRunner(ops_application(checks), access_log=None)
+    runner = web.AppRunner(ops_application(checks, routes=routes), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -5,7 +5,7 @@ Defaults point at the local stack that `make up` starts, so a fresh clone runs w
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.topics import COMPLAINT_EVENTS
@@ -34,3 +34,7 @@ class Settings(BaseSettings):
     # /metrics port of the services without an HTTP API (intake and notifier serve it there).
     router_metrics_port: int = 9101
     sync_metrics_port: int = 9103
+    # Bearer token of the router's and sync's operations endpoints beyond health and metrics
+    # (their dead letters, which the operator console lists and retries). The default is for a
+    # developer's machine only: set a secret one anywhere else.
+    ops_token: SecretStr = SecretStr("lapor-hub-local-ops-token")

@@ -10,7 +10,15 @@ import asyncpg
 
 from shared.api_keys import hash_api_key
 from shared.db import Connection
-from shared.events import Channel, Complaint, ComplaintReceived
+from shared.events import (
+    AgencyNotified,
+    Channel,
+    Complaint,
+    ComplaintMirrored,
+    ComplaintReceived,
+    ComplaintRouted,
+    Event,
+)
 from shared.outbox import enqueue
 
 SCHEMA = "intake"
@@ -235,6 +243,24 @@ class IntakeRepository:
             changes_status,
         )
 
+    async def record_for_operators(self, event: Event) -> None:
+        """Keep an event for the operator console, with the complaint's progress it reveals.
+        Idempotent like `record_in_timeline`: only a first delivery changes the progress."""
+        progress, extra = _progress_change(event)
+        await self._db.execute(
+            "WITH added AS (INSERT INTO intake.operator_timeline"
+            " (event_id, complaint_id, occurred_at, event_type, payload)"
+            " SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS"
+            " (SELECT 1 FROM intake.complaints WHERE complaint_id = $2)"
+            f" ON CONFLICT DO NOTHING RETURNING complaint_id) {progress}",
+            event.event_id,
+            event.complaint_id,
+            event.occurred_at,
+            event.event_type,
+            event.model_dump_json(),
+            *extra,
+        )
+
     async def timeline(self, complaint_id: uuid.UUID) -> list[TimelineEntry]:
         rows = await self._db.fetch(
             "SELECT occurred_at, status, public_note FROM intake.timeline"
@@ -256,6 +282,36 @@ _REMEMBER_KEY = (
     " (api_key_id, idempotency_key, request_fingerprint, tracking_number)"
     " SELECT $10, $11, $12, $2 WHERE $11::text IS NOT NULL)"
 )
+
+
+_UPSERT_PROGRESS = (
+    "INSERT INTO intake.complaint_progress AS p (complaint_id, {columns})"
+    " SELECT complaint_id, {values} FROM added ON CONFLICT (complaint_id) DO UPDATE SET {update}"
+)
+
+
+def _progress_change(event: Event) -> tuple[str, tuple[object, ...]]:
+    """The statement that follows the timeline insert (its rows: `added`), and its parameters
+    from $6 on. A new assignment is to be notified afresh and ends a pending override."""
+    if isinstance(event, ComplaintRouted):
+        return _UPSERT_PROGRESS.format(
+            columns="agency_code, routed_at, disposition_due, followup_due",
+            values="$6, $3, $7, $8",
+            update="agency_code = $6, routed_at = $3, disposition_due = $7, followup_due = $8,"
+            " notified_at = NULL, override_agency_code = NULL, override_requested_at = NULL",
+        ), (event.agency_code, event.disposition_due, event.followup_due)
+    if isinstance(event, AgencyNotified):
+        return _UPSERT_PROGRESS.format(
+            columns="agency_code, notified_at",
+            values="$6, $3",
+            update="notified_at = greatest(p.notified_at, $3)"
+            " WHERE p.agency_code IS NOT DISTINCT FROM $6",
+        ), (event.agency_code,)
+    if isinstance(event, ComplaintMirrored):
+        return _UPSERT_PROGRESS.format(
+            columns="mirrored_at", values="$3", update="mirrored_at = coalesce(p.mirrored_at, $3)"
+        ), ()
+    return "SELECT count(*) FROM added", ()
 
 
 def _complaint_args(

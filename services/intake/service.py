@@ -304,12 +304,15 @@ class IntakeService:
                     await IntakeRepository(connection).add(event.complaint, None, event.producer)
             return
         entry = _timeline_entry(event)
-        if entry is None:
-            return
-        status, note, agency = entry
-        is_status = status in ComplaintStatus.__members__.values()
         async with self._pool.acquire() as connection:
-            await IntakeRepository(connection).record_in_timeline(
+            repository = IntakeRepository(connection)
+            # Operators see every later event (the console), citizens the public timeline.
+            await repository.record_for_operators(event)
+            if entry is None:
+                return
+            status, note, agency = entry
+            is_status = status in ComplaintStatus.__members__.values()
+            await repository.record_in_timeline(
                 event.event_id,
                 complaint_id=event.complaint_id,
                 occurred_at=event.occurred_at,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 from faststream import FastStream
 
@@ -24,7 +25,8 @@ from shared.consumer import (
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
-from shared.ops_http import dependency_checks, serve_ops
+from shared.dead_letters import pending, retry_by_replay
+from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 
@@ -60,6 +62,11 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
             settings.bind_host,
             settings.sync_metrics_port,
             dependency_checks(pool, broker),
+            dead_letter_routes(
+                partial(pending, pool, SCHEMA),
+                retry_by_replay(SyncService(pool).replay),
+                settings.ops_token.get_secret_value(),
+            ),
         )
         tasks = [
             asyncio.create_task(gate.watch(), name="circuit"),
