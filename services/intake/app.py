@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from services.intake.api import WhatsAppApp, create_api, intake_state
+from services.intake.console import console_state, mount_console
 from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
@@ -93,6 +94,7 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         settings.whatsapp_app(),
         lasting=(relaying,),
     )
+    api.state.console = console_state(pool, service, settings.complaint_events_topic)
     try:
         yield
     finally:
@@ -104,3 +106,4 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
 
 
 app = create_api(lifespan)
+mount_console(app)
