@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,8 @@ def free_port() -> int:
 
 @dataclass
 class ServiceProcess:
-    """One `python -m MODULE` with its own environment and log file."""
+    """One `python -m MODULE` (or another program: `command`) with its own environment and log
+    file."""
 
     name: str
     module: str
@@ -37,6 +38,7 @@ class ServiceProcess:
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path = ROOT / ".local" / "logs" / "tests"
     process: subprocess.Popen[bytes] | None = None
+    command: Sequence[str] = ()
 
     @property
     def log_path(self) -> Path:
@@ -56,7 +58,7 @@ class ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            list(self.command) or [sys.executable, "-m", self.module],
             cwd=ROOT,
             env={**os.environ, **self.env},
             stdout=log,
@@ -108,7 +110,7 @@ def smtp_sink() -> Iterator[int]:
 
 
 def system_processes(
-    database_url: str, bootstrap_servers: str, topic: str, smtp_port: int, name: str = "e2e"
+    database_url: str, bootstrap_servers: str, topic: str, smtp_port: int, name: str
 ) -> dict[str, ServiceProcess]:
     """Intake, router, notifier and sync, and the national LAPOR simulator sync mirrors to, each
     on free loopback ports, sharing one database and one complaint topic (not yet started)."""

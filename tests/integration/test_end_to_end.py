@@ -8,15 +8,12 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 import httpx
-import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.intake.service import IntakeService
-from shared.db import create_pool
 from shared.demo_complaints import sample_complaint_fields
 from shared.events import (
     AgencyNotified,
@@ -27,37 +24,11 @@ from shared.events import (
     Event,
     parse_event,
 )
-from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.processes import ServiceProcess, running, smtp_sink, system_processes
+from tests.processes import ServiceProcess
 
 COMPLAINTS = 200
 CENTRAL = "pusat"  # handed back to national LAPOR: no agency here to alert
-
-
-@pytest.fixture
-def smtp_port() -> Iterator[int]:
-    with smtp_sink() as port:
-        yield port
-
-
-@pytest.fixture
-def system(
-    empty_database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec, smtp_port: int
-) -> Iterator[Mapping[str, ServiceProcess]]:
-    apply_migrations(empty_database_url)
-    processes = system_processes(empty_database_url, bootstrap_servers, fresh_topic.name, smtp_port)
-    with running(processes):
-        yield processes
-
-
-@pytest.fixture
-async def web_key(empty_database_url: str) -> AsyncIterator[str]:
-    pool = await create_pool(empty_database_url)
-    try:
-        yield await IntakeService(pool).create_key("channel", "web")
-    finally:
-        await pool.close()
 
 
 async def _submit_all(base_url: str, key: str) -> list[str]:

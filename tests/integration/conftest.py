@@ -1,0 +1,47 @@
+"""The whole system as real processes, for the tests that need every service at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+
+import pytest
+
+from services.intake.service import IntakeService
+from shared.db import create_pool
+from shared.migrations import apply_migrations
+from shared.topics import TopicSpec
+from tests.processes import ServiceProcess, running, smtp_sink, system_processes
+
+
+@pytest.fixture
+def smtp_port() -> Iterator[int]:
+    with smtp_sink() as port:
+        yield port
+
+
+@pytest.fixture
+def system(
+    request: pytest.FixtureRequest,
+    empty_database_url: str,
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+    smtp_port: int,
+) -> Iterator[Mapping[str, ServiceProcess]]:
+    """Intake, router, notifier, sync and the national simulator on a fresh database and topic;
+    their logs are named after the test module."""
+    apply_migrations(empty_database_url)
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    processes = system_processes(
+        empty_database_url, bootstrap_servers, fresh_topic.name, smtp_port, name
+    )
+    with running(processes):
+        yield processes
+
+
+@pytest.fixture
+async def web_key(empty_database_url: str) -> AsyncIterator[str]:
+    pool = await create_pool(empty_database_url)
+    try:
+        yield await IntakeService(pool).create_key("channel", "web")
+    finally:
+        await pool.close()
