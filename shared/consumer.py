@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -61,7 +62,26 @@ CONSUMER_LAG = Gauge(
 )
 
 EventHandler = Callable[[AnyEvent], Awaitable[None]]
+# Applies, together, whichever of the given events (each the next of a different complaint) it
+# takes, and returns their ids; all or nothing, like one event's handler.
+LeadingEventsHandler = Callable[[Sequence[AnyEvent]], Awaitable[set[uuid.UUID]]]
 PoisonHandler = Callable[[ConsumerRecord[bytes, bytes], Exception], Awaitable[None]]
+
+
+def _retrying(retry_for_s: float) -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(TRANSIENT_ERRORS),
+        wait=wait_exponential_jitter(initial=0.2, max=10),
+        stop=stop_after_delay(retry_for_s),
+        reraise=True,
+    )
+
+
+def _parsed(record: ConsumerRecord[bytes, bytes]) -> AnyEvent | ValidationError:
+    try:
+        return parse_event(record.value or b"")
+    except ValidationError as error:
+        return error
 
 
 async def apply_record(
@@ -69,22 +89,18 @@ async def apply_record(
     handle: EventHandler,
     on_poison: PoisonHandler,
     retry_for_s: float = RETRY_WITHIN_BATCH_S,
+    event: AnyEvent | ValidationError | None = None,
 ) -> None:
-    try:
-        event = parse_event(record.value or b"")
-    except ValidationError as error:
+    """Apply one record (`event`: already parsed from it, if it was)."""
+    event = _parsed(record) if event is None else event
+    if isinstance(event, ValidationError):
         log.error(
-            "poison event at %s[%s]@%s: %s", record.topic, record.partition, record.offset, error
+            "poison event at %s[%s]@%s: %s", record.topic, record.partition, record.offset, event
         )
-        await on_poison(record, error)
+        await on_poison(record, event)
         return
     try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TRANSIENT_ERRORS),
-            wait=wait_exponential_jitter(initial=0.2, max=10),
-            stop=stop_after_delay(retry_for_s),
-            reraise=True,
-        ):
+        async for attempt in _retrying(retry_for_s):
             with attempt:
                 await handle(event)
     except TRANSIENT_ERRORS:
@@ -94,27 +110,64 @@ async def apply_record(
         await on_poison(record, error)
 
 
+async def _apply_leading(
+    leading: Sequence[AnyEvent], handle_leading: LeadingEventsHandler
+) -> set[uuid.UUID]:
+    """The ids of the leading events applied together; none when the handler refuses the lot
+    (each is then applied alone, which isolates a poison event)."""
+    if not leading:
+        return set()
+    try:
+        async for attempt in _retrying(RETRY_WITHIN_BATCH_S):
+            with attempt:
+                return await handle_leading(leading)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:
+        log.exception("%d events not applied together; applying them one by one", len(leading))
+    return set()
+
+
 async def apply_batch(
     records: Sequence[ConsumerRecord[bytes, bytes]],
     handle: EventHandler,
     on_poison: PoisonHandler,
     concurrency: int,
+    handle_leading: LeadingEventsHandler | None = None,
 ) -> None:
     """Apply a batch: one complaint's events in order, different complaints side by side (up to
-    `concurrency`), so their database commits overlap instead of queueing."""
+    `concurrency`), so their database commits overlap instead of queueing.
+
+    With `handle_leading`, the first event of every complaint in the batch is offered to it
+    first, all together (one transaction for a whole burst of new complaints instead of one
+    each); the events it leaves, and every later one, go to `handle` one by one, in order."""
     by_complaint: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
     for record in records:
         by_complaint[record.key].append(record)
+    queues = list(by_complaint.values())
+    parsed: dict[int, AnyEvent | ValidationError] = {}
+    if handle_leading is not None:
+        parsed = {id(queue[0]): _parsed(queue[0]) for queue in queues}
+        leading = [event for event in parsed.values() if not isinstance(event, ValidationError)]
+        applied = await _apply_leading(leading, handle_leading)
+        queues = [
+            queue[1:] if _event_id(parsed[id(queue[0])]) in applied else queue for queue in queues
+        ]
     limit = asyncio.Semaphore(concurrency)
 
     async def apply_in_order(complaint_records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async with limit:
             for record in complaint_records:
-                await apply_record(record, handle, on_poison)
+                await apply_record(record, handle, on_poison, event=parsed.get(id(record)))
 
     async with asyncio.TaskGroup() as group:
-        for complaint_records in by_complaint.values():
-            group.create_task(apply_in_order(complaint_records))
+        for complaint_records in queues:
+            if complaint_records:
+                group.create_task(apply_in_order(complaint_records))
+
+
+def _event_id(event: AnyEvent | ValidationError) -> uuid.UUID | None:
+    return None if isinstance(event, ValidationError) else event.event_id
 
 
 def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
@@ -152,9 +205,11 @@ def subscribe_to_complaint_events(
     max_records: int = 200,
     concurrency: int = 4,
     listener: ConsumerRebalanceListener | None = None,
+    handle_leading: LeadingEventsHandler | None = None,
 ) -> Any:
     """Register the service's one subscriber to the complaint stream; returns the subscriber.
-    `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there)."""
+    `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there); `handle_leading`
+    applies new complaints in bulk (see `apply_batch`)."""
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
@@ -173,7 +228,7 @@ def subscribe_to_complaint_events(
             raw if isinstance(raw, tuple) else (raw,)
         )
         try:
-            await apply_batch(records, handle, on_poison, concurrency)
+            await apply_batch(records, handle, on_poison, concurrency, handle_leading)
         except Exception:
             log.exception("batch of %d events not applied; it will be fetched again", len(records))
             await message.nack()

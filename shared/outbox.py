@@ -74,26 +74,44 @@ async def enqueue(
     along: str = "",
     along_args: Sequence[object] = (),
 ) -> None:
-    """Store an event in the schema's outbox, inside the caller's transaction, or together with
-    the state it announces: `along` are data-modifying CTEs (`name AS (INSERT ...)`, parameters
-    $1..$n given as `along_args`) run in the same statement, which is atomic on its own, so
-    state and event take one round trip and no transaction."""
+    """Store an event in the schema's outbox (see `enqueue_all`)."""
+    await enqueue_all(connection, schema, (event,), topic, along=along, along_args=along_args)
+
+
+async def enqueue_all(
+    connection: Connection,
+    schema: str,
+    events: Sequence[Event],
+    topic: str = COMPLAINT_EVENTS.name,
+    *,
+    along: str = "",
+    along_args: Sequence[object] = (),
+) -> None:
+    """Store events in the schema's outbox, in the given order, inside the caller's transaction,
+    or together with the state they announce: `along` are data-modifying CTEs (`name AS (INSERT
+    ...)`, parameters $1..$n given as `along_args`) run in the same statement, which is atomic on
+    its own, so state and events take one round trip and no transaction."""
     # The notification is delivered at commit only, so the relay wakes when there is really
-    # something to send.
+    # something to send. Rows are numbered in array order (WITH ORDINALITY), which the outbox's
+    # id sequence follows, so the relay publishes them in the order given.
     first = len(along_args) + 1
     p = [f"${first + n}" for n in range(6)]
     await connection.execute(
         f"WITH {along + ', ' if along else ''}"
-        f'stored_event AS (INSERT INTO "{schema}".outbox'
+        f'stored_events AS (INSERT INTO "{schema}".outbox'
         " (event_id, complaint_id, event_type, topic, payload)"
-        f" VALUES ({p[0]}, {p[1]}, {p[2]}, {p[3]}, {p[4]}) ON CONFLICT (event_id) DO NOTHING)"
+        " SELECT event_id, complaint_id, event_type, topic, payload FROM unnest("
+        f"{p[0]}::uuid[], {p[1]}::uuid[], {p[2]}::text[], {p[3]}::bytea[])"
+        " WITH ORDINALITY AS e(event_id, complaint_id, event_type, payload, n),"
+        f" (SELECT {p[4]}::text AS topic) AS t"
+        " ORDER BY n ON CONFLICT (event_id) DO NOTHING)"
         f" SELECT pg_notify({p[5]}, '')",
         *along_args,
-        event.event_id,
-        event.complaint_id,
-        event.event_type,
+        [event.event_id for event in events],
+        [event.complaint_id for event in events],
+        [event.event_type for event in events],
+        [encode_event(event) for event in events],
         topic,
-        encode_event(event),
         _channel(schema),
     )
 

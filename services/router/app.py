@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 from faststream import FastStream
 
@@ -16,7 +17,8 @@ from services.router.domain import Router, load_routing_table
 from services.router.service import SCHEMA, RouterService
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
 from shared.db import create_pool
-from shared.ops_http import dependency_checks, serve_ops
+from shared.dead_letters import pending, reapply
+from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
 from shared.settings import Settings
@@ -32,10 +34,12 @@ async def lifespan() -> AsyncIterator[None]:
     # The table is checked before anything connects: a bad table stops the start, loudly.
     router = Router(load_routing_table())
     pool = await create_pool(settings.database_url, max_size=5)
+    service = RouterService(pool, router, settings.complaint_events_topic)
     subscriber = subscribe_to_complaint_events(
         broker,
         group_id=GROUP_ID,
-        handle=RouterService(pool, router, settings.complaint_events_topic).handle,
+        handle=service.handle,
+        handle_leading=service.route_new_complaints,
         on_poison=keep_in_dead_letters(pool, SCHEMA),
         topic=settings.complaint_events_topic,
     )
@@ -45,6 +49,11 @@ async def lifespan() -> AsyncIterator[None]:
         settings.bind_host,
         settings.router_metrics_port,
         dependency_checks(pool, broker),
+        dead_letter_routes(
+            partial(pending, pool, SCHEMA),
+            partial(reapply, pool, SCHEMA, handle=service.handle),
+            settings.ops_token.get_secret_value(),
+        ),
     )
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),

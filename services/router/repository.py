@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.db import Connection
-from shared.events import Complaint, ComplaintRouted, Event
+from shared.events import Complaint, ComplaintReceived, ComplaintRouted, Event
 
 # Probable duplicates: at least this trigram similarity, same region, within this window.
 DUPLICATE_SIMILARITY = 0.55
@@ -39,74 +40,107 @@ class RouterRepository:
         )
         return bool(inserted)
 
-    async def save_complaint(self, complaint: Complaint) -> bool:
-        """Keep the complaint; False when it was already known."""
-        inserted = await self._db.fetchval(
-            "INSERT INTO router.complaints (complaint_id, tracking_number, channel, title, body,"
+    async def save_new_complaints(self, received: Sequence[ComplaintReceived]) -> set[uuid.UUID]:
+        """Record the events as handled and keep their complaints, in one statement; returns the
+        complaints new to the router (not a redelivered event, nor a replay of a known one)."""
+        complaints = [event.complaint for event in received]
+        rows = await self._db.fetch(
+            "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[],"
+            " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+            " $11::timestamptz[], $12::text[]) AS i(event_id, complaint_id, tracking_number,"
+            " channel, title, body, location_text, region_code, district_code, category,"
+            " received_at, document)),"
+            " handled AS (INSERT INTO router.processed_events (event_id, event_type, complaint_id)"
+            " SELECT event_id, 'ComplaintReceived', complaint_id FROM input"
+            " ON CONFLICT DO NOTHING RETURNING event_id)"
+            " INSERT INTO router.complaints (complaint_id, tracking_number, channel, title, body,"
             " location_text, region_code, district_code, category, received_at, document)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            complaint.complaint_id,
-            complaint.tracking_number,
-            complaint.channel.value,
-            complaint.title,
-            complaint.body,
-            complaint.location.text,
-            complaint.location.region_code,
-            complaint.location.district_code,
-            complaint.category,
-            complaint.received_at,
-            complaint.model_dump_json(),
+            " SELECT complaint_id, tracking_number, channel, title, body, location_text,"
+            " region_code, district_code, category, received_at, document::jsonb"
+            " FROM input JOIN handled USING (event_id)"
+            " ON CONFLICT DO NOTHING RETURNING complaint_id",
+            [event.event_id for event in received],
+            [c.complaint_id for c in complaints],
+            [c.tracking_number for c in complaints],
+            [c.channel.value for c in complaints],
+            [c.title for c in complaints],
+            [c.body for c in complaints],
+            [c.location.text for c in complaints],
+            [c.location.region_code for c in complaints],
+            [c.location.district_code for c in complaints],
+            [c.category for c in complaints],
+            [c.received_at for c in complaints],
+            [c.model_dump_json() for c in complaints],
         )
-        return bool(inserted)
+        return {row["complaint_id"] for row in rows}
 
-    async def probable_duplicate(self, complaint: Complaint) -> str | None:
-        """The most similar open complaint in the same region in the last 30 days, if any."""
-        if complaint.location.region_code is None:
-            return None
-        text = f"{complaint.title} {complaint.body}"
-        nearest = await self._db.fetchrow(
-            "SELECT tracking_number, public.similarity(title || ' ' || body, $5) AS similarity"
-            " FROM router.complaints"
-            " WHERE region_code = $1 AND complaint_id <> $2 AND NOT closed"
-            "   AND received_at > $3::timestamptz - make_interval(days => $4)"
-            " ORDER BY (title || ' ' || body) OPERATOR(public.<->) $5 LIMIT 1",
-            complaint.location.region_code,
-            complaint.complaint_id,
-            complaint.received_at,
-            DUPLICATE_WINDOW_DAYS,
-            text,
-        )
-        if nearest is None or nearest["similarity"] < DUPLICATE_SIMILARITY:
-            return None
-        tracking_number: str = nearest["tracking_number"]
-        return tracking_number
-
-    async def save_assignment(self, routed: ComplaintRouted) -> None:
-        # One round trip: the assignment, and the complaint's current agency with it.
+    async def probable_duplicates(self, complaints: Sequence[Complaint]) -> dict[uuid.UUID, str]:
+        """For each complaint, the most similar earlier open complaint in the same region within
+        30 days, when similar enough (one nearest-text look-up each, in one statement)."""
+        located = [c for c in complaints if c.location.region_code is not None]
+        if not located:
+            return {}
+        # `%` compares with this transaction's threshold; a bitmap scan would fetch every
+        # similar text before ranking them, the index scan stops at the nearest (migration 0006).
         await self._db.execute(
-            "WITH assigned AS (INSERT INTO router.assignments (complaint_id, routing_round,"
+            "SELECT set_config('pg_trgm.similarity_threshold', $1, true),"
+            " set_config('enable_bitmapscan', 'off', true)",
+            str(DUPLICATE_SIMILARITY),
+        )
+        rows = await self._db.fetch(
+            "SELECT i.complaint_id, nearest.tracking_number"
+            " FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[])"
+            "   AS i(complaint_id, region_code, received_at, text)"
+            " CROSS JOIN LATERAL (SELECT c.tracking_number FROM router.complaints c"
+            "   WHERE c.region_code = i.region_code AND c.complaint_id <> i.complaint_id"
+            "     AND NOT c.closed AND c.received_at <= i.received_at"
+            "     AND c.received_at > i.received_at - make_interval(days => $5)"
+            "     AND (c.title || ' ' || c.body) OPERATOR(public.%) i.text"
+            "   ORDER BY (c.title || ' ' || c.body) OPERATOR(public.<->) i.text LIMIT 1) nearest",
+            [c.complaint_id for c in located],
+            [c.location.region_code for c in located],
+            [c.received_at for c in located],
+            [f"{c.title} {c.body}" for c in located],
+            DUPLICATE_WINDOW_DAYS,
+        )
+        return {row["complaint_id"]: row["tracking_number"] for row in rows}
+
+    async def save_assignments(self, assignments: Sequence[ComplaintRouted]) -> None:
+        """The assignments, and each complaint's current agency with them, in one statement."""
+        await self._db.execute(
+            "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[],"
+            " $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[], $10::text[],"
+            " $11::text[], $12::text[], $13::date[], $14::date[], $15::text[], $16::uuid[])"
+            " AS i(complaint_id, routing_round, agency_code, previous_agency_code, level,"
+            " region_code, category, confidence, reasons, routing_table_version,"
+            " decided_by_kind, decided_by_id, disposition_due, followup_due,"
+            " possible_duplicate_of, cause_event_id)),"
+            " assigned AS (INSERT INTO router.assignments (complaint_id, routing_round,"
             " agency_code, previous_agency_code, level, region_code, category, confidence, reasons,"
             " routing_table_version, decided_by_kind, decided_by_id, disposition_due,"
             " followup_due, possible_duplicate_of, cause_event_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16))"
-            " UPDATE router.complaints SET current_agency = $3 WHERE complaint_id = $1",
-            routed.complaint_id,
-            routed.routing_round,
-            routed.agency_code,
-            routed.previous_agency_code,
-            routed.level.value,
-            routed.region_code,
-            routed.category,
-            routed.confidence,
-            json.dumps(routed.reasons),
-            routed.routing_table_version,
-            routed.decided_by.kind.value,
-            routed.decided_by.id,
-            routed.disposition_due,
-            routed.followup_due,
-            routed.possible_duplicate_of,
-            routed.causation_id,
+            " SELECT complaint_id, routing_round, agency_code, previous_agency_code, level,"
+            " region_code, category, confidence, reasons::jsonb, routing_table_version,"
+            " decided_by_kind, decided_by_id, disposition_due, followup_due,"
+            " possible_duplicate_of, cause_event_id FROM input)"
+            " UPDATE router.complaints c SET current_agency = i.agency_code"
+            " FROM input i WHERE c.complaint_id = i.complaint_id",
+            [r.complaint_id for r in assignments],
+            [r.routing_round for r in assignments],
+            [r.agency_code for r in assignments],
+            [r.previous_agency_code for r in assignments],
+            [r.level.value for r in assignments],
+            [r.region_code for r in assignments],
+            [r.category for r in assignments],
+            [r.confidence for r in assignments],
+            [json.dumps(r.reasons) for r in assignments],
+            [r.routing_table_version for r in assignments],
+            [r.decided_by.kind.value for r in assignments],
+            [r.decided_by.id for r in assignments],
+            [r.disposition_due for r in assignments],
+            [r.followup_due for r in assignments],
+            [r.possible_duplicate_of for r in assignments],
+            [r.causation_id for r in assignments],
         )
 
     async def history(self, complaint_id: uuid.UUID) -> RoutingHistory | None:

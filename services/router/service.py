@@ -9,12 +9,14 @@ stored).
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from services.router.domain import TRIAGE_AGENCY, ComplaintText, Router
+from services.router.domain import TRIAGE_AGENCY, ComplaintText, Router, RoutingDecision
 from services.router.repository import RouterRepository
 from services.router.rerouting import after_rejection
 from shared.db import Connection
@@ -29,7 +31,7 @@ from shared.events import (
     ComplaintStatusChanged,
     RoutingOverrideRequested,
 )
-from shared.outbox import enqueue
+from shared.outbox import enqueue_all
 from shared.topics import COMPLAINT_EVENTS
 from shared.working_days import due_dates
 
@@ -78,42 +80,61 @@ class RouterService:
     async def handle(self, event: AnyEvent) -> None:
         """Apply one event from the complaint stream; events the router does not act on pass."""
         if isinstance(event, ComplaintReceived):
-            await self._route_new(event)
+            await self.route_new_complaints((event,))
         elif isinstance(event, ComplaintStatusChanged):
             await self._apply_status(event)
         elif isinstance(event, RoutingOverrideRequested):
             await self._apply_override(event)
 
-    async def _route_new(self, event: ComplaintReceived) -> None:
-        complaint = event.complaint
-        with DECISION_SECONDS.time():
-            decision = self._router.decide(complaint_text(complaint))
-        disposition_due, followup_due = due_dates(complaint.received_at)
+    async def route_new_complaints(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+        """Route every new complaint among `events` in one transaction (a burst of complaints
+        costs a few statements, not a few per complaint); returns the ids of the events taken."""
+        received = [event for event in events if isinstance(event, ComplaintReceived)]
+        if not received:
+            return set()
+        decisions = {}
+        for event in received:
+            with DECISION_SECONDS.time():
+                decisions[event.event_id] = self._router.decide(complaint_text(event.complaint))
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
-            # A second ComplaintReceived for a known complaint (a replay) is no new complaint.
-            if not await repository.first_time(event) or not await repository.save_complaint(
-                complaint
-            ):
-                return
-            routed = ComplaintRouted(
-                **event.caused(
-                    producer=PRODUCER,
-                    tracking_number=complaint.tracking_number,
-                    agency_code=decision.agency,
-                    level=decision.level,
-                    region_code=decision.region,
-                    category=decision.category,
-                    confidence=decision.confidence,
-                    reasons=tuple(decision.reasons),
-                    routing_table_version=decision.table_version,
-                    disposition_due=disposition_due,
-                    followup_due=followup_due,
-                    possible_duplicate_of=await repository.probable_duplicate(complaint),
+            # A redelivered event, or a second ComplaintReceived for a known complaint (a
+            # replay), is no new complaint.
+            new = await repository.save_new_complaints(received)
+            fresh = [event for event in received if event.complaint_id in new]
+            duplicates = await repository.probable_duplicates([e.complaint for e in fresh])
+            routed = [
+                self._first_assignment(
+                    event, decisions[event.event_id], duplicates.get(event.complaint_id)
                 )
+                for event in fresh
+            ]
+            if routed:
+                await repository.save_assignments(routed)
+                await self._publish(connection, routed)
+        return {event.event_id for event in received}
+
+    def _first_assignment(
+        self, event: ComplaintReceived, decision: RoutingDecision, possible_duplicate_of: str | None
+    ) -> ComplaintRouted:
+        complaint = event.complaint
+        disposition_due, followup_due = due_dates(complaint.received_at)
+        return ComplaintRouted(
+            **event.caused(
+                producer=PRODUCER,
+                tracking_number=complaint.tracking_number,
+                agency_code=decision.agency,
+                level=decision.level,
+                region_code=decision.region,
+                category=decision.category,
+                confidence=decision.confidence,
+                reasons=tuple(decision.reasons),
+                routing_table_version=decision.table_version,
+                disposition_due=disposition_due,
+                followup_due=followup_due,
+                possible_duplicate_of=possible_duplicate_of,
             )
-            await repository.save_assignment(routed)
-            await self._publish(connection, routed)
+        )
 
     async def _apply_status(self, event: ComplaintStatusChanged) -> None:
         rejected = event.status is ComplaintStatus.REJECTED and event.actor.kind is ActorKind.AGENCY
@@ -238,11 +259,12 @@ class RouterService:
                 followup_due=followup_due,
             )
         )
-        await RouterRepository(connection).save_assignment(routed)
-        await self._publish(connection, routed)
+        await RouterRepository(connection).save_assignments((routed,))
+        await self._publish(connection, (routed,))
 
-    async def _publish(self, connection: Connection, routed: ComplaintRouted) -> None:
-        await enqueue(connection, SCHEMA, routed, self._topic)
+    async def _publish(self, connection: Connection, routed: Sequence[ComplaintRouted]) -> None:
+        await enqueue_all(connection, SCHEMA, routed, self._topic)
         # Counted when the transaction is about to commit; a rollback retries and counts again,
         # which is rare enough not to matter for a rate.
-        ROUTED.labels(routed.agency_code, routed.level.value).inc()
+        for assignment in routed:
+            ROUTED.labels(assignment.agency_code, assignment.level.value).inc()
