@@ -7,7 +7,8 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Coroutine
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -107,30 +108,65 @@ def demo(
     intake_url: str = typer.Option("http://127.0.0.1:8080", help="The running intake service"),
 ) -> None:
     """Feed realistic complaints into the running system and print a live summary."""
-    from services.intake.service import IntakeService
-    from shared.db import create_pool, database_ready
+    from shared.demo import create_keys, summarise
     from shared.demo import feed as feed_complaints
-    from shared.demo import summarise
 
     settings = Settings()
 
     async def run() -> None:
         tasks = [summarise(settings)]
         if feed:
-            await database_ready(settings.database_url, 60)
-            pool = await create_pool(settings.database_url)
-            try:
-                service = IntakeService(pool)
-                keys = {
-                    c: await service.create_key("channel", c) for c in ("web", "sms", "whatsapp")
-                }
-            finally:
-                await pool.close()
+            keys = await create_keys(settings.database_url, ("web", "sms", "whatsapp"))
             tasks.append(feed_complaints(intake_url, keys, rate))
         await asyncio.gather(*tasks)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@app.command("load")
+def load(  # keyword-only: typer passes options by name
+    *,
+    rate: float = typer.Option(..., help="Complaints a second, offered open loop"),
+    duration: float = typer.Option(..., help="Seconds to offer them for"),
+    intake_url: str = typer.Option("http://127.0.0.1:8080", help="The running intake service"),
+    out: Annotated[
+        Path | None, typer.Option(help="Write each complaint's record here (JSON lines)")
+    ] = None,
+    settle: float = typer.Option(60.0, help="Seconds to wait for the last complaints' stages"),
+    retry_for: float = typer.Option(0.0, help="Seconds to keep resending a refused complaint"),
+) -> None:
+    """Realistic complaints over every channel at a fixed rate, each followed until routed,
+    notified and mirrored; prints the latency and throughput of each stage."""
+    from rich.console import Console
+
+    from shared.demo import create_keys
+    from shared.load import CHANNELS, run_load
+
+    settings = Settings()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    async def run() -> int:
+        keys = await create_keys(settings.database_url, CHANNELS)
+        result = await run_load(
+            intake_url,
+            keys,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.complaint_events_topic,
+            rate_per_s=rate,
+            duration_s=duration,
+            settle_timeout_s=settle,
+            retry_for_s=retry_for,
+        )
+        Console().print(result.table())
+        if out is not None:
+            result.write_jsonl(out)
+            typer.echo(f"records written to {out}")
+        return len(result.incomplete())
+
+    incomplete = asyncio.run(run())
+    if incomplete:
+        _fail(f"{incomplete} accepted complaints did not reach every stage within {settle:g} s")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Posts realistic Indonesian complaints to intake (web form, SMS and WhatsApp webhooks) at a steady
 rate with a burst now and then, and every few seconds prints how many complaints were accepted,
-routed, notified and mirrored, read from the complaint stream itself.
+routed, notified and mirrored, read from the complaint stream itself. The submissions of every
+channel and the channels' API keys are shared with the load generator (`shared.load`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import itertools
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -24,25 +27,44 @@ from shared.settings import Settings
 
 BURST_EVERY_S = 60
 BURST_SIZE = 50
+# The key of the operators' entry (walk-in, social media, paper): any channel, typed in by hand.
+OPERATOR = "operator"
+HAND_COLLECTED = (Channel.WALK_IN, Channel.SOCIAL_MEDIA, Channel.PAPER)
 
 
-def _web(index: int) -> tuple[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class Submission:
+    """One complaint as a channel sends it to intake. Sent again as it is, it counts once
+    (the channel's message id, or an Idempotency-Key), so a client may retry it safely."""
+
+    channel: str
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _web(index: int) -> Submission:
     fields = sample_complaint_fields(index, Channel.WEB)
     keep = ("title", "body", "location", "reporter", "anonymous", "confidential")
-    return "/v1/complaints", {k: fields[k] for k in keep}
+    return Submission(
+        "web",
+        "/v1/complaints",
+        {k: fields[k] for k in keep},
+        {"Idempotency-Key": f"web-{uuid.uuid4()}"},
+    )
 
 
-def _sms(index: int) -> tuple[str, dict[str, Any]]:
+def _sms(index: int) -> Submission:
     fields = sample_complaint_fields(index, Channel.SMS)
     text = f"{fields['title']}. {fields['body']}"
-    return "/v1/channels/sms", {
-        "message_id": f"demo-{uuid.uuid4()}",
-        "from": f"0812{index:08d}",
-        "text": text,
-    }
+    return Submission(
+        "sms",
+        "/v1/channels/sms",
+        {"message_id": f"demo-{uuid.uuid4()}", "from": f"0812{index:08d}", "text": text},
+    )
 
 
-def _whatsapp(index: int) -> tuple[str, dict[str, Any]]:
+def _whatsapp(index: int) -> Submission:
     fields = sample_complaint_fields(index, Channel.WHATSAPP)
     message = {
         "from": f"62813{index:08d}",
@@ -60,10 +82,72 @@ def _whatsapp(index: int) -> tuple[str, dict[str, Any]]:
         "object": "whatsapp_business_account",
         "entry": [{"id": "demo", "changes": [{"field": "messages", "value": value}]}],
     }
-    return "/v1/channels/whatsapp", webhook
+    return Submission("whatsapp", "/v1/channels/whatsapp", webhook)
 
 
-CHANNELS = {"web": _web, "sms": _sms, "whatsapp": _whatsapp}
+def _email(index: int) -> Submission:
+    fields = sample_complaint_fields(index, Channel.EMAIL)
+    place = fields["location"]["text"]
+    text = f"{fields['body']}\n\nLokasi: {place}" if place else fields["body"]
+    return Submission(
+        "email",
+        "/v1/channels/email",
+        {
+            "message_id": f"<demo-{uuid.uuid4()}@mail.example>",
+            "from": f"Warga <warga{index}@mail.example>",
+            "subject": fields["title"],
+            "text": text,
+        },
+    )
+
+
+def _operator(index: int) -> Submission:
+    channel = HAND_COLLECTED[index % len(HAND_COLLECTED)]
+    fields = sample_complaint_fields(index, channel)
+    keep = ("title", "body", "location", "reporter", "anonymous", "confidential")
+    return Submission(
+        OPERATOR,
+        "/v1/operator/complaints",
+        {"channel": channel.value, **{k: fields[k] for k in keep}},
+        {"Idempotency-Key": f"operator-{uuid.uuid4()}"},
+    )
+
+
+SUBMISSIONS: dict[str, Callable[[int], Submission]] = {
+    "web": _web,
+    "sms": _sms,
+    "whatsapp": _whatsapp,
+    "email": _email,
+    OPERATOR: _operator,
+}
+
+
+async def create_keys(database_url: str, names: Iterable[str]) -> dict[str, str]:
+    """A fresh API key for each channel named (and the operators' key for `OPERATOR`), made
+    straight in intake's database as `lapor-hub keys create` would."""
+    from services.intake.service import IntakeService
+    from shared.db import create_pool, database_ready
+
+    await database_ready(database_url, 60)
+    pool = await create_pool(database_url)
+    try:
+        service = IntakeService(pool)
+        return {
+            name: await (
+                service.create_key("operator", "feed")
+                if name == OPERATOR
+                else service.create_key("channel", name)
+            )
+            for name in names
+        }
+    finally:
+        await pool.close()
+
+
+async def post(client: aiohttp.ClientSession, submission: Submission, key: str) -> None:
+    headers = {"X-API-Key": key, **submission.headers}
+    async with client.post(submission.path, json=submission.body, headers=headers) as reply:
+        await reply.read()
 
 
 async def feed(intake_url: str, keys: dict[str, str], rate_per_s: float) -> None:
@@ -73,21 +157,13 @@ async def feed(intake_url: str, keys: dict[str, str], rate_per_s: float) -> None
         last_burst = started
         for index in itertools.count():
             channel = ("web", "sms", "whatsapp")[index % 3]
-            path, body = CHANNELS[channel](index)
-            async with client.post(path, json=body, headers={"X-API-Key": keys[channel]}) as reply:
-                await reply.read()
+            await post(client, SUBMISSIONS[channel](index), keys[channel])
             if time.monotonic() - last_burst > BURST_EVERY_S:
                 last_burst = time.monotonic()
                 await asyncio.gather(
-                    *(_post_web(client, keys["web"], index * 1000 + n) for n in range(BURST_SIZE))
+                    *(post(client, _web(index * 1000 + n), keys["web"]) for n in range(BURST_SIZE))
                 )
             await asyncio.sleep(1 / rate_per_s)
-
-
-async def _post_web(client: aiohttp.ClientSession, key: str, index: int) -> None:
-    path, body = _web(index)
-    async with client.post(path, json=body, headers={"X-API-Key": key}) as reply:
-        await reply.read()
 
 
 async def summarise(settings: Settings, every_s: float = 5.0) -> None:
