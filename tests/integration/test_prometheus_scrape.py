@@ -203,14 +203,17 @@ async def test_prometheus_scrapes_every_service_and_the_alerts_fire(
     )
 
     # Every /metrics, now with traffic and a dead letter counted, follows Prometheus's conventions;
-    # the dashboard shows no series that no service declares, and each of its queries evaluates.
+    # the dashboard and the alerts read no series that no service declares, and each dashboard
+    # query evaluates.
     async with httpx.AsyncClient(timeout=10) as client:
         expositions = {s: (await client.get(f"{system[s].origin}/metrics")).text for s in SERVICES}
     for service, exposition in expositions.items():
         lint = await asyncio.to_thread(_promtool_check_metrics, exposition)
         assert lint.returncode == 0 and not lint.stdout.strip(), (service, lint.stdout, lint.stderr)
     declared = set[str]().union(*map(_declared_metrics, expositions.values()))
-    used = set[str]().union(*map(metric_names, dashboard_queries()))
+    alerts = yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())["groups"]
+    queries = [*dashboard_queries(), *(rule["expr"] for group in alerts for rule in group["rules"])]
+    used = set[str]().union(*map(metric_names, queries))
     assert used - {"up"} <= declared, sorted(used - {"up"} - declared)
     for query in dashboard_queries():
         await api.query(query)

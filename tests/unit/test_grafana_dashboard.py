@@ -4,6 +4,7 @@ every query against Prometheus scraping the real services.)"""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -17,7 +18,8 @@ import yaml
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "lapor-hub.json"
-METRIC = re.compile(r"\b(lapor_hub_[a-z0-9_]+|up)\b(?=\s*[{\[)]|\s*$)")
+# Series names: ours all start with lapor_hub_ (no label does); `up` is Prometheus's own.
+METRIC = re.compile(r"\blapor_hub_[a-z0-9_]+\b|\bup(?=\{)")
 
 
 def dashboard_queries(rate_interval: str = "1m") -> list[str]:
@@ -48,6 +50,18 @@ def test_every_panel_queries_the_provisioned_prometheus() -> None:
         assert panel["targets"], panel["title"]
         for target in [panel, *panel["targets"]]:
             assert target["datasource"] == {"type": "prometheus", "uid": source["uid"]}
+
+
+def test_panels_fit_the_grid_without_overlapping() -> None:
+    taken: dict[tuple[int, int], str] = {}
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for cell in itertools.product(
+            range(grid["x"], grid["x"] + grid["w"]), range(grid["y"], grid["y"] + grid["h"])
+        ):
+            assert cell not in taken, (panel["title"], taken[cell])
+            taken[cell] = panel["title"]
 
 
 def test_the_dashboard_shows_each_stage_backlog_national_status_and_agencies() -> None:
