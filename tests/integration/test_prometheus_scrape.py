@@ -163,6 +163,13 @@ async def test_prometheus_scrapes_every_service_and_the_alerts_fire(
         return {t["labels"]["service"] for t in targets if t["health"] == "up"}
 
     await _until_covers("targets up", up_targets, set(SERVICES))
+    async with httpx.AsyncClient(timeout=10) as client:
+        for service in SERVICES:
+            alive = await client.get(f"{system[service].origin}/healthz")
+            ready = await client.get(f"{system[service].origin}/readyz")
+            assert alive.status_code == 200, (service, alive.text)
+            assert ready.status_code == 200, (service, ready.text)
+            assert ready.json()["checks"] == {"postgres": True, "kafka": True}, service
 
     # One complaint through every stage.
     fields = sample_complaint_fields(1, Channel.WEB)
