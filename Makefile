@@ -15,7 +15,7 @@ export LAPOR_HUB_LOCAL_PG := 1
 endif
 
 .DEFAULT_GOAL := install
-.PHONY: install up down status logs migrate topics schemas run test unit integration lint format typecheck check bench clean
+.PHONY: install up down status logs migrate topics schemas run test unit integration lint format typecheck check bench chaos clean
 
 install: $(VENV)/.installed ## create .venv and install lapor-hub with its dev tools
 
@@ -71,6 +71,9 @@ check: lint test
 
 bench: migrate ## throughput and latency per stage beside the raw Kafka/PostgreSQL floor
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+chaos: install ## faults during a steady load on a stack of its own; invariants to chaos-results.json
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean: down
 	rm -rf .local $(VENV)

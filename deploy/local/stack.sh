@@ -19,7 +19,8 @@ PG_DB=lapor_hub
 READY_TIMEOUT=${LAPOR_HUB_READY_TIMEOUT:-120}
 
 KAFKA_DIR=$STATE/kafka
-KAFKA_LIB=$KAFKA_DIR/lib
+# Jars can be shared by a second stack (e.g. `make chaos`'s) instead of fetched again.
+KAFKA_LIB=${LAPOR_HUB_KAFKA_LIB:-$KAFKA_DIR/lib}
 KAFKA_LOG=$STATE/logs/kafka.log
 KAFKA_PID=$KAFKA_DIR/kafka.pid
 # A server given by URL is used as it is, unless the Makefile set the URL for our own cluster.
@@ -51,7 +52,10 @@ pg_root() {
   if [ "$(id -u)" = 0 ]; then
     mkdir -p "$dir" && chown postgres:postgres "$dir"
     if ! runuser -u postgres -- test -w "$dir"; then
-      dir=/var/lib/postgresql/lapor-hub-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)
+      # Named after the state directory when it is not the default, so a second stack (e.g.
+      # `make chaos`'s) never shares the first one's cluster.
+      local owner=$ROOT; [ "$STATE" = "$ROOT/.local" ] || owner=$STATE
+      dir=/var/lib/postgresql/lapor-hub-$(printf '%s' "$owner" | md5sum | cut -c1-10)
       mkdir -p "$dir" && chown postgres:postgres "$dir"
     fi
   else
