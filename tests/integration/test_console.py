@@ -232,6 +232,7 @@ async def _log_in(page: Page, browser: BrowserContext, intake: str, key: str) ->
     await page.fill("#key", "not-a-key")
     await page.click("button[type=submit]")
     await expect(page.get_by_role("alert")).to_contain_text("tidak dikenal")
+    await _shot(page, "login")
     await page.fill("#key", key)
     await page.click("button[type=submit]")
     await expect(page.locator("h1")).to_have_text("Ringkasan alur pengaduan")
