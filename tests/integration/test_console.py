@@ -274,8 +274,10 @@ async def _overdue_and_dead_letters(page: Page) -> None:
         await expect(page.locator(f"#surat-{service} tbody tr")).to_have_count(1)
     await expect(page.locator("#surat-notifier")).to_contain_text("Tidak ada")
     await _shot(page, "dead-letters")
-    await page.locator("#surat-router").get_by_role("button", name="Ulangi").click()
-    await expect(page.locator(".flash.error")).to_contain_text("Ditolak lagi")
+    for service in ("router", "intake"):  # an unparseable record is refused again
+        await page.locator(f"#surat-{service}").get_by_role("button", name="Ulangi").click()
+        await expect(page.locator(".flash.error")).to_contain_text(f"Surat {service} #1")
+        await expect(page.locator(".flash.error")).to_contain_text("Ditolak lagi")
 
 
 async def _search(page: Page, tracking: str) -> None:
