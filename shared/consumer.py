@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from tenacity import (
@@ -195,6 +196,11 @@ def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
     return keep
 
 
+async def _records_only(message: StreamMessage[Any]) -> None:
+    """The handler reads the raw records (and parses each once): FastStream's decoding of every
+    body to JSON would be thrown away."""
+
+
 def subscribe_to_complaint_events(
     broker: KafkaBroker,
     *,
@@ -219,6 +225,7 @@ def subscribe_to_complaint_events(
         ack_policy=AckPolicy.MANUAL,
         title=f"{group_id}: complaint events",
         listener=listener,
+        decoder=_records_only,
     )
 
     @subscriber
