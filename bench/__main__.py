@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.baseline import kafka_baseline, postgres_baseline, sample_events
+from bench.end_to_end import pipeline, tables
 from bench.intake import intake_http
 from bench.measure import Figures
 from bench.notifier import notifier_service
@@ -67,18 +68,23 @@ def _sync_table(figures: SyncFigures) -> Table:
 def main(
     count: int = typer.Option(5000, help="Payloads per measured stage"),
     sync_complaints: int = typer.Option(1000, help="Complaints (each with 2 follow-ups) for sync"),
+    end_to_end: bool = typer.Option(True, help="The four services together under load (~3 min)"),
 ) -> None:
     results = asyncio.run(_run(count))
     sync = asyncio.run(sync_outage(Settings(), sync_complaints, outage_s=20))
+    whole = asyncio.run(pipeline(Settings())) if end_to_end else None
     console = Console(width=120)
     for rows in results.values():
         console.print(_table(rows))
     console.print(_sync_table(sync))
+    for table in tables(whole) if whole else ():
+        console.print(table)
     document = {
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         **{section: [row.as_json() for row in rows] for section, rows in results.items()},
         "sync": asdict(sync),
+        **({"end_to_end": whole} if whole else {}),
     }
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
     console.print(f"written to {RESULTS}")
