@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import json
 import logging
 import os
@@ -174,7 +175,8 @@ class DeliverySink:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         content = envelope.original_content or envelope.content or b""
-        message = message_from_bytes(content if isinstance(content, bytes) else content.encode())
+        raw = content if isinstance(content, bytes) else content.encode()
+        message = message_from_bytes(raw, policy=email.policy.default)  # headers decoded
         delivery, subject = message.get(DELIVERY_HEADER), str(message.get("Subject", ""))
         numbers = quoted_tracking_numbers(subject)
         self.messages += 1
