@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Generator
 
-import httpx
 import uvicorn
 from faststream import FastStream
 
@@ -17,7 +16,7 @@ from services.notifier.deadlines import DeadlineJob
 from services.notifier.delivery import SCHEMA, DeliveryQueue, DeliveryWorker
 from services.notifier.directory import load_directory
 from services.notifier.repository import NotifierRepository
-from services.notifier.senders import SmtpSender, WebhookSender
+from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
@@ -54,6 +53,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             broker,
             group_id=settings.notifier_consumer_group,
             handle=service.handle,
+            handle_leading=service.keep_complaints,
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
         )
@@ -65,10 +65,11 @@ def create_app(settings: NotifierSettings) -> FastStream:
             topic=settings.complaint_events_topic,
         )
         timeout = settings.notifier_webhook_timeout_s
-        client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)))
+        client = webhook_session(timeout)
+        smtp = SmtpSender(settings)
         worker = DeliveryWorker(
             queue,
-            SmtpSender(settings),
+            smtp,
             WebhookSender(client),
             database_url=settings.database_url,
             concurrency=settings.notifier_delivery_workers,
@@ -112,7 +113,8 @@ def create_app(settings: NotifierSettings) -> FastStream:
                 if task.get_name() != "inbox-api":
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await client.aclose()
+            await client.close()
+            await smtp.close()
             await pool.close()
 
     return FastStream(broker, lifespan=lifespan)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -16,7 +16,7 @@ from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.db import Connection
-from shared.events import Complaint, ComplaintRouted, ComplaintStatus, Event
+from shared.events import Complaint, ComplaintReceived, ComplaintRouted, ComplaintStatus, Event
 
 # Delivery workers LISTEN here, so a new delivery goes out at once rather than at the next poll.
 WAKE_CHANNEL = "notifier_deliveries"
@@ -81,13 +81,21 @@ class NotifierRepository:
         )
         return bool(inserted)
 
-    async def save_complaint(self, complaint: Complaint) -> None:
+    async def keep_complaints(self, received: Sequence[ComplaintReceived]) -> None:
+        """Record the events as handled and keep their complaints, in one statement."""
         await self._db.execute(
-            "INSERT INTO notifier.complaints (complaint_id, tracking_number, document)"
-            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            complaint.complaint_id,
-            complaint.tracking_number,
-            complaint.model_dump_json(),
+            "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])"
+            " AS i(event_id, complaint_id, tracking_number, document)),"
+            " handled AS (INSERT INTO notifier.processed_events (event_id, event_type,"
+            " complaint_id) SELECT event_id, 'ComplaintReceived', complaint_id FROM input"
+            " ON CONFLICT DO NOTHING RETURNING event_id)"
+            " INSERT INTO notifier.complaints (complaint_id, tracking_number, document)"
+            " SELECT complaint_id, tracking_number, document::jsonb"
+            " FROM input JOIN handled USING (event_id) ON CONFLICT DO NOTHING",
+            [event.event_id for event in received],
+            [event.complaint_id for event in received],
+            [event.complaint.tracking_number for event in received],
+            [event.complaint.model_dump_json() for event in received],
         )
 
     async def complaint(self, complaint_id: uuid.UUID) -> Complaint | None:
@@ -205,30 +213,34 @@ class NotifierRepository:
         cause_event_id: uuid.UUID,
         correlation_id: uuid.UUID,
     ) -> int:
-        """Queue the deliveries (a delivery already queued stays as it is); how many are new."""
-        count = 0
-        for delivery in planned:
-            inserted = await self._db.fetchval(
-                "INSERT INTO notifier.deliveries (delivery_id, notification_key, complaint_id,"
-                " tracking_number, agency_code, kind, channel, target, payload, cause_event_id,"
-                " correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                delivery.delivery_id,
-                delivery.notification_key,
-                complaint_id,
-                tracking_number,
-                delivery.agency_code,
-                delivery.kind,
-                delivery.channel.value,
-                delivery.target,
-                json.dumps(delivery.payload, ensure_ascii=False),
-                cause_event_id,
-                correlation_id,
-            )
-            count += bool(inserted)
-        if count:
-            await self._db.execute(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
-        return count
+        """Queue the deliveries (a delivery already queued stays as it is), in one statement;
+        how many are new."""
+        planned = list(planned)
+        row = await self._db.fetchrow(
+            "WITH queued AS (INSERT INTO notifier.deliveries (delivery_id, notification_key,"
+            " complaint_id, tracking_number, agency_code, kind, channel, target, payload,"
+            " cause_event_id, correlation_id)"
+            " SELECT delivery_id, notification_key, $3, $4, agency_code, kind, channel, target,"
+            " payload::jsonb, $5, $6 FROM unnest($1::uuid[], $2::text[], $7::text[], $8::text[],"
+            " $9::text[], $10::text[], $11::text[]) AS d(delivery_id, notification_key,"
+            " agency_code, kind, channel, target, payload)"
+            " ON CONFLICT DO NOTHING RETURNING 1),"
+            " counted AS (SELECT count(*) AS n FROM queued)"
+            f" SELECT n, CASE WHEN n > 0 THEN pg_notify('{WAKE_CHANNEL}', '') END FROM counted",
+            [d.delivery_id for d in planned],
+            [d.notification_key for d in planned],
+            complaint_id,
+            tracking_number,
+            cause_event_id,
+            correlation_id,
+            [d.agency_code for d in planned],
+            [d.kind for d in planned],
+            [d.channel.value for d in planned],
+            [d.target for d in planned],
+            [json.dumps(d.payload, ensure_ascii=False) for d in planned],
+        )
+        assert row is not None
+        return int(row["n"])
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries that exhausted their attempts, the oldest first."""

@@ -4,6 +4,8 @@ redelivered event changes nothing and never notifies twice."""
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 
 import asyncpg
 from prometheus_client import Counter
@@ -39,15 +41,18 @@ class NotifierService:
     async def handle(self, event: AnyEvent) -> None:
         """Apply one event of the complaint stream; the others pass by."""
         if isinstance(event, ComplaintReceived):
-            await self._keep_complaint(event)
+            await self.keep_complaints((event,))
         elif isinstance(event, ComplaintRouted):
             await self._notify_assignment(event)
 
-    async def _keep_complaint(self, event: ComplaintReceived) -> None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            repository = NotifierRepository(connection)
-            if await repository.first_time(event):
-                await repository.save_complaint(event.complaint)
+    async def keep_complaints(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+        """Keep every new complaint among `events` in one statement (what agencies will be told
+        of it when it is routed); returns the ids of the events taken."""
+        received = [event for event in events if isinstance(event, ComplaintReceived)]
+        if received:
+            async with self._pool.acquire() as connection:
+                await NotifierRepository(connection).keep_complaints(received)
+        return {event.event_id for event in received}
 
     async def _notify_assignment(self, routed: ComplaintRouted) -> None:
         async with self._pool.acquire() as connection, connection.transaction():

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.retry import RetryPolicy
@@ -26,6 +27,9 @@ class NotifierSettings(Settings):
     notifier_smtp_password: SecretStr | None = None
     notifier_smtp_sender: str = "LAPOR Kalsel <noreply@lapor-kalsel.example>"
     notifier_smtp_timeout_s: float = 10.0
+    # SMTP sessions kept open and reused (each sends one message at a time).
+    notifier_smtp_connections: int = 4
+    notifier_smtp_local_hostname: str = Field(default_factory=socket.gethostname)
     notifier_webhook_timeout_s: float = 5.0
     # Reporters who gave a phone but no email hear through this SMS/WhatsApp gateway, if set.
     notifier_citizen_sms_gateway_url: str | None = None

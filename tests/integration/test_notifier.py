@@ -36,7 +36,7 @@ from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.repository import NotifierRepository
-from services.notifier.senders import SmtpSender, WebhookSender
+from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.db import create_pool
@@ -256,7 +256,7 @@ async def running_worker(
     queue = DeliveryQueue(
         pool, policy, per_agency=per_agency, lease_s=lease_s, topic=OUTBOX_TOPIC.name
     )
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    async with webhook_session(2.0) as client:
         worker = DeliveryWorker(
             queue,
             SmtpSender(NotifierSettings(notifier_smtp_port=smtp_port)),
