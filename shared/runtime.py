@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -36,4 +36,6 @@ def run(app: FastStream, settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(app.run())
+    # uvloop: socket writes (every database statement, every SMTP command) cost a fraction of
+    # asyncio's own loop, which showed as a quarter of a service's CPU.
+    uvloop.run(app.run())
