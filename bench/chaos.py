@@ -413,17 +413,31 @@ async def _chaos(
         await watcher.stop()
     last_fault = max(h.ended for h in happened)
     accepted = [j for j in journeys if j.tracking_number]
-    done = [j.mirrored for j in accepted]
-    through = None
-    if accepted and all(t is not None for t in done):
-        through = max(t for t in done if t is not None)
-    recovery = None if through is None else round(max(0.0, through - last_fault), 1)
+    # Per stage, from the last fault's end until every accepted complaint was through it.
+    through_s = {
+        stage: _all_through_after(accepted, stage, last_fault)
+        for stage in ("routed", "notified", "mirrored")
+    }
+    recovery = through_s["mirrored"]
     routed_events = {t: len(s.events.get("routed", ())) for t, s in watcher.sightings.items()}
     verdict = judge(journeys, routed_events, notified, creates, recovery)
+    verdict.document["stage_through_after_last_fault_s"] = through_s
     verdict.document["sink_messages"] = sink.messages
     verdict.document["sink_distinct_deliveries"] = len(sink.deliveries)
     verdict.document["client_attempts"] = sum(j.attempts for j in journeys)
     return verdict, [h.as_json(origin) for h in happened], supervisor.restarts
+
+
+def _all_through_after(journeys: list[Journey], stage: str, moment: float) -> float | None:
+    """Seconds from `moment` until the last complaint was through `stage` (None: not all were;
+    complaints for central agencies are never notified)."""
+    if stage == "notified":
+        journeys = [j for j in journeys if j.notification_expected]
+    times: list[float | None] = [getattr(j, stage) for j in journeys]
+    known = [t for t in times if t is not None]
+    if not known or len(known) < len(times):
+        return None
+    return round(max(0.0, max(known) - moment), 1)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
