@@ -16,6 +16,7 @@ import json
 import logging
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,6 +172,15 @@ class LoadRun:
                 record["notification_expected"] = journey.notification_expected
                 out.write(json.dumps(record) + "\n")
 
+    def _refusals(self) -> str:
+        """Why complaints were not accepted: the last HTTP status (none: no answer)."""
+        statuses = Counter(
+            str(j.last_status or "no answer") for j in self.journeys if j.accepted is None
+        )
+        if not statuses:
+            return ""
+        return "; not accepted: " + ", ".join(f"{n} x {s}" for s, n in statuses.most_common())
+
     def table(self, title: str | None = None) -> Table:
         table = Table(
             title=title or f"lapor-hub load: {self.rate_per_s:g}/s for {self.duration_s:g} s"
@@ -195,6 +205,7 @@ class LoadRun:
                 else ""
             )
             + "; acceptance timed from the due time, other stages from acceptance"
+            + self._refusals()
         )
         return table
 
