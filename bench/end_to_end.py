@@ -18,6 +18,7 @@ import os
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ class LoadFigures:
     cpu_percent: dict[str, float]
     kept_up: bool
     lagging: str | None  # the first stage that fell behind
+    not_accepted: dict[str, int]  # by the last HTTP status ("no answer": timeout, refused)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -226,6 +228,9 @@ class Offering:
             cpu_percent=cpu,
             kept_up=lagging is None,
             lagging=lagging,
+            not_accepted=dict(
+                Counter(str(j.last_status or "no answer") for j in journeys if j.accepted is None)
+            ),
         )
 
 
@@ -288,10 +293,7 @@ async def pipeline(settings: Settings) -> dict[str, Any]:
     behind = next((s for s in steps if not s.kept_up), fixed[-1])
     return {
         "loads": [f.as_json() for f in fixed],
-        "steps": [
-            {"offered_per_s": s.offered_per_s, "kept_up": s.kept_up, "lagging": s.lagging}
-            for s in steps
-        ],
+        "steps": [s.as_json() for s in steps],
         "max_sustained_per_s": sustained,
         "first_behind": {
             "offered_per_s": behind.offered_per_s,
@@ -300,6 +302,10 @@ async def pipeline(settings: Settings) -> dict[str, Any]:
         },
         "targets": TARGETS,
     }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
 
 
 def tables(figures: dict[str, Any]) -> list[Table]:
@@ -327,15 +333,24 @@ def tables(figures: dict[str, Any]) -> list[Table]:
         stage_table.add_row(
             f"{rate:g}", "client late (p99 ms)", "", "", "", f"{load['client_late_p99_ms']:g}", ""
         )
-    steps = ", ".join(
-        f"{s['offered_per_s']:g}/s {'ok' if s['kept_up'] else 'behind: ' + str(s['lagging'])}"
-        for s in figures["steps"]
-    )
     stage_table.caption = (
         f"max sustained: {figures['max_sustained_per_s']:g}/s "
-        f"(target >= {TARGETS['end_to_end_throughput_per_s']}/s); steps: {steps}"
+        f"(target >= {TARGETS['end_to_end_throughput_per_s']}/s; the staircase below)"
     )
     result.append(stage_table)
+    staircase = Table(title=f"staircase: {STEP_S:g} s per rate, up to the first stage behind")
+    for column in ("offered/s", "end to end/s", "routed p99", "notified p99", "mirrored p99"):
+        staircase.add_column(column, justify="right")
+    staircase.add_column("verdict")
+    for step in figures["steps"]:
+        stages = step["stages"]
+        staircase.add_row(
+            f"{step['offered_per_s']:g}",
+            f"{stages['end to end']['throughput_per_s']:,.1f}",
+            *(_ms(stages[name]["p99_ms"]) for name in ("routed", "notified", "mirrored")),
+            "kept up" if step["kept_up"] else f"behind: {step['lagging']}",
+        )
+    result.append(staircase)
     behind = figures["first_behind"]
     cpu = Table(
         title=f"CPU while offered {behind['offered_per_s']:g}/s "
