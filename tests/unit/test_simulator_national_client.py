@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from services.sync.adapters.national import (
     AmbiguousWriteError,
+    NationalAnswer,
     NationalError,
     NationalUnavailableError,
     RateLimitedError,
@@ -45,7 +45,7 @@ def test_retry_after_reads_seconds_and_dates() -> None:
 def test_status_maps_to_the_error_the_caller_handles(
     status: int, write: bool, error: type[NationalError]
 ) -> None:
-    response = httpx.Response(status, headers={"Retry-After": "3"}, text="nope")
+    answer = NationalAnswer(status, b"nope", retry_after="3")
     with pytest.raises(error):
-        checked_answer("op", response, write=write)
-    assert checked_answer("op", httpx.Response(201), write=write).status_code == 201
+        checked_answer("op", answer, write=write)
+    assert checked_answer("op", NationalAnswer(201, b""), write=write).status == 201
