@@ -241,7 +241,7 @@ class Supervisor:
 
 
 def _say(origin: float, text: str) -> None:
-    console.print(f"[chaos +{time.time() - origin:6.1f}s] {text}", highlight=False)
+    console.print(f"[chaos +{time.time() - origin:6.1f}s] {text}", markup=False, highlight=False)
 
 
 async def _inflict(
