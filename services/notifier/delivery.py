@@ -233,6 +233,7 @@ class DeliveryWorker:
         self._poll_s = poll_s
         self._citizen_sms_secret = citizen_sms_secret
         self._wake = asyncio.Event()
+        self._claim_batch = max(1, concurrency // 4)
 
     async def run(self) -> None:
         listener = await self._listen()
@@ -242,7 +243,10 @@ class DeliveryWorker:
             while True:
                 try:
                     free = self._concurrency - len(in_flight)
-                    claimed = await self._queue.claim(free) if free > 0 else []
+                    # Under load, claim a few slots at a time rather than each one as it frees:
+                    # a claim costs a transaction however few rows it takes.
+                    worth_claiming = free >= self._claim_batch or not in_flight
+                    claimed = await self._queue.claim(free) if worth_claiming else []
                     if time.monotonic() >= next_measure:
                         next_measure = time.monotonic() + 5.0
                         await self._queue.measure()
@@ -253,7 +257,7 @@ class DeliveryWorker:
                     task = asyncio.create_task(self._deliver(delivery))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
-                if len(claimed) == free and free > 0:
+                if worth_claiming and len(claimed) == free:
                     continue  # more may be due
                 self._wake.clear()
                 waiters = [asyncio.create_task(self._wake.wait()), *in_flight]

@@ -39,7 +39,7 @@ class NotifierSettings(Settings):
     notifier_delivery_initial_backoff_s: float = 30.0
     notifier_delivery_max_backoff_s: float = 1800.0
     # Deliveries sent side by side, in all and to one agency.
-    notifier_delivery_workers: int = 8
+    notifier_delivery_workers: int = 32
     notifier_per_agency_concurrency: int = 2
     # A delivery claimed by a worker that died is taken up again after this.
     notifier_delivery_lease_s: float = 60.0
