@@ -91,9 +91,12 @@ def plan_faults(seed: int, duration_s: float, kills_per_service: int) -> list[Fa
             national_hold,
         ),
     ]
+    # One kill of each service in each of `kills_per_service` slices of the run, so that two
+    # kills of one service never fall on the same down time.
+    slice_s = 0.8 * duration_s / kills_per_service
     for service in SERVICES:
-        for _ in range(kills_per_service):
-            at = rng.uniform(0.05, 0.85) * duration_s
+        for n in range(kills_per_service):
+            at = 0.05 * duration_s + (n + rng.uniform(0, 0.9)) * slice_s
             faults.append(Fault("kill", service, round(at, 1), round(rng.uniform(0.5, 3), 1)))
     return sorted(faults, key=lambda f: f.at_s)
 
