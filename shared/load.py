@@ -241,7 +241,10 @@ class StageWatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._consumer.stop()
+        # After a broker outage aiokafka's fetcher may end its own cancelled fetch with
+        # CancelledError while stopping: the consumer is stopped all the same.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._consumer.stop()
 
     async def _read(self) -> None:
         wanted = {kind.encode() for kind in STAGE_OF_EVENT}
