@@ -73,9 +73,12 @@ async def enqueue(
     *,
     along: str = "",
     along_args: Sequence[object] = (),
-) -> None:
+    only_if: str = "",
+) -> bool:
     """Store an event in the schema's outbox (see `enqueue_all`)."""
-    await enqueue_all(connection, schema, (event,), topic, along=along, along_args=along_args)
+    return await enqueue_all(
+        connection, schema, (event,), topic, along=along, along_args=along_args, only_if=only_if
+    )
 
 
 async def enqueue_all(
@@ -86,26 +89,30 @@ async def enqueue_all(
     *,
     along: str = "",
     along_args: Sequence[object] = (),
-) -> None:
+    only_if: str = "",
+) -> bool:
     """Store events in the schema's outbox, in the given order, inside the caller's transaction,
     or together with the state they announce: `along` are data-modifying CTEs (`name AS (INSERT
     ...)`, parameters $1..$n given as `along_args`) run in the same statement, which is atomic on
-    its own, so state and events take one round trip and no transaction."""
+    its own, so state and events take one round trip and no transaction. With `only_if` (the
+    name of one of those CTEs) the events are stored only when it returned a row (the state did
+    change); returns whether they were."""
     # The notification is delivered at commit only, so the relay wakes when there is really
     # something to send. Rows are numbered in array order (WITH ORDINALITY), which the outbox's
     # id sequence follows, so the relay publishes them in the order given.
     first = len(along_args) + 1
     p = [f"${first + n}" for n in range(6)]
-    await connection.execute(
+    condition = f"EXISTS (SELECT 1 FROM {only_if})" if only_if else "true"
+    stored: bool = await connection.fetchval(
         f"WITH {along + ', ' if along else ''}"
         f'stored_events AS (INSERT INTO "{schema}".outbox'
         " (event_id, complaint_id, event_type, topic, payload)"
         " SELECT event_id, complaint_id, event_type, topic, payload FROM unnest("
         f"{p[0]}::uuid[], {p[1]}::uuid[], {p[2]}::text[], {p[3]}::bytea[])"
         " WITH ORDINALITY AS e(event_id, complaint_id, event_type, payload, n),"
-        f" (SELECT {p[4]}::text AS topic) AS t"
+        f" (SELECT {p[4]}::text AS topic) AS t WHERE {condition}"
         " ORDER BY n ON CONFLICT (event_id) DO NOTHING)"
-        f" SELECT pg_notify({p[5]}, '')",
+        f" SELECT {condition} FROM (SELECT pg_notify({p[5]}, '')) AS woken",
         *along_args,
         [event.event_id for event in events],
         [event.complaint_id for event in events],
@@ -114,6 +121,7 @@ async def enqueue_all(
         topic,
         _channel(schema),
     )
+    return stored
 
 
 @dataclass(frozen=True)
