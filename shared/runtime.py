@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 import uvloop
 from faststream import FastStream
@@ -29,6 +32,14 @@ def build_broker(
             )
         ],
     )
+
+
+async def cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Stop a service's background tasks and wait until they have (their cleanups run)."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run(app: FastStream, settings: Settings) -> None:

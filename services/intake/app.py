@@ -22,7 +22,7 @@ from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_comp
 from shared.db import create_pool
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker
+from shared.runtime import build_broker, cancel_all
 from shared.settings import Settings
 
 SERVICE = "intake"
@@ -98,9 +98,7 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         await broker.stop()
         await pool.close()
 

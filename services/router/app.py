@@ -20,7 +20,7 @@ from shared.db import create_pool
 from shared.dead_letters import pending, reapply
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker
+from shared.runtime import build_broker, cancel_all
 from shared.settings import Settings
 
 SERVICE = "router"
@@ -62,9 +62,7 @@ async def lifespan() -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         await ops.cleanup()
         await pool.close()
 

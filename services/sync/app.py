@@ -28,7 +28,7 @@ from shared.db import create_pool
 from shared.dead_letters import pending, retry_by_replay
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker
+from shared.runtime import build_broker, cancel_all
 
 SERVICE = "sync"
 
@@ -81,9 +81,7 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_all(tasks)
             await client.aclose()
             await ops.cleanup()
             await pool.close()
