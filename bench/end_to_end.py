@@ -258,12 +258,6 @@ def _system(database_url: str, bootstrap_servers: str, topic: str) -> Iterator[d
         # National healthy and fast (the simulator has no rate limit): sync's pace is set far
         # above the offered rates so that no limit of the benchmark's own holds it back.
         processes["sync"].env = {**processes["sync"].env, "LAPOR_HUB_SYNC_RATE_PER_S": "5000"}
-        # Consumer groups of their own where the services let us name one: a group shared with
-        # other runs' services (other topics) rebalances whenever any of them starts or stops.
-        run = uuid.uuid4().hex[:8]
-        for service in ("notifier", "sync"):
-            variable = f"LAPOR_HUB_{service.upper()}_CONSUMER_GROUP"
-            processes[service].env = {**processes[service].env, variable: f"bench-{service}-{run}"}
         with running(processes):
             yield dict(processes)
 

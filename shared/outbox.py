@@ -287,7 +287,12 @@ class OutboxRelay:
             producer = idempotent_producer(
                 self._bootstrap_servers, f"lapor-hub-{self._schema}-outbox"
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:  # Kafka away: close what start() opened, try again later
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
             self._producer = producer
         return self._producer
 

@@ -13,7 +13,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from shared.db import database_ready
+from shared.kafka import broker_ready
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+# How long one round of waiting for Kafka and PostgreSQL lasts before it is logged.
+DEPENDENCY_CHECK_S = 10.0
 
 
 def build_broker(
@@ -49,4 +55,17 @@ def run(app: FastStream, settings: Settings) -> None:
     )
     # uvloop: socket writes (every database statement, every SMTP command) cost a fraction of
     # asyncio's own loop, which showed as a quarter of a service's CPU.
-    uvloop.run(app.run())
+    uvloop.run(_when_dependencies_answer(app, settings))
+
+
+async def _when_dependencies_answer(app: FastStream, settings: Settings) -> None:
+    """Start once Kafka and PostgreSQL answer: a service started while either is away (a host
+    booting, a restart during an outage) waits for them instead of exiting and crash-looping."""
+    while True:
+        try:
+            await broker_ready(settings.kafka_bootstrap_servers, DEPENDENCY_CHECK_S)
+            await database_ready(settings.database_url, DEPENDENCY_CHECK_S)
+            break
+        except TimeoutError as error:
+            log.warning("waiting for dependencies before starting: %s", error)
+    await app.run()

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     bind_host: str = "127.0.0.1"
     # /metrics port of the services without an HTTP API (intake and notifier serve it there).
     router_metrics_port: int = 9101
+    router_consumer_group: str = "lapor-hub-router"
     sync_metrics_port: int = 9103
     # Bearer token of the router's and sync's operations endpoints beyond health and metrics
     # (their dead letters, which the operator console lists and retries). The default is for a

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -118,11 +119,18 @@ def system_processes(
         service: free_port()
         for service in ("intake", "router", "notifier", "sync", "api", "control")
     }
+    run = uuid.uuid4().hex[:8]
     common = {
         "LAPOR_HUB_DATABASE_URL": database_url,
         "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
         "LAPOR_HUB_LOG_LEVEL": "WARNING",
+        # Consumer groups of this run's own: a group shared with other runs' services (other
+        # topics) rebalances whenever any of them starts or stops.
+        **{
+            f"LAPOR_HUB_{service.upper()}_CONSUMER_GROUP": f"{name}-{service}-{run}"
+            for service in ("intake", "router", "notifier", "sync")
+        },
     }
     return {
         "simulator": ServiceProcess(

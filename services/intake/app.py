@@ -26,7 +26,6 @@ from shared.runtime import build_broker, cancel_all
 from shared.settings import Settings
 
 SERVICE = "intake"
-GROUP_ID = "lapor-hub-intake"
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +33,7 @@ class IntakeSettings(Settings):
     intake_http_port: int = 8080
     intake_rate_limit: str = "50/second"
     intake_db_pool_size: int = 20
+    intake_consumer_group: str = "lapor-hub-intake"
     # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).
     intake_whatsapp_verify_token: SecretStr | None = None
     intake_whatsapp_app_secret: SecretStr | None = None
@@ -74,7 +74,7 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     service = IntakeService(pool, settings.complaint_events_topic)
     subscriber = subscribe_to_complaint_events(
         broker,
-        group_id=GROUP_ID,
+        group_id=settings.intake_consumer_group,
         handle=service.handle,
         on_poison=keep_in_dead_letters(pool, SCHEMA),
         topic=settings.complaint_events_topic,
@@ -85,7 +85,9 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     tasks = [
         relaying,
         asyncio.create_task(_consume_when_kafka_answers(), name="timeline-consumer"),
-        asyncio.create_task(observe_lag(subscriber, GROUP_ID), name="consumer-lag"),
+        asyncio.create_task(
+            observe_lag(subscriber, settings.intake_consumer_group), name="consumer-lag"
+        ),
     ]
     api.state.intake = intake_state(
         service,

@@ -24,7 +24,6 @@ from shared.runtime import build_broker, cancel_all
 from shared.settings import Settings
 
 SERVICE = "router"
-GROUP_ID = "lapor-hub-router"
 settings = Settings()
 broker = build_broker(SERVICE, settings)
 
@@ -37,7 +36,7 @@ async def lifespan() -> AsyncIterator[None]:
     service = RouterService(pool, router, settings.complaint_events_topic)
     subscriber = subscribe_to_complaint_events(
         broker,
-        group_id=GROUP_ID,
+        group_id=settings.router_consumer_group,
         handle=service.handle,
         handle_leading=service.route_new_complaints,
         on_poison=keep_in_dead_letters(pool, SCHEMA),
@@ -57,7 +56,9 @@ async def lifespan() -> AsyncIterator[None]:
     )
     tasks = [
         asyncio.create_task(relay.run(), name="outbox-relay"),
-        asyncio.create_task(observe_lag(subscriber, GROUP_ID), name="consumer-lag"),
+        asyncio.create_task(
+            observe_lag(subscriber, settings.router_consumer_group), name="consumer-lag"
+        ),
     ]
     try:
         yield
