@@ -24,6 +24,13 @@ start() {  # start NAME MODULE: one process, its output prefixed and kept in .lo
   echo "[run] $1 started (pid $!, log $STATE/logs/$1.log)"
 }
 
+# The operator console (in intake) lists and retries the notifier's dead deliveries with a
+# notifier operator key: one for this run, unless one was given.
+if [ -z "${LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY:-}" ]; then
+  LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY=$(.venv/bin/lapor-hub notifier keys create "operator-console-$(date +%Y%m%d%H%M%S)")
+  export LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY
+fi
+
 # National LAPOR's API is closed: locally the sync service talks to the simulator.
 start national-simulator services.sync.simulator
 # Agencies' alerts go to a local SMTP sink (mail kept in .local/mail/).
