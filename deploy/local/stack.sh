@@ -178,6 +178,22 @@ kafka_up() {
   echo $! >"$KAFKA_PID"
 }
 
+# Until the broker listens; fails (with the log's last lines) if it exited meanwhile.
+kafka_listening() {
+  local pid; pid=$(cat "$KAFKA_PID")
+  for _ in $(seq 1 120); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      say "Kafka: exited while starting; the end of $KAFKA_LOG:"
+      tail -n 20 "$KAFKA_LOG" >&2
+      return 1
+    fi
+    (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null && return 0
+    sleep 0.5
+  done
+  say "Kafka: not listening on $KAFKA_PORT after 60 s"
+  return 1
+}
+
 kafka_down() {
   kafka_running || { rm -f "$KAFKA_PID"; return; }
   local pid; pid=$(cat "$KAFKA_PID")
@@ -218,7 +234,12 @@ case "${1:-}" in
   down) kafka_down; pg_down ;;
   status) status ;;
   jars) jars ;;
-  kafka-up) kafka_up ;;
+  kafka-up)  # alone (a restart after an outage): until it listens, three tries
+    for attempt in 1 2 3; do
+      kafka_up && kafka_listening && break
+      [ "$attempt" = 3 ] && die "Kafka did not start; see $KAFKA_LOG"
+      kafka_down
+    done ;;
   kafka-down) kafka_down ;;
   pg-up) pg_up ;;
   pg-down) pg_down ;;
