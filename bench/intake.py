@@ -90,6 +90,10 @@ async def intake_http(settings: Settings, count: int, rate: float = 200.0) -> li
             headers={"X-API-Key": key},
             connector=aiohttp.TCPConnector(limit=32),
         ) as client:
+            # Not measured: a service that has just started still imports lazily, joins its
+            # consumer group and starts its relay's producer (one 100-250 ms stall in its first
+            # seconds); a running one has done all that.
+            await _at_rate(client, int(rate * 3), rate)
             steady = await _at_rate(client, min(count, int(rate * 10)), rate)
             flat_out = await timed_concurrently(
                 "intake: POST /v1/complaints, flat out (32 clients)",
