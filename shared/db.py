@@ -30,6 +30,16 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
     return pool
 
 
+# The database, or the connection to it, is away for now (a restart, a network cut): loops that
+# outlive it wait and try again. InterfaceError is what asyncpg raises for a connection that
+# closed under a statement or transaction.
+DATABASE_AWAY: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
 async def database_ready(database_url: str, timeout_s: float) -> None:
     """Return once PostgreSQL answers a query; raise TimeoutError otherwise."""
     deadline = asyncio.get_running_loop().time() + timeout_s

@@ -19,6 +19,7 @@ from services.notifier.domain.messages import Deadline
 from services.notifier.domain.plan import plan_deadline_alert
 from services.notifier.domain.privacy import agency_view
 from services.notifier.repository import NotifierRepository
+from shared.db import DATABASE_AWAY
 from shared.working_days import add_working_days, local_date
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class DeadlineJob:
         while True:
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError) as error:
+            except DATABASE_AWAY as error:
                 log.warning("deadline job: database unavailable (%r)", error)
             await asyncio.sleep(self._interval_s)
 

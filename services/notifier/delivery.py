@@ -28,6 +28,7 @@ from services.notifier.domain.citizen import CITIZEN
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.repository import WAKE_CHANNEL
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
+from shared.db import DATABASE_AWAY
 from shared.events import AgencyNotified, NotificationChannel
 from shared.outbox import enqueue
 
@@ -263,7 +264,7 @@ class DeliveryWorker:
                     if time.monotonic() >= next_measure:
                         next_measure = time.monotonic() + 5.0
                         await self._queue.measure()
-                except (OSError, asyncpg.PostgresError) as error:
+                except DATABASE_AWAY as error:
                     log.warning("delivery queue unavailable (%r)", error)
                     claimed = []
                 for delivery in claimed:
@@ -293,7 +294,7 @@ class DeliveryWorker:
         """Woken at once when a delivery is queued; without LISTEN, polling still finds it."""
         try:
             listener = await asyncpg.connect(self._database_url)
-        except (OSError, asyncpg.PostgresError) as error:
+        except DATABASE_AWAY as error:
             log.warning("no LISTEN connection (%r); polling only", error)
             return None
         await listener.add_listener(WAKE_CHANNEL, lambda *_: self._wake.set())
@@ -303,7 +304,7 @@ class DeliveryWorker:
         """Send and record the outcome; if the database is away, the lease brings it back."""
         try:
             await self._attempt(delivery)
-        except (OSError, asyncpg.PostgresError) as error:
+        except DATABASE_AWAY as error:
             log.warning("delivery %s: outcome not recorded (%r)", delivery.delivery_id, error)
 
     async def _attempt(self, delivery: ClaimedDelivery) -> None:

@@ -56,6 +56,7 @@ from services.sync.gate import CREDENTIAL_STATUSES, NationalGate
 from services.sync.repository import Mapping, QueuedEvent, SyncRepository
 from services.sync.settings import SyncSettings
 from shared.consumer import ConsumptionSwitch
+from shared.db import DATABASE_AWAY
 from shared.events import (
     AnyEvent,
     ComplaintMirrored,
@@ -188,7 +189,7 @@ class Backpressure:
         while True:
             try:
                 await self.check()
-            except (OSError, asyncpg.PostgresError) as error:
+            except DATABASE_AWAY as error:
                 log.warning("backpressure check failed: %r", error)
             await asyncio.sleep(interval_s)
 
@@ -223,8 +224,13 @@ class Mirror(_TalksToNational):
             try:
                 if not await self.mirror_one():
                     await asyncio.sleep(0.2)
-            except (OSError, asyncpg.PostgresError) as error:
+            except DATABASE_AWAY as error:
                 log.warning("mirror worker: database unavailable (%r)", error)
+                await asyncio.sleep(1.0)
+            except Exception:
+                # A worker that died would stop the whole drain (its task group goes with it)
+                # while the service still looks alive: log it loudly and go on.
+                log.exception("mirror worker: unexpected failure; going on")
                 await asyncio.sleep(1.0)
 
     async def mirror_one(self) -> bool:
@@ -437,7 +443,7 @@ class Poller(_TalksToNational):
                 RejectedError,
             ) as error:
                 log.info("polling national: %s", error)
-            except (OSError, asyncpg.PostgresError) as error:
+            except DATABASE_AWAY as error:
                 log.warning("polling national: database unavailable (%r)", error)
             await asyncio.sleep(self._settings.sync_poll_interval_s)
 
