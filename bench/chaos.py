@@ -467,8 +467,10 @@ def main(  # keyword-only: typer passes options by name
     rate: float = typer.Option(20.0, help="Complaints a second offered during the faults"),
     seed: int | None = typer.Option(None, help="Seed of the fault plan (default: random)"),
     settle: float = typer.Option(240.0, help="Most seconds to wait for the pipeline to drain"),
-    kafka_port: int = typer.Option(39092, help="The chaos stack's Kafka"),
-    pg_port: int = typer.Option(57432, help="The chaos stack's PostgreSQL"),
+    # Below Linux's ephemeral range (32768-60999): a client retrying a stopped server can be
+    # given that server's port as its own and keep it, and the restart then fails to bind.
+    kafka_port: int = typer.Option(18092, help="The chaos stack's Kafka (controller: +1)"),
+    pg_port: int = typer.Option(25432, help="The chaos stack's PostgreSQL"),
     state: Annotated[Path, typer.Option(help="The chaos stack's state")] = DEFAULT_STATE,
 ) -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
