@@ -16,7 +16,8 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -37,6 +38,7 @@ from shared.events import AnyEvent, parse_event
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Faults that pass by themselves: the database or network is briefly away.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -69,13 +71,20 @@ LeadingEventsHandler = Callable[[Sequence[AnyEvent]], Awaitable[set[uuid.UUID]]]
 PoisonHandler = Callable[[ConsumerRecord[bytes, bytes], Exception], Awaitable[None]]
 
 
-def _retrying(retry_for_s: float) -> AsyncRetrying:
-    return AsyncRetrying(
-        retry=retry_if_exception_type(TRANSIENT_ERRORS),
-        wait=wait_exponential_jitter(initial=0.2, max=10),
-        stop=stop_after_delay(retry_for_s),
-        reraise=True,
-    )
+async def _retried(call: Callable[[], Awaitable[T]], retry_for_s: float) -> T:
+    """`call()`, tried again with backoff while it fails transiently (for up to `retry_for_s`).
+    Tenacity steps in only after a first failure: its bookkeeping on every event was a tenth of
+    a service's CPU."""
+    try:
+        return await call()
+    except TRANSIENT_ERRORS:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT_ERRORS),
+            wait=wait_exponential_jitter(initial=0.2, max=10),
+            stop=stop_after_delay(retry_for_s),
+            reraise=True,
+        )
+        return await retrying(call)
 
 
 def _parsed(record: ConsumerRecord[bytes, bytes]) -> AnyEvent | ValidationError:
@@ -101,14 +110,7 @@ async def apply_record(
         await on_poison(record, event)
         return
     try:
-        try:
-            await handle(event)
-        except TRANSIENT_ERRORS:
-            # Retries only after a first failure: tenacity's bookkeeping on every event was a
-            # tenth of a service's CPU.
-            async for attempt in _retrying(retry_for_s):
-                with attempt:
-                    await handle(event)
+        await _retried(partial(handle, event), retry_for_s)
     except TRANSIENT_ERRORS:
         raise
     except Exception as error:
@@ -124,12 +126,7 @@ async def _apply_leading(
     if not leading:
         return set()
     try:
-        try:
-            return await handle_leading(leading)
-        except TRANSIENT_ERRORS:
-            async for attempt in _retrying(RETRY_WITHIN_BATCH_S):
-                with attempt:
-                    return await handle_leading(leading)
+        return await _retried(partial(handle_leading, leading), RETRY_WITHIN_BATCH_S)
     except TRANSIENT_ERRORS:
         raise
     except Exception:
