@@ -42,10 +42,12 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         client = HttpNationalLapor(national)
         gate = national_gate(settings, client)
         switch = ConsumptionSwitch()
+        service = SyncService(pool)
         subscriber = subscribe_to_complaint_events(
             broker,
             group_id=settings.sync_consumer_group,
-            handle=SyncService(pool).handle,
+            handle=service.handle,
+            handle_leading=service.queue,
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
             listener=switch,
@@ -64,7 +66,7 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
             dependency_checks(pool, broker),
             dead_letter_routes(
                 partial(pending, pool, SCHEMA),
-                retry_by_replay(SyncService(pool).replay),
+                retry_by_replay(service.replay),
                 settings.ops_token.get_secret_value(),
             ),
         )

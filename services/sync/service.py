@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -53,7 +54,7 @@ from services.sync.domain.plan import (
     plan_mirror,
 )
 from services.sync.gate import CREDENTIAL_STATUSES, NationalGate
-from services.sync.repository import Mapping, QueuedEvent, SyncRepository
+from services.sync.repository import EventToMirror, Mapping, QueuedEvent, SyncRepository
 from services.sync.settings import SyncSettings
 from shared.consumer import ConsumptionSwitch
 from shared.db import DATABASE_AWAY
@@ -107,6 +108,10 @@ class _Attempt:
     in_doubt: bool
 
 
+def _to_mirror(event: AnyEvent) -> EventToMirror:
+    return EventToMirror(event, _tracking_number(event), event.model_dump_json().encode())
+
+
 def _tracking_number(event: AnyEvent) -> str:
     if isinstance(event, ComplaintReceived):
         return event.complaint.tracking_number
@@ -123,12 +128,16 @@ class SyncService:
         self._pool = pool
 
     async def handle(self, event: AnyEvent) -> None:
-        if not is_mirrored(event):
-            return
-        async with self._pool.acquire() as connection:
-            await SyncRepository(connection).enqueue(
-                event, _tracking_number(event), event.model_dump_json().encode()
-            )
+        await self.queue((event,))
+
+    async def queue(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+        """Queue the events to mirror among `events` (each of a different complaint), in one
+        statement; all of them are taken (the others have nothing to mirror)."""
+        mirrored = [_to_mirror(event) for event in events if is_mirrored(event)]
+        if mirrored:
+            async with self._pool.acquire() as connection:
+                await SyncRepository(connection).enqueue(mirrored)
+        return {event.event_id for event in events}
 
     async def replay(self, dead_id: int) -> int:
         """Queue a dead letter again; returns how many events were queued (0: not found or
@@ -147,10 +156,7 @@ class SyncService:
             event = parse_event(dead.payload or b"")
             if not is_mirrored(event):
                 return 0
-            queued = await repository.enqueue(
-                event, _tracking_number(event), event.model_dump_json().encode()
-            )
-            return int(queued)
+            return await repository.enqueue((_to_mirror(event),))
 
 
 class Backpressure:
@@ -256,9 +262,7 @@ class Mirror(_TalksToNational):
         except ValidationError as error:
             await self._dead(queued, f"unreadable event: {error}", None)
             return
-        async with self._pool.acquire() as connection:
-            mapping = await SyncRepository(connection).mapping(event.complaint_id)
-        attempt = _Attempt(queued, event, mapping, in_doubt=queued.in_doubt)
+        attempt = _Attempt(queued, event, queued.mapping, in_doubt=queued.in_doubt)
         try:
             await self._execute(attempt, plan_mirror(event))
         except RateLimitedError as error:
@@ -381,18 +385,14 @@ class Mirror(_TalksToNational):
                 mirrored_event_id=event.event_id,
             )
         )
-        async with self._pool.acquire() as connection, connection.transaction():
-            repository = SyncRepository(connection)
-            await repository.save_mapping(
-                complaint_id=event.complaint_id,
-                tracking_number=queued.tracking_number,
+        async with self._pool.acquire() as connection:
+            await SyncRepository(connection).created(
+                queued.id,
+                mirrored,
+                self._topic,
                 national_id=national_id,
-                origin="local",
-                correlation_id=event.correlation_id,
                 institution_id=institution_id,
             )
-            await repository.complete(queued.id, "created")
-            await repository.publish(mirrored, self._topic)
         MIRRORED.labels("created").inc()
 
     async def _complete(
@@ -404,11 +404,10 @@ class Mirror(_TalksToNational):
         written: bool = False,
         institution_id: int | None = None,
     ) -> None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            repository = SyncRepository(connection)
-            await repository.complete(queued.id, detail or outcome)
-            if written:
-                await repository.written(queued.complaint_id, institution_id)
+        async with self._pool.acquire() as connection:
+            await SyncRepository(connection).complete(
+                queued.id, detail or outcome, written=written, institution_id=institution_id
+            )
         MIRRORED.labels(outcome).inc()
 
     async def _release(
