@@ -78,6 +78,7 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         handle=service.handle,
         on_poison=keep_in_dead_letters(pool, SCHEMA),
         topic=settings.complaint_events_topic,
+        handle_leading=service.record_later_events,
     )
     relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
     relaying = asyncio.create_task(relay.run(), name="outbox-relay")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,6 @@ from shared.events import (
     AgencyNotified,
     Channel,
     Complaint,
-    ComplaintMirrored,
     ComplaintReceived,
     ComplaintRouted,
     Event,
@@ -69,6 +69,17 @@ class StoredComplaint:
     access_token_hash: str | None
     status: str
     agency_code: str | None
+
+
+@dataclass(frozen=True)
+class PublicEntry:
+    """What a citizen's timeline shows of a later event; `changes_status`: `status` is the
+    complaint's new status (not a mere note such as its mirroring)."""
+
+    status: str
+    note: str | None
+    agency_code: str | None
+    changes_status: bool
 
 
 @dataclass(frozen=True)
@@ -212,54 +223,14 @@ class IntakeRepository:
             ),
         )
 
-    async def record_in_timeline(
-        self,
-        event_id: uuid.UUID,
-        *,
-        complaint_id: uuid.UUID,
-        occurred_at: datetime,
-        status: str,
-        public_note: str | None,
-        agency_code: str | None,
-        changes_status: bool,
-    ) -> None:
-        """Idempotent: a redelivered event is already in the timeline and changes nothing.
-        Events of complaints intake never saw (none should exist) are passed over."""
-        await self._db.execute(
-            "WITH added AS (INSERT INTO intake.timeline"
-            " (event_id, complaint_id, occurred_at, status, public_note)"
-            " SELECT $1, $2, $3, $4, $5 WHERE EXISTS"
-            " (SELECT 1 FROM intake.complaints WHERE complaint_id = $2)"
-            " ON CONFLICT DO NOTHING RETURNING complaint_id)"
-            " UPDATE intake.complaints SET status = CASE WHEN $7 THEN $4 ELSE status END,"
-            " agency_code = coalesce($6, agency_code)"
-            " WHERE complaint_id = (SELECT complaint_id FROM added)",
-            event_id,
-            complaint_id,
-            occurred_at,
-            status,
-            public_note,
-            agency_code,
-            changes_status,
-        )
-
-    async def record_for_operators(self, event: Event) -> None:
-        """Keep an event for the operator console, with the complaint's progress it reveals.
-        Idempotent like `record_in_timeline`: only a first delivery changes the progress."""
-        progress, extra = _progress_change(event)
-        await self._db.execute(
-            "WITH added AS (INSERT INTO intake.operator_timeline"
-            " (event_id, complaint_id, occurred_at, event_type, payload)"
-            " SELECT $1, $2, $3, $4, $5::jsonb WHERE EXISTS"
-            " (SELECT 1 FROM intake.complaints WHERE complaint_id = $2)"
-            f" ON CONFLICT DO NOTHING RETURNING complaint_id) {progress}",
-            event.event_id,
-            event.complaint_id,
-            event.occurred_at,
-            event.event_type,
-            event.model_dump_json(),
-            *extra,
-        )
+    async def record_later_events(self, events: Sequence[tuple[Event, PublicEntry | None]]) -> None:
+        """Keep each event for the operator console with the complaint's progress it reveals, and
+        its public entry (if any) in the citizen's timeline with the complaint's new status and
+        agency: one statement for all, atomic without a transaction. Idempotent per event: a
+        redelivered event is already kept and changes nothing. Events of complaints intake never
+        saw (none should exist) are passed over. The events must be of different complaints: a
+        statement changes a complaint's rows once."""
+        await self._db.execute(_RECORD_LATER_EVENTS, *later_event_columns(events))
 
     async def timeline(self, complaint_id: uuid.UUID) -> list[TimelineEntry]:
         rows = await self._db.fetch(
@@ -284,34 +255,81 @@ _REMEMBER_KEY = (
 )
 
 
-_UPSERT_PROGRESS = (
-    "INSERT INTO intake.complaint_progress AS p (complaint_id, {columns})"
-    " SELECT complaint_id, {values} FROM added ON CONFLICT (complaint_id) DO UPDATE SET {update}"
+# Each event's columns (see `later_event_columns`), of complaints intake knows. The progress is
+# changed by an event's first delivery only (its operator timeline row is new): a new assignment
+# is to be notified afresh and ends a pending override; a notification counts for the agency
+# assigned; the first mirroring is kept. The public entry is written by its own first delivery,
+# with the complaint's status (`changes_status`) and agency.
+_RECORD_LATER_EVENTS = (
+    "WITH input AS (SELECT i.* FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::date[],"
+    " $12::date[]) AS i(event_id, complaint_id, occurred_at, event_type, payload, status,"
+    " public_note, public_agency_code, changes_status, agency_code, disposition_due,"
+    " followup_due)"
+    " WHERE EXISTS (SELECT 1 FROM intake.complaints c WHERE c.complaint_id = i.complaint_id)),"
+    " for_operators AS (INSERT INTO intake.operator_timeline"
+    " (event_id, complaint_id, occurred_at, event_type, payload)"
+    " SELECT event_id, complaint_id, occurred_at, event_type, payload::jsonb FROM input"
+    " ON CONFLICT DO NOTHING RETURNING event_id),"
+    " first_delivered AS (SELECT input.* FROM input JOIN for_operators USING (event_id)),"
+    " routed AS (INSERT INTO intake.complaint_progress AS p"
+    " (complaint_id, agency_code, routed_at, disposition_due, followup_due)"
+    " SELECT complaint_id, agency_code, occurred_at, disposition_due, followup_due"
+    " FROM first_delivered WHERE event_type = 'ComplaintRouted'"
+    " ON CONFLICT (complaint_id) DO UPDATE SET agency_code = EXCLUDED.agency_code,"
+    " routed_at = EXCLUDED.routed_at, disposition_due = EXCLUDED.disposition_due,"
+    " followup_due = EXCLUDED.followup_due, notified_at = NULL, override_agency_code = NULL,"
+    " override_requested_at = NULL),"
+    " notified AS (INSERT INTO intake.complaint_progress AS p"
+    " (complaint_id, agency_code, notified_at)"
+    " SELECT complaint_id, agency_code, occurred_at"
+    " FROM first_delivered WHERE event_type = 'AgencyNotified'"
+    " ON CONFLICT (complaint_id) DO UPDATE"
+    " SET notified_at = greatest(p.notified_at, EXCLUDED.notified_at)"
+    " WHERE p.agency_code IS NOT DISTINCT FROM EXCLUDED.agency_code),"
+    " mirrored AS (INSERT INTO intake.complaint_progress AS p (complaint_id, mirrored_at)"
+    " SELECT complaint_id, occurred_at FROM first_delivered"
+    " WHERE event_type = 'ComplaintMirrored'"
+    " ON CONFLICT (complaint_id) DO UPDATE"
+    " SET mirrored_at = coalesce(p.mirrored_at, EXCLUDED.mirrored_at)),"
+    " in_public_timeline AS (INSERT INTO intake.timeline"
+    " (event_id, complaint_id, occurred_at, status, public_note)"
+    " SELECT event_id, complaint_id, occurred_at, status, public_note FROM input"
+    " WHERE status IS NOT NULL ON CONFLICT DO NOTHING RETURNING event_id)"
+    " UPDATE intake.complaints c"
+    " SET status = CASE WHEN i.changes_status THEN i.status ELSE c.status END,"
+    " agency_code = coalesce(i.public_agency_code, c.agency_code)"
+    " FROM input i JOIN in_public_timeline USING (event_id) WHERE c.complaint_id = i.complaint_id"
 )
 
 
-def _progress_change(event: Event) -> tuple[str, tuple[object, ...]]:
-    """The statement that follows the timeline insert (its rows: `added`), and its parameters
-    from $6 on. A new assignment is to be notified afresh and ends a pending override."""
-    if isinstance(event, ComplaintRouted):
-        return _UPSERT_PROGRESS.format(
-            columns="agency_code, routed_at, disposition_due, followup_due",
-            values="$6, $3, $7, $8",
-            update="agency_code = $6, routed_at = $3, disposition_due = $7, followup_due = $8,"
-            " notified_at = NULL, override_agency_code = NULL, override_requested_at = NULL",
-        ), (event.agency_code, event.disposition_due, event.followup_due)
-    if isinstance(event, AgencyNotified):
-        return _UPSERT_PROGRESS.format(
-            columns="agency_code, notified_at",
-            values="$6, $3",
-            update="notified_at = greatest(p.notified_at, $3)"
-            " WHERE p.agency_code IS NOT DISTINCT FROM $6",
-        ), (event.agency_code,)
-    if isinstance(event, ComplaintMirrored):
-        return _UPSERT_PROGRESS.format(
-            columns="mirrored_at", values="$3", update="mirrored_at = coalesce(p.mirrored_at, $3)"
-        ), ()
-    return "SELECT count(*) FROM added", ()
+def later_event_columns(
+    events: Sequence[tuple[Event, PublicEntry | None]],
+) -> tuple[list[object], ...]:
+    """The arrays `_RECORD_LATER_EVENTS` unnests, one row per event: the agency and due dates
+    of an assignment or a notification (the progress), and the public entry's fields (all None
+    for an event citizens do not see)."""
+    columns: tuple[list[object], ...] = tuple([] for _ in range(12))
+    for event, entry in events:
+        routed = event if isinstance(event, ComplaintRouted) else None
+        agency = event.agency_code if isinstance(event, ComplaintRouted | AgencyNotified) else None
+        row = (
+            event.event_id,
+            event.complaint_id,
+            event.occurred_at,
+            event.event_type,
+            event.model_dump_json(),
+            entry.status if entry else None,
+            entry.note if entry else None,
+            entry.agency_code if entry else None,
+            entry.changes_status if entry else None,
+            agency,
+            routed.disposition_due if routed else None,
+            routed.followup_due if routed else None,
+        )
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
 
 
 def _complaint_args(

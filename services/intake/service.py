@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ from services.intake.repository import (
     Caller,
     IdempotencyKey,
     IntakeRepository,
+    PublicEntry,
     StoredComplaint,
     TimelineEntry,
 )
@@ -297,30 +299,29 @@ class IntakeService:
         """Build the public timeline from the complaint's later events. Complaints that entered
         elsewhere (national LAPOR disposing one to the province, through sync) are kept too, so
         their reporters can follow them here."""
-        if isinstance(event, ComplaintReceived):
+        if not isinstance(event, ComplaintReceived):
+            await self.record_later_events((event,))
+        elif event.producer != PRODUCER:
             # Intake's own were stored when accepted: nothing to do for most events.
-            if event.producer != PRODUCER:
-                async with self._pool.acquire() as connection:
-                    await IntakeRepository(connection).add(event.complaint, None, event.producer)
-            return
-        entry = _timeline_entry(event)
-        async with self._pool.acquire() as connection:
-            repository = IntakeRepository(connection)
-            # Operators see every later event (the console), citizens the public timeline.
-            await repository.record_for_operators(event)
-            if entry is None:
-                return
-            status, note, agency = entry
-            is_status = status in ComplaintStatus.__members__.values()
-            await repository.record_in_timeline(
-                event.event_id,
-                complaint_id=event.complaint_id,
-                occurred_at=event.occurred_at,
-                status=status,
-                public_note=note,
-                agency_code=agency,
-                changes_status=is_status,
-            )
+            async with self._pool.acquire() as connection:
+                await IntakeRepository(connection).add(event.complaint, None, event.producer)
+
+    async def record_later_events(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+        """The consumer's handler of leading events (each of a different complaint): operators
+        see every later event (the console), citizens the public timeline; all recorded in one
+        statement. Returns the ids taken: all but complaints received elsewhere, left to
+        `handle` (intake's own need nothing)."""
+        later = [event for event in events if not isinstance(event, ComplaintReceived)]
+        if later:
+            async with self._pool.acquire() as connection:
+                await IntakeRepository(connection).record_later_events(
+                    [(event, public_entry(event)) for event in later]
+                )
+        return {
+            event.event_id
+            for event in events
+            if not isinstance(event, ComplaintReceived) or event.producer == PRODUCER
+        }
 
 
 async def _already_accepted(
@@ -348,16 +349,16 @@ async def _already_accepted(
     return None
 
 
-def _timeline_entry(event: AnyEvent) -> tuple[str, str | None, str | None] | None:
-    """(status, public note, agency) for the events a citizen's timeline shows."""
+def public_entry(event: AnyEvent) -> PublicEntry | None:
+    """What a citizen's timeline shows of a later event; None for the internal ones."""
     if isinstance(event, ComplaintRouted):
         note = f"Diteruskan ke {event.agency_code}"
-        return ComplaintStatus.ROUTED.value, note, event.agency_code
+        return PublicEntry(ComplaintStatus.ROUTED.value, note, event.agency_code, True)
     if isinstance(event, ComplaintStatusChanged):
         # A reporter's own words may name them: the public timeline only says they replied.
         if event.status is ComplaintStatus.REPORTER_REPLIED:
-            return event.status.value, REPLY_NOTE, event.agency_code
-        return event.status.value, event.note, event.agency_code
+            return PublicEntry(event.status.value, REPLY_NOTE, event.agency_code, True)
+        return PublicEntry(event.status.value, event.note, event.agency_code, True)
     if isinstance(event, ComplaintMirrored):
-        return "mirrored", "Tercatat di SP4N-LAPOR! nasional", None
+        return PublicEntry("mirrored", "Tercatat di SP4N-LAPOR! nasional", None, False)
     return None
