@@ -53,7 +53,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             broker,
             group_id=settings.notifier_consumer_group,
             handle=service.handle,
-            handle_leading=service.keep_complaints,
+            handle_leading=service.apply_together,
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
         )

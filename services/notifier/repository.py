@@ -8,7 +8,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.db import Connection
-from shared.events import Complaint, ComplaintReceived, ComplaintRouted, ComplaintStatus, Event
+from shared.events import Complaint, ComplaintReceived, ComplaintRouted, ComplaintStatus
 
 # Delivery workers LISTEN here, so a new delivery goes out at once rather than at the next poll.
 WAKE_CHANNEL = "notifier_deliveries"
@@ -49,6 +49,63 @@ class ApiKey:
         return self.agency_code is None
 
 
+@dataclass(frozen=True)
+class DeliveryCause:
+    """The event a delivery comes of, and its complaint."""
+
+    complaint_id: uuid.UUID
+    tracking_number: str
+    cause_event_id: uuid.UUID
+    correlation_id: uuid.UUID
+
+
+@dataclass
+class RoutingFacts:
+    complaints: dict[uuid.UUID, Complaint] = field(default_factory=dict)
+    contacts: dict[str, AgencyContacts] = field(default_factory=dict)
+    handled: set[uuid.UUID] = field(default_factory=set)
+
+
+def _queue_deliveries(first: int, where: str = "true") -> str:
+    """The `queued` CTE: deliveries given as arrays ${first}.. (see `_delivery_arrays`) queued,
+    those already queued left as they are."""
+    p = [f"${first + n}" for n in range(11)]
+    return (
+        "queued AS (INSERT INTO notifier.deliveries (delivery_id, notification_key,"
+        " complaint_id, tracking_number, agency_code, kind, channel, target, payload,"
+        " cause_event_id, correlation_id)"
+        " SELECT delivery_id, notification_key, complaint_id, tracking_number, agency_code, kind,"
+        " channel, target, payload::jsonb, cause_event_id, correlation_id"
+        f" FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::uuid[], {p[3]}::text[],"
+        f" {p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::text[], {p[8]}::text[],"
+        f" {p[9]}::uuid[], {p[10]}::uuid[]) AS d(delivery_id, notification_key, complaint_id,"
+        " tracking_number, agency_code, kind, channel, target, payload, cause_event_id,"
+        f" correlation_id) WHERE {where} ON CONFLICT DO NOTHING RETURNING 1)"
+    )
+
+
+# Workers are woken only when a delivery was really queued (delivered at commit).
+_WAKE_IF_QUEUED = (
+    f"CASE WHEN EXISTS (SELECT 1 FROM queued) THEN pg_notify('{WAKE_CHANNEL}', '') END"
+)
+
+
+def _delivery_arrays(deliveries: Sequence[tuple[PlannedDelivery, DeliveryCause]]) -> list[Any]:
+    return [
+        [d.delivery_id for d, _ in deliveries],
+        [d.notification_key for d, _ in deliveries],
+        [cause.complaint_id for _, cause in deliveries],
+        [cause.tracking_number for _, cause in deliveries],
+        [d.agency_code for d, _ in deliveries],
+        [d.kind for d, _ in deliveries],
+        [d.channel.value for d, _ in deliveries],
+        [d.target for d, _ in deliveries],
+        [json.dumps(d.payload, ensure_ascii=False) for d, _ in deliveries],
+        [cause.cause_event_id for _, cause in deliveries],
+        [cause.correlation_id for _, cause in deliveries],
+    ]
+
+
 def hash_key(key: str) -> str:
     """Keys are 256 random bits, so a plain SHA-256 is enough (no password stretching needed)."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -70,61 +127,94 @@ class NotifierRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
 
-    async def first_time(self, event: Event) -> bool:
-        """Record the event as handled; False when it was handled before (a redelivery)."""
-        inserted = await self._db.fetchval(
-            "INSERT INTO notifier.processed_events (event_id, event_type, complaint_id)"
-            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-            event.event_id,
-            event.event_type,
-            event.complaint_id,
+    async def routing_facts(self, routed: Sequence[ComplaintRouted]) -> RoutingFacts:
+        """In one statement, what planning these routings needs: their complaints, the contacts
+        of every agency they name, and which of them were handled before."""
+        codes = {code for r in routed for code in (r.agency_code, r.previous_agency_code) if code}
+        rows = await self._db.fetch(
+            "SELECT 'complaint' AS kind, complaint_id::text AS key, document::text AS value"
+            " FROM notifier.complaints WHERE complaint_id = ANY($1::uuid[])"
+            " UNION ALL SELECT 'contacts', agency_code, contacts::text"
+            " FROM notifier.agency_contacts WHERE agency_code = ANY($2::text[])"
+            " UNION ALL SELECT 'handled', event_id::text, NULL"
+            " FROM notifier.processed_events WHERE event_id = ANY($3::uuid[])",
+            [r.complaint_id for r in routed],
+            list(codes),
+            [r.event_id for r in routed],
         )
-        return bool(inserted)
+        facts = RoutingFacts()
+        for kind, key, value in rows:
+            if kind == "complaint":
+                facts.complaints[uuid.UUID(key)] = Complaint.model_validate_json(value)
+            elif kind == "contacts":
+                facts.contacts[key] = AgencyContacts.model_validate_json(value)
+            else:
+                facts.handled.add(uuid.UUID(key))
+        return facts
 
-    async def keep_complaints(self, received: Sequence[ComplaintReceived]) -> None:
-        """Record the events as handled and keep their complaints, in one statement."""
-        await self._db.execute(
-            "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])"
-            " AS i(event_id, complaint_id, tracking_number, document)),"
-            " handled AS (INSERT INTO notifier.processed_events (event_id, event_type,"
-            " complaint_id) SELECT event_id, 'ComplaintReceived', complaint_id FROM input"
-            " ON CONFLICT DO NOTHING RETURNING event_id)"
-            " INSERT INTO notifier.complaints (complaint_id, tracking_number, document)"
+    async def apply_events(
+        self,
+        received: Sequence[ComplaintReceived],
+        routed: Sequence[ComplaintRouted],
+        deliveries: Sequence[tuple[PlannedDelivery, DeliveryCause]],
+    ) -> set[uuid.UUID]:
+        """Record the events as handled and, for those not handled before, keep the complaints,
+        make the routings the current assignments and queue their deliveries: one statement,
+        atomic on its own (no transaction around it). Returns the ids of the events handled now
+        (a redelivered one changes nothing)."""
+        events: Sequence[ComplaintReceived | ComplaintRouted] = [*received, *routed]
+        handled: list[uuid.UUID] = await self._db.fetchval(
+            "WITH handled AS (INSERT INTO notifier.processed_events"
+            " (event_id, event_type, complaint_id)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[])"
+            " ON CONFLICT DO NOTHING RETURNING event_id),"
+            " kept AS (INSERT INTO notifier.complaints (complaint_id, tracking_number, document)"
             " SELECT complaint_id, tracking_number, document::jsonb"
-            " FROM input JOIN handled USING (event_id) ON CONFLICT DO NOTHING",
+            " FROM unnest($4::uuid[], $5::uuid[], $6::text[], $7::text[])"
+            " AS c(event_id, complaint_id, tracking_number, document)"
+            " WHERE event_id IN (SELECT event_id FROM handled) ON CONFLICT DO NOTHING),"
+            " routed AS (SELECT * FROM unnest($8::uuid[], $9::uuid[], $10::text[], $11::int[],"
+            " $12::text[], $13::text[], $14::date[], $15::date[], $16::uuid[])"
+            " AS r(routed_event_id, complaint_id, tracking_number, routing_round, agency_code,"
+            " previous_agency_code, disposition_due, followup_due, correlation_id)"
+            " WHERE routed_event_id IN (SELECT event_id FROM handled)),"
+            # A re-routed complaint's assignment before is no longer current.
+            " retired AS (UPDATE notifier.assignments a SET current = false, updated_at = now()"
+            " FROM routed WHERE a.complaint_id = routed.complaint_id AND a.current RETURNING 1),"
+            # Joined to the count of retirements, which are therefore all done before the first
+            # new assignment is inserted (a complaint has one current assignment at a time).
+            " assigned AS (INSERT INTO notifier.assignments (complaint_id, tracking_number,"
+            " routing_round, agency_code, previous_agency_code, disposition_due, followup_due,"
+            " routed_event_id, correlation_id) SELECT complaint_id, tracking_number,"
+            " routing_round, agency_code, previous_agency_code, disposition_due, followup_due,"
+            " routed_event_id, correlation_id FROM routed, (SELECT count(*) FROM retired) AS r),"
+            f" {_queue_deliveries(17, 'cause_event_id IN (SELECT event_id FROM handled)')}"
+            f" SELECT array(SELECT event_id FROM handled) FROM (SELECT {_WAKE_IF_QUEUED}) AS woken",
+            [event.event_id for event in events],
+            [event.event_type for event in events],
+            [event.complaint_id for event in events],
             [event.event_id for event in received],
             [event.complaint_id for event in received],
             [event.complaint.tracking_number for event in received],
             [event.complaint.model_dump_json() for event in received],
+            [event.event_id for event in routed],
+            [event.complaint_id for event in routed],
+            [event.tracking_number for event in routed],
+            [event.routing_round for event in routed],
+            [event.agency_code for event in routed],
+            [event.previous_agency_code for event in routed],
+            [event.disposition_due for event in routed],
+            [event.followup_due for event in routed],
+            [event.correlation_id for event in routed],
+            *_delivery_arrays(deliveries),
         )
+        return set(handled)
 
     async def complaint(self, complaint_id: uuid.UUID) -> Complaint | None:
         document = await self._db.fetchval(
             "SELECT document FROM notifier.complaints WHERE complaint_id = $1", complaint_id
         )
         return None if document is None else Complaint.model_validate_json(document)
-
-    async def save_assignment(self, routed: ComplaintRouted) -> None:
-        """The new current assignment; the one before it (a re-route) is no longer current."""
-        await self._db.execute(
-            "UPDATE notifier.assignments SET current = false, updated_at = now()"
-            " WHERE complaint_id = $1 AND current",
-            routed.complaint_id,
-        )
-        await self._db.execute(
-            "INSERT INTO notifier.assignments (complaint_id, tracking_number, routing_round,"
-            " agency_code, previous_agency_code, disposition_due, followup_due,"
-            " routed_event_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            routed.complaint_id,
-            routed.tracking_number,
-            routed.routing_round,
-            routed.agency_code,
-            routed.previous_agency_code,
-            routed.disposition_due,
-            routed.followup_due,
-            routed.event_id,
-            routed.correlation_id,
-        )
 
     async def assignments_of(self, agency_code: str) -> list[AssignmentRow]:
         rows = await self._db.fetch(
@@ -215,32 +305,13 @@ class NotifierRepository:
     ) -> int:
         """Queue the deliveries (a delivery already queued stays as it is), in one statement;
         how many are new."""
-        planned = list(planned)
-        row = await self._db.fetchrow(
-            "WITH queued AS (INSERT INTO notifier.deliveries (delivery_id, notification_key,"
-            " complaint_id, tracking_number, agency_code, kind, channel, target, payload,"
-            " cause_event_id, correlation_id)"
-            " SELECT delivery_id, notification_key, $3, $4, agency_code, kind, channel, target,"
-            " payload::jsonb, $5, $6 FROM unnest($1::uuid[], $2::text[], $7::text[], $8::text[],"
-            " $9::text[], $10::text[], $11::text[]) AS d(delivery_id, notification_key,"
-            " agency_code, kind, channel, target, payload)"
-            " ON CONFLICT DO NOTHING RETURNING 1),"
-            " counted AS (SELECT count(*) AS n FROM queued)"
-            f" SELECT n, CASE WHEN n > 0 THEN pg_notify('{WAKE_CHANNEL}', '') END FROM counted",
-            [d.delivery_id for d in planned],
-            [d.notification_key for d in planned],
-            complaint_id,
-            tracking_number,
-            cause_event_id,
-            correlation_id,
-            [d.agency_code for d in planned],
-            [d.kind for d in planned],
-            [d.channel.value for d in planned],
-            [d.target for d in planned],
-            [json.dumps(d.payload, ensure_ascii=False) for d in planned],
+        cause = DeliveryCause(complaint_id, tracking_number, cause_event_id, correlation_id)
+        queued: int = await self._db.fetchval(
+            f"WITH {_queue_deliveries(1)}"
+            f" SELECT (SELECT count(*) FROM queued) FROM (SELECT {_WAKE_IF_QUEUED}) AS woken",
+            *_delivery_arrays([(delivery, cause) for delivery in planned]),
         )
-        assert row is not None
-        return int(row["n"])
+        return queued
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries that exhausted their attempts, the oldest first."""

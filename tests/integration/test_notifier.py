@@ -12,7 +12,7 @@ import threading
 import time
 import tomllib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -25,7 +25,7 @@ import httpx
 import pytest
 import uvicorn
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiosmtpd.controller import Controller
 
 from services.notifier.api import inbox_api
@@ -39,15 +39,18 @@ from services.notifier.repository import NotifierRepository
 from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
+from shared.consumer import apply_batch, keep_in_dead_letters
 from shared.db import create_pool
 from shared.events import (
     AgencyNotified,
+    AnyEvent,
     AuthorityLevel,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
     Event,
+    encode_event,
     parse_event,
 )
 from shared.kafka import ensure_topics
@@ -309,6 +312,73 @@ async def test_a_redelivered_assignment_notifies_once(
         notified = [e for e in events if isinstance(e, AgencyNotified)]
         assert sorted(e.channel for e in notified) == ["email", "webhook"]
         assert all(e.causation_id == routed.event_id for e in notified)
+
+
+def _record(event: Event, offset: int) -> ConsumerRecord[bytes, bytes]:
+    value = encode_event(event)
+    key = str(event.complaint_id).encode()
+    return ConsumerRecord(
+        "test.notifier", 0, offset, 0, 0, key, value, None, len(key), len(value), []
+    )
+
+
+async def test_a_batch_is_applied_together_and_a_never_received_complaint_is_a_dead_letter(
+    pool: asyncpg.Pool,
+) -> None:
+    first, second = _agency(), _agency()
+    await _register(pool, first, second)
+    service = NotifierService(pool, PUBLIC_URL)
+    rerouted, fresh, never = complaint_received(), complaint_received(), complaint_received()
+    before = _routed(rerouted, first.code)
+    assert await service.apply_together((rerouted, fresh)) == {
+        rerouted.event_id,
+        fresh.event_id,
+    }
+    await service.handle(before)
+    again = _routed(rerouted, second.code, previous=first.code, round_=2)
+    batch = [again, _routed(fresh, second.code), _routed(never, first.code)]
+    records = [_record(event, offset) for offset, event in enumerate(batch)]
+    together: list[set[uuid.UUID]] = []
+
+    async def apply_together(events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+        together.append(await service.apply_together(events))
+        return together[-1]
+
+    await apply_batch(
+        records, service.handle, keep_in_dead_letters(pool, "notifier"), 4, apply_together
+    )
+    assert together == [{again.event_id, batch[1].event_id}]  # the third went alone
+    # Redelivered, the applied ones are applied again and change nothing (counted below).
+    assert await service.apply_together(batch[:2]) == {again.event_id, batch[1].event_id}
+
+    current = await pool.fetch(
+        "SELECT complaint_id, agency_code, current FROM notifier.assignments"
+        " WHERE complaint_id = ANY($1::uuid[])",
+        [rerouted.complaint_id, fresh.complaint_id, never.complaint_id],
+    )
+    assert sorted((r["complaint_id"], r["agency_code"], r["current"]) for r in current) == sorted(
+        [
+            (rerouted.complaint_id, first.code, False),
+            (rerouted.complaint_id, second.code, True),
+            (fresh.complaint_id, second.code, True),
+        ]
+    )
+    queued = await pool.fetch(
+        "SELECT complaint_id, agency_code, kind FROM notifier.deliveries"
+        " WHERE complaint_id = ANY($1::uuid[]) AND agency_code <> 'citizen'",
+        [rerouted.complaint_id, fresh.complaint_id, never.complaint_id],
+    )
+    assert sorted((r["complaint_id"], r["agency_code"], r["kind"]) for r in queued) == sorted(
+        [
+            (rerouted.complaint_id, first.code, "assigned"),
+            (rerouted.complaint_id, second.code, "assigned"),
+            (rerouted.complaint_id, first.code, "rerouted"),
+            (fresh.complaint_id, second.code, "assigned"),
+        ]
+    )
+    poison = await pool.fetch("SELECT payload, error FROM notifier.dead_letters")
+    [kept] = [row for row in poison if parse_event(row["payload"]).event_id == batch[2].event_id]
+    assert kept["error"].startswith("MissingComplaintError")
 
 
 async def _outbox_events(pool: asyncpg.Pool, complaint_id: uuid.UUID) -> list[Event]:
