@@ -165,22 +165,24 @@ def _stack_pids() -> dict[str, list[int]]:
 
 
 class CpuMeter:
-    """CPU % (of one core) of each process between `start` and `stop`."""
+    """CPU % (of one core) of each process between `start` and `stop`. The stack's processes
+    are listed again at every sample: PostgreSQL starts a backend for every new connection,
+    and one started during the window counts from its birth."""
 
     def __init__(self, processes: Mapping[str, ServiceProcess]) -> None:
-        self._groups = {
+        self._services = {
             name: [p.process.pid] for name, p in processes.items() if p.process is not None
         }
-        self._groups["load generator"] = [os.getpid()]
-        self._groups.update(_stack_pids())
+        self._services["load generator"] = [os.getpid()]
         self._began = 0.0
-        self._ticks: dict[str, int] = {}
+        self._ticks: dict[str, dict[int, int]] = {}
 
-    def _sample(self) -> dict[str, int]:
-        sample = {name: sum(map(_cpu_ticks, pids)) for name, pids in self._groups.items()}
+    def _sample(self) -> dict[str, dict[int, int]]:
+        groups = {**self._services, **_stack_pids()}
+        sample = {name: {pid: _cpu_ticks(pid) for pid in pids} for name, pids in groups.items()}
         # Every process of the machine (shared with others' tests): busy = all but idle, iowait.
         ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        sample[MACHINE] = sum(ticks) - ticks[3] - ticks[4]
+        sample[MACHINE] = {0: sum(ticks) - ticks[3] - ticks[4]}
         return sample
 
     def start(self) -> None:
@@ -188,11 +190,11 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         seconds = time.monotonic() - self._began
-        after = self._sample()
-        percent = {
-            name: round(100 * (after[name] - self._ticks[name]) / CLOCK_TICKS / seconds, 1)
-            for name in after
-        }
+        percent = {}
+        for name, after in self._sample().items():
+            before = self._ticks.get(name, {})
+            used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+            percent[name] = round(100 * used / CLOCK_TICKS / seconds, 1)
         ours = sum(v for k, v in percent.items() if k != MACHINE)
         percent[OTHERS] = round(max(0.0, percent[MACHINE] - ours), 1)
         return percent

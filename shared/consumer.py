@@ -52,6 +52,11 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
 )
 RETRY_WITHIN_BATCH_S = 120.0
+# Kafka answers a fetch once it has this much, or after this wait: under load a batch gathers
+# many events (each service applies a batch's new events together) instead of one or two per
+# fetch; when quiet an event waits at most the wait.
+FETCH_MIN_BYTES = 64 * 1024
+FETCH_MAX_WAIT_MS = 20
 
 DEAD_LETTERS = Counter(
     "lapor_hub_dead_letters_total",
@@ -226,6 +231,8 @@ def subscribe_to_complaint_events(
         group_id=group_id,
         batch=True,
         max_records=max_records,
+        fetch_min_bytes=FETCH_MIN_BYTES,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         title=f"{group_id}: complaint events",

@@ -6,12 +6,13 @@ rows in order with the idempotent producer (acks=all) and marks them published. 
 away rows simply accumulate (the depth and oldest age are metrics) and are drained, in order,
 when it returns.
 
-Rows are claimed by state with `FOR UPDATE SKIP LOCKED`, never by a moving id cursor (which can
-skip a row whose transaction commits late). Only one relay per schema publishes at a time (a
-PostgreSQL advisory lock held on its listening connection, and one taken by each batch's
-transaction), so one complaint's events cannot overtake each other even with several instances
-of a service running. Losing Kafka or PostgreSQL is never fatal to the relay: it backs off, keeps
-measuring the backlog, and stands again for leadership when its connection returns.
+Rows are taken by state (not yet published, in id order), never by a moving id cursor (which can
+skip a row whose transaction commits late). Only one relay per schema publishes at a time: a
+PostgreSQL advisory lock held by its listening connection, which also reads and marks every
+batch, so a relay that lost the lock (with its connection) cannot publish any more; one
+complaint's events cannot overtake each other even with several instances of a service running.
+Losing Kafka or PostgreSQL is never fatal to the relay: it backs off, keeps measuring the
+backlog, and stands again for leadership when its connection returns.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ class OutboxRelay:
         delay = self._settings.retry_initial_s
         while not listener.is_closed():
             try:
-                published = await self.publish_pending()
+                published = await self.publish_pending(listener)
             except RELAY_FAILURES as error:
                 OUTBOX_FAILURES.labels(self._schema).inc()
                 log.warning(
@@ -192,40 +193,40 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self._settings.poll_interval_s)
                 self._wake.clear()
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of pending rows in order; returns how many were published."""
+    async def publish_pending(self, leader: asyncpg.Connection) -> int:
+        """Publish one batch of pending rows in order; returns how many were published.
+
+        On the connection holding the leader's lock: were it lost (and another relay the
+        leader now), these statements fail with it, so no two relays ever publish side by side,
+        without a transaction or row locks (two round trips a batch instead of four). Rows sent
+        whose marking is lost with the connection are sent again by the next leader: consumers
+        absorb the redelivery by event id."""
         producer = await self._ready_producer()
-        async with self._pool.acquire() as connection, connection.transaction():
-            # The batch lock: even a relay that lost leadership without noticing yet cannot
-            # publish beside the new leader, so batches (and each complaint's events) stay in order.
-            rows = await connection.fetch(
-                "WITH batch AS (SELECT pg_try_advisory_xact_lock(hashtext($2)) AS held)"
-                " SELECT id, topic, complaint_id, payload, event_type, created_at"
-                f' FROM batch, "{self._schema}".outbox WHERE batch.held AND published_at IS NULL'
-                " ORDER BY id LIMIT $1 FOR UPDATE OF outbox SKIP LOCKED",
-                self._settings.batch_size,
-                f"{_channel(self._schema)}:batch",
+        rows = await leader.fetch(
+            "SELECT id, topic, complaint_id, payload, event_type, created_at"
+            f' FROM "{self._schema}".outbox WHERE published_at IS NULL ORDER BY id LIMIT $1',
+            self._settings.batch_size,
+        )
+        if not rows:
+            return 0
+        sends = [
+            await producer.send(
+                row["topic"],
+                value=row["payload"],
+                key=str(row["complaint_id"]).encode(),
+                headers=[
+                    ("event_type", row["event_type"].encode()),
+                    ("content-type", b"application/json"),
+                ],
             )
-            if not rows:
-                return 0
-            sends = [
-                await producer.send(
-                    row["topic"],
-                    value=row["payload"],
-                    key=str(row["complaint_id"]).encode(),
-                    headers=[
-                        ("event_type", row["event_type"].encode()),
-                        ("content-type", b"application/json"),
-                    ],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*sends)
-            await connection.execute(
-                f'UPDATE "{self._schema}".outbox SET published_at = now(), attempts = attempts + 1'
-                " WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
-            )
+            for row in rows
+        ]
+        await asyncio.gather(*sends)
+        await leader.execute(
+            f'UPDATE "{self._schema}".outbox SET published_at = now(), attempts = attempts + 1'
+            " WHERE id = ANY($1::bigint[])",
+            [row["id"] for row in rows],
+        )
         now = time.time()
         for row in rows:
             OUTBOX_PUBLISH_SECONDS.labels(self._schema).observe(now - row["created_at"].timestamp())
