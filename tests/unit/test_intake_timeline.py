@@ -1,0 +1,103 @@
+"""What the public timeline shows of each later event, and the columns the bulk statement reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from services.intake.repository import PublicEntry, later_event_columns
+from services.intake.service import REPLY_NOTE, public_entry
+from shared.events import (
+    Actor,
+    ActorKind,
+    AgencyNotified,
+    AuthorityLevel,
+    ComplaintMirrored,
+    ComplaintRouted,
+    ComplaintStatus,
+    ComplaintStatusChanged,
+    NotificationChannel,
+    RoutingOverrideRequested,
+)
+from tests.factories import complaint_received
+
+RECEIVED = complaint_received()
+TRACKING = RECEIVED.complaint.tracking_number
+ROUTED = ComplaintRouted(
+    **RECEIVED.caused(
+        producer="router",
+        tracking_number=TRACKING,
+        agency_code="63.pupr",
+        level=AuthorityLevel.PROVINSI,
+        confidence=0.9,
+        routing_table_version="test",
+        disposition_due=date(2026, 12, 1),
+        followup_due=date(2026, 12, 8),
+    )
+)
+NOTIFIED = AgencyNotified(
+    **RECEIVED.caused(
+        producer="notifier",
+        tracking_number=TRACKING,
+        agency_code="63.pupr",
+        channel=NotificationChannel.EMAIL,
+        delivery_id=uuid.uuid4(),
+        attempts=1,
+    )
+)
+MIRRORED = ComplaintMirrored(
+    **RECEIVED.caused(
+        producer="sync",
+        tracking_number=TRACKING,
+        national_complaint_id="1000001",
+        mirrored_event_id=RECEIVED.event_id,
+    )
+)
+REPLIED = ComplaintStatusChanged(
+    **RECEIVED.caused(
+        producer="intake",
+        tracking_number=TRACKING,
+        status=ComplaintStatus.REPORTER_REPLIED,
+        actor=Actor(kind=ActorKind.REPORTER, id="sms"),
+        agency_code="63.pupr",
+        note="Saya Siti, 0812 5555 0101: jalannya masih rusak",
+    )
+)
+OVERRIDE = RoutingOverrideRequested(
+    **RECEIVED.caused(
+        producer="intake",
+        tracking_number=TRACKING,
+        agency_code="63.dinkes",
+        operator=Actor(kind=ActorKind.OPERATOR, id="rina"),
+    )
+)
+
+
+def test_citizens_see_routing_status_changes_and_mirroring_but_never_a_reporters_words() -> None:
+    assert public_entry(ROUTED) == PublicEntry("routed", "Diteruskan ke 63.pupr", "63.pupr", True)
+    assert public_entry(REPLIED) == PublicEntry("reporter_replied", REPLY_NOTE, "63.pupr", True)
+    mirrored = public_entry(MIRRORED)
+    assert mirrored is not None and not mirrored.changes_status
+    assert public_entry(NOTIFIED) is None and public_entry(OVERRIDE) is None
+
+
+def test_columns_carry_the_progress_agency_and_due_dates_only_where_they_count() -> None:
+    events = [ROUTED, NOTIFIED, MIRRORED, REPLIED, OVERRIDE]
+    columns = later_event_columns([(e, public_entry(e)) for e in events])
+    assert len(columns) == 12 and all(len(column) == len(events) for column in columns)
+    event_ids, _, _, types, _, statuses, _, public_agencies, changes, agencies, due, followup = (
+        columns
+    )
+    assert event_ids == [e.event_id for e in events]
+    assert types == [e.event_type for e in events]
+    assert statuses == ["routed", None, "mirrored", "reporter_replied", None]
+    assert public_agencies == ["63.pupr", None, None, "63.pupr", None]
+    assert changes == [True, None, False, True, None]
+    # The override's agency is an operator's wish, not the complaint's progress.
+    assert agencies == ["63.pupr", "63.pupr", None, None, None]
+    assert due == [date(2026, 12, 1), None, None, None, None]
+    assert followup == [date(2026, 12, 8), None, None, None, None]
+
+
+def test_no_events_make_empty_columns() -> None:
+    assert later_event_columns([]) == tuple([] for _ in range(12))
