@@ -75,12 +75,6 @@ class ClaimedDelivery:
     secret: str | None
 
 
-_CLAIMABLE = (
-    "(state = 'pending' AND next_attempt_at <= now())"
-    " OR (state = 'sending' AND lease_until <= now())"
-)
-
-
 # Only the worker holding the current attempt may mark it (a lease taken over moved `attempts`).
 _MARK_DELIVERED_CTE = (
     "UPDATE notifier.deliveries SET state = 'delivered', delivered_at = now(), lease_until = NULL"
@@ -105,39 +99,14 @@ class DeliveryQueue:
         self._topic = topic
 
     async def claim(self, limit: int) -> list[ClaimedDelivery]:
-        """Up to `limit` due deliveries, no agency beyond its limit of deliveries in flight."""
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtext('notifier.claim'))")
-            ids = await connection.fetch(
-                "WITH in_flight AS ("
-                "  SELECT agency_code, count(*) AS n FROM notifier.deliveries"
-                "  WHERE state = 'sending' AND lease_until > now() GROUP BY agency_code),"
-                " due AS ("
-                "  SELECT delivery_id, agency_code, next_attempt_at, row_number() OVER"
-                "   (PARTITION BY agency_code ORDER BY next_attempt_at, created_at) AS place"
-                f"  FROM notifier.deliveries WHERE {_CLAIMABLE})"
-                " SELECT delivery_id FROM due LEFT JOIN in_flight USING (agency_code)"
-                " WHERE place <= $2 - coalesce(n, 0) ORDER BY next_attempt_at LIMIT $1",
-                limit,
-                self._per_agency,
-            )
-            if not ids:
-                return []
-            rows = await connection.fetch(
-                "WITH locked AS (SELECT delivery_id FROM notifier.deliveries"
-                "  WHERE delivery_id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED)"
-                " UPDATE notifier.deliveries d SET state = 'sending', attempts = d.attempts + 1,"
-                "  lease_until = now() + make_interval(secs => $2)"
-                " FROM locked WHERE d.delivery_id = locked.delivery_id"
-                " RETURNING d.delivery_id, d.complaint_id, d.tracking_number, d.agency_code,"
-                "  d.kind, d.channel, d.payload, d.attempts, d.cause_event_id, d.correlation_id,"
-                "  d.created_at, (SELECT CASE d.channel"
-                "    WHEN 'webhook' THEN c.contacts -> 'webhook' ->> 'secret'"
-                "    WHEN 'sms' THEN c.contacts -> 'sms_gateway' ->> 'secret' END"
-                "   FROM notifier.agency_contacts c WHERE c.agency_code = d.agency_code) AS secret",
-                [row["delivery_id"] for row in ids],
-                self._lease_s,
-            )
+        """Up to `limit` due deliveries, no agency beyond its limit of deliveries in flight (see
+        the migration defining `claim_deliveries`)."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM notifier.claim_deliveries($1, $2, $3)",
+            limit,
+            self._per_agency,
+            self._lease_s,
+        )
         return [
             ClaimedDelivery(
                 **{
