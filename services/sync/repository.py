@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from asyncpg import Record
+
 from shared.db import Connection
 from shared.events import ComplaintMirrored, Event
 from shared.outbox import enqueue
@@ -97,19 +99,20 @@ class SyncRepository:
         )
         return int(result.split()[-1])
 
-    async def claim(self, lease_s: float) -> QueuedEvent | None:
-        """The oldest due event that is first in its complaint's line, leased to the caller. A
+    async def claim(self, lease_s: float, limit: int = 1) -> list[QueuedEvent]:
+        """The oldest due events that are first in their complaint's line (so of different
+        complaints), at most `limit`, leased to the caller, oldest first. A
         claim marks it in doubt until its outcome is recorded: if the worker dies mid-call, the
         next claim checks national before writing again. The complaint's mapping comes along
         (one round trip fewer per event)."""
-        row = await self._db.fetchrow(
+        rows = await self._db.fetch(
             "WITH candidate AS ("
             "  SELECT q.id, q.complaint_id, q.in_doubt FROM sync.mirror_queue q"
             "  WHERE q.state = 'pending' AND q.next_attempt_at <= now()"
             "    AND (q.claimed_until IS NULL OR q.claimed_until < now())"
             "    AND NOT EXISTS (SELECT 1 FROM sync.mirror_queue e WHERE e.state = 'pending'"
             "                    AND e.complaint_id = q.complaint_id AND e.id < q.id)"
-            "  ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            "  ORDER BY q.id LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " UPDATE sync.mirror_queue q SET claimed_until = now() + make_interval(secs => $1),"
             "   attempts = q.attempts + 1, in_doubt = true"
             " FROM candidate LEFT JOIN sync.mirrored_complaints m"
@@ -118,13 +121,9 @@ class SyncRepository:
             " RETURNING q.id, q.event_id, q.complaint_id, q.tracking_number, q.payload,"
             f"   q.attempts, candidate.in_doubt, {_CLAIMED_MAPPING_COLUMNS}",
             lease_s,
+            limit,
         )
-        if row is None:
-            return None
-        claimed = dict(row)
-        mapping = {f: claimed.pop(f"mapping_{f}") for f in _MAPPING_FIELDS}
-        found = mapping["national_id"] is not None
-        return QueuedEvent(**claimed, mapping=Mapping(**mapping) if found else None)
+        return sorted(map(_claimed, rows), key=lambda queued: queued.id)
 
     async def release(
         self, queue_id: int, *, retry_in_s: float, error: str, in_doubt: bool
@@ -342,6 +341,13 @@ class SyncRepository:
             dead.queue_id,
         )
         return await self.requeue([row["id"] for row in rows])
+
+
+def _claimed(row: Record) -> QueuedEvent:
+    claimed = dict(row)
+    mapping = {f: claimed.pop(f"mapping_{f}") for f in _MAPPING_FIELDS}
+    found = mapping["national_id"] is not None
+    return QueuedEvent(**claimed, mapping=Mapping(**mapping) if found else None)
 
 
 # Parameters $1 (queue id) and $2 (outcome); its row: the completed event's complaint.

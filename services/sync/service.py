@@ -218,37 +218,69 @@ class _TalksToNational:
 
 
 class Mirror(_TalksToNational):
-    """Drains the mirror queue: `concurrency` workers, each one event at a time."""
+    """Drains the mirror queue: one claimer hands due events (each the next of its complaint) to
+    at most `concurrency` calls in flight, claiming as many as there are free places and
+    admitted calls in one statement."""
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as workers:
-            for number in range(self._settings.sync_concurrency):
-                workers.create_task(self._work(), name=f"mirror-{number}")
+        places = asyncio.Semaphore(self._settings.sync_concurrency)
+        async with asyncio.TaskGroup() as calls:
+            while True:
+                free = await _free_places(places, self._settings.sync_claim_batch)
+                try:
+                    claimed = await self.claim_due(free)
+                except DATABASE_AWAY as error:
+                    log.warning("mirror: database unavailable (%r)", error)
+                    claimed = []
+                    await asyncio.sleep(1.0)
+                except Exception:
+                    log.exception("mirror: claiming failed unexpectedly; going on")
+                    claimed = []
+                    await asyncio.sleep(1.0)
+                for _ in range(free - len(claimed)):
+                    places.release()
+                for number, queued in enumerate(claimed):
+                    calls.create_task(self._mirror_in_place(queued, number == 0, places))
+                if not claimed:
+                    await asyncio.sleep(self._settings.sync_idle_poll_s)
 
-    async def _work(self) -> None:
-        while True:
-            try:
-                if not await self.mirror_one():
-                    await asyncio.sleep(0.2)
-            except DATABASE_AWAY as error:
-                log.warning("mirror worker: database unavailable (%r)", error)
-                await asyncio.sleep(1.0)
-            except Exception:
-                # A worker that died would stop the whole drain (its task group goes with it)
-                # while the service still looks alive: log it loudly and go on.
-                log.exception("mirror worker: unexpected failure; going on")
-                await asyncio.sleep(1.0)
+    async def _mirror_in_place(
+        self, queued: QueuedEvent, admitted: bool, places: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self.mirror(queued, admitted)
+        except DATABASE_AWAY as error:
+            # Its lease runs out and it is taken up again, in doubt.
+            log.warning("mirror: database unavailable (%r)", error)
+        except Exception:
+            # A failure must not reach the task group: it would stop the whole drain while the
+            # service still looks alive. Logged loudly; the lease brings the event back.
+            log.exception("mirror: unexpected failure; going on")
+        finally:
+            places.release()
 
-    async def mirror_one(self) -> bool:
-        """Claim and mirror one event; False when none was due."""
+    async def claim_due(self, limit: int) -> list[QueuedEvent]:
+        """Up to `limit` due events, claimed once a call to national is admitted (the first
+        event's; the others are admitted one by one as they go)."""
         await self._gate.admit()
-        async with self._pool.acquire() as connection:
-            queued = await SyncRepository(connection).claim(self._settings.sync_lease_s)
-        if queued is None:
+        try:
+            async with self._pool.acquire() as connection:
+                claimed = await SyncRepository(connection).claim(
+                    self._settings.sync_lease_s, limit
+                )
+        except BaseException:
             self._gate.give_back()
-            return False
-        await self._mirror(queued)
-        return True
+            raise
+        if not claimed:
+            self._gate.give_back()
+        return claimed
+
+    async def mirror_due(self, limit: int = 1) -> int:
+        """One step of the drain for a caller that drives it (tests): claim up to `limit`
+        events, mirror them side by side; returns how many there were."""
+        claimed = await self.claim_due(limit)
+        await asyncio.gather(*(self.mirror(q, n == 0) for n, q in enumerate(claimed)))
+        return len(claimed)
 
     def _backoff(self, attempts: int) -> float:
         return min(
@@ -256,7 +288,15 @@ class Mirror(_TalksToNational):
             self._settings.sync_retry_initial_s * 2.0 ** max(0, attempts - 1),
         )
 
-    async def _mirror(self, queued: QueuedEvent) -> None:
+    async def mirror(self, queued: QueuedEvent, admitted: bool = True) -> None:
+        """Mirror one claimed event. Not yet `admitted`: its call waits for the gate, for at
+        most half its lease (national down, say); then it is put back, as it was."""
+        if not admitted:
+            try:
+                await asyncio.wait_for(self._gate.admit(), self._settings.sync_lease_s / 2)
+            except TimeoutError:
+                await self._release(queued, 0.0, "not admitted in time", queued.in_doubt)
+                return
         try:
             event = parse_event(queued.payload)
         except ValidationError as error:
@@ -515,3 +555,13 @@ class Poller(_TalksToNational):
             await repository.publish(received, self._topic)
         NATIONAL_CHANGES.labels(received.event_type).inc()
         return 1
+
+
+async def _free_places(places: asyncio.Semaphore, at_most: int) -> int:
+    """Wait for one free place, then take every other one free now (up to `at_most`)."""
+    await places.acquire()
+    taken = 1
+    while taken < at_most and not places.locked():
+        await places.acquire()  # free: returns at once
+        taken += 1
+    return taken

@@ -12,6 +12,10 @@ class SyncSettings(Settings):
     sync_max_backlog: int = 5000
     # Different complaints mirrored side by side (one complaint's events are always in order).
     sync_concurrency: int = 8
+    # Events claimed together (one statement) when that many places are free (their calls
+    # still go at the pace); how long the claimer waits before looking again when none was due.
+    sync_claim_batch: int = 8
+    sync_idle_poll_s: float = 0.05
     # Calls a second to national LAPOR (set to its rate limit); after an outage the drain starts
     # at the fraction and reaches the rate over the ramp.
     sync_rate_per_s: float = 20.0

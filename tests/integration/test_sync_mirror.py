@@ -123,7 +123,7 @@ async def _drain(pool: asyncpg.Pool, mirror: Mirror, timeout_s: float = 20) -> N
             pending, _ = await SyncRepository(connection).backlog()
         if pending == 0:
             return
-        if not await mirror.mirror_one():
+        if not await mirror.mirror_due():
             await asyncio.sleep(0.05)
     raise AssertionError(f"{pending} events still pending")
 
@@ -154,8 +154,8 @@ async def test_timeouts_after_a_create_do_not_duplicate_it(
     await control.post(
         "/_sim/faults", json={"ambiguous_creates": {"mode": "hang", "next_count": 2}}
     )
-    await mirror.mirror_one()
-    await mirror.mirror_one()
+    await mirror.mirror_due()
+    await mirror.mirror_due()
     await control.post(
         "/_sim/faults", json={"ambiguous_creates": {"mode": "drop", "next_count": 2}}
     )
@@ -180,8 +180,8 @@ async def test_a_worker_that_died_mid_create_is_not_followed_by_a_second_create(
     await _queue(pool, received)
     # The dying worker: it claims the event and national applies its create, then it is gone.
     async with pool.acquire() as connection:
-        claimed = await SyncRepository(connection).claim(sync_settings.sync_lease_s)
-    assert claimed is not None and not claimed.in_doubt
+        [claimed] = await SyncRepository(connection).claim(sync_settings.sync_lease_s)
+    assert not claimed.in_doubt
     from services.sync.domain.plan import national_draft
 
     await gate.client.create_complaint(national_draft(received.complaint))
@@ -324,3 +324,25 @@ async def test_reconcile_reports_and_repairs_a_lost_mapping_and_a_lost_follow_up
     assert await reconcile(pool, gate.client, since, fix=False, calls_per_s=100) == []
     audit = await _audit(control, missing.complaint.tracking_number)
     assert audit["applied"] == {"create": 1, "followup": 1}
+
+
+async def test_one_claim_takes_the_next_event_of_several_complaints_never_two_of_one(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings
+) -> None:
+    first, second = complaint_received(), complaint_received()
+    followup = _status(first, ComplaintStatus.FOLLOWED_UP, note="dikerjakan")
+    await _queue(pool, first, followup, second)
+    async with pool.acquire() as connection:
+        claimed = await SyncRepository(connection).claim(sync_settings.sync_lease_s, limit=8)
+    assert [q.event_id for q in claimed] == [first.event_id, second.event_id]
+    assert all(q.mapping is None and not q.in_doubt for q in claimed)
+
+    # Driven by the claimer: the follow-up goes once its complaint is created, with its mapping.
+    mirror = Mirror(pool, gate, sync_settings)
+    assert await mirror.mirror_due(limit=8) == 0  # both leased: nothing else is due yet
+    await pool.execute("UPDATE sync.mirror_queue SET claimed_until = NULL, in_doubt = false")
+    assert await mirror.mirror_due(limit=8) == 2
+    async with pool.acquire() as connection:
+        [next_up] = await SyncRepository(connection).claim(sync_settings.sync_lease_s, limit=8)
+    assert next_up.event_id == followup.event_id
+    assert next_up.mapping is not None and next_up.mapping.complaint_id == first.complaint_id
