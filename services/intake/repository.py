@@ -255,17 +255,23 @@ _REMEMBER_KEY = (
 )
 
 
-# Each event's columns (see `later_event_columns`), of complaints intake knows. The progress is
+# Each event's columns (see `later_event_columns`), of complaints intake knows. The arrays are
+# unnested behind a fence (a materialized CTE) so that no plan depends on their length: otherwise
+# PostgreSQL plans every call afresh for the length it is given (0.36 ms, more than running it
+# for one event) instead of keeping one generic plan. The progress is
 # changed by an event's first delivery only (its operator timeline row is new): a new assignment
 # is to be notified afresh and ends a pending override; a notification counts for the agency
 # assigned; the first mirroring is kept. The public entry is written by its own first delivery,
 # with the complaint's status (`changes_status`) and agency.
 _RECORD_LATER_EVENTS = (
-    "WITH input AS (SELECT i.* FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[],"
-    " $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::date[],"
-    " $12::date[]) AS i(event_id, complaint_id, occurred_at, event_type, payload, status,"
-    " public_note, public_agency_code, changes_status, agency_code, disposition_due,"
-    " followup_due)"
+    "WITH arrays AS MATERIALIZED (SELECT $1::uuid[] AS a1, $2::uuid[] AS a2,"
+    " $3::timestamptz[] AS a3, $4::text[] AS a4, $5::text[] AS a5, $6::text[] AS a6,"
+    " $7::text[] AS a7, $8::text[] AS a8, $9::bool[] AS a9, $10::text[] AS a10,"
+    " $11::date[] AS a11, $12::date[] AS a12),"
+    " input AS (SELECT i.* FROM arrays,"
+    " unnest(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) AS i(event_id, complaint_id,"
+    " occurred_at, event_type, payload, status, public_note, public_agency_code, changes_status,"
+    " agency_code, disposition_due, followup_due)"
     " WHERE EXISTS (SELECT 1 FROM intake.complaints c WHERE c.complaint_id = i.complaint_id)),"
     " for_operators AS (INSERT INTO intake.operator_timeline"
     " (event_id, complaint_id, occurred_at, event_type, payload)"
