@@ -11,12 +11,17 @@ from typing import Any
 from shared.events import (
     Actor,
     ActorKind,
+    AgencyNotified,
+    AuthorityLevel,
     Channel,
     Complaint,
+    ComplaintMirrored,
     ComplaintReceived,
+    ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
     Event,
+    NotificationChannel,
 )
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
@@ -54,6 +59,47 @@ def followup(
             status=ComplaintStatus.FOLLOWED_UP,
             actor=Actor(kind=ActorKind.AGENCY, id="63.pupr"),
             note=f"tindak lanjut {number} untuk {received.complaint.tracking_number}",
+        )
+    )
+
+
+def routed(received: ComplaintReceived, agency: str, routing_round: int = 1) -> ComplaintRouted:
+    return ComplaintRouted(
+        **received.caused(
+            producer="router",
+            tracking_number=received.complaint.tracking_number,
+            agency_code=agency,
+            level=AuthorityLevel.PROVINSI,
+            confidence=0.9,
+            routing_table_version="test",
+            routing_round=routing_round,
+            disposition_due=date(2026, 12, 1),
+            followup_due=date(2026, 12, 8),
+        )
+    )
+
+
+def notified(received: ComplaintReceived, agency: str) -> AgencyNotified:
+    return AgencyNotified(
+        **received.caused(
+            producer="notifier",
+            tracking_number=received.complaint.tracking_number,
+            agency_code=agency,
+            channel=NotificationChannel.EMAIL,
+            delivery_id=uuid.uuid4(),
+            attempts=1,
+        )
+    )
+
+
+def mirrored(received: ComplaintReceived) -> ComplaintMirrored:
+    """The complaint's receipt as it reached national SP4N-LAPOR!."""
+    return ComplaintMirrored(
+        **received.caused(
+            producer="sync",
+            tracking_number=received.complaint.tracking_number,
+            national_complaint_id="1000001",
+            mirrored_event_id=received.event_id,
         )
     )
 

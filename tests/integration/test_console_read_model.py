@@ -3,9 +3,7 @@ redelivered event, and the triage override stored once with its event in the out
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from datetime import date
 
 import asyncpg
 import pytest
@@ -14,15 +12,10 @@ from services.intake.console.queries import ConsoleQueries, OverrideOutcome
 from services.intake.repository import IntakeRepository
 from services.intake.service import IntakeService
 from shared.events import (
-    AgencyNotified,
-    AuthorityLevel,
-    ComplaintMirrored,
     ComplaintReceived,
-    ComplaintRouted,
-    NotificationChannel,
 )
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
+from tests.factories import complaint_received, mirrored, notified, routed
 
 
 @pytest.fixture
@@ -30,35 +23,6 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     created = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     yield created
     await created.close()
-
-
-def _routed(received: ComplaintReceived, agency: str, routing_round: int = 1) -> ComplaintRouted:
-    return ComplaintRouted(
-        **received.caused(
-            producer="router",
-            tracking_number=received.complaint.tracking_number,
-            agency_code=agency,
-            level=AuthorityLevel.PROVINSI,
-            confidence=0.9,
-            routing_table_version="test",
-            routing_round=routing_round,
-            disposition_due=date(2026, 12, 1),
-            followup_due=date(2026, 12, 8),
-        )
-    )
-
-
-def _notified(received: ComplaintReceived, agency: str) -> AgencyNotified:
-    return AgencyNotified(
-        **received.caused(
-            producer="notifier",
-            tracking_number=received.complaint.tracking_number,
-            agency_code=agency,
-            channel=NotificationChannel.EMAIL,
-            delivery_id=uuid.uuid4(),
-            attempts=1,
-        )
-    )
 
 
 async def _progress(pool: asyncpg.Pool, received: ComplaintReceived) -> asyncpg.Record:
@@ -76,25 +40,18 @@ async def test_redelivered_events_change_nothing(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as connection:
         await IntakeRepository(connection).add(received.complaint, None, "test")
     service = IntakeService(pool)
-    first, notified = _routed(received, "63.pupr"), _notified(received, "63.pupr")
-    mirrored = ComplaintMirrored(
-        **received.caused(
-            producer="sync",
-            tracking_number=received.complaint.tracking_number,
-            national_complaint_id="1000001",
-            mirrored_event_id=received.event_id,
-        )
-    )
-    for event in (first, notified, mirrored):
+    first, notification = routed(received, "63.pupr"), notified(received, "63.pupr")
+    mirroring = mirrored(received)
+    for event in (first, notification, mirroring):
         await service.handle(event)
     progress = await _progress(pool, received)
     assert progress["agency_code"] == "63.pupr" and progress["notified_at"] is not None
-    assert progress["mirrored_at"] == mirrored.occurred_at
+    assert progress["mirrored_at"] == mirroring.occurred_at
 
-    rerouted = _routed(received, "63.dishub", routing_round=2)
+    rerouted = routed(received, "63.dishub", routing_round=2)
     await service.handle(rerouted)
     # Redelivered: the old routing, the old agency's notification and the mirror change nothing.
-    for event in (first, notified, mirrored, rerouted):
+    for event in (first, notification, mirroring, rerouted):
         await service.handle(event)
     progress = await _progress(pool, received)
     assert progress["agency_code"] == "63.dishub"
@@ -108,7 +65,7 @@ async def test_redelivered_events_change_nothing(pool: asyncpg.Pool) -> None:
     record = await ConsoleQueries(pool).complaint(received.complaint.tracking_number)
     assert record is not None
     assert [e.event_id for e in record.events] == [
-        e.event_id for e in (first, notified, mirrored, rerouted)
+        e.event_id for e in (first, notification, mirroring, rerouted)
     ]
 
 
@@ -120,7 +77,7 @@ async def test_an_override_is_requested_once_until_the_router_answers(
         await IntakeRepository(connection).add(received.complaint, None, "test")
     service, queries = IntakeService(pool), ConsoleQueries(pool)
     tracking, topic = received.complaint.tracking_number, fresh_topic.name
-    triage = _routed(received, "63.triage")
+    triage = routed(received, "63.triage")
     assert await queries.request_override(tracking, "63.dinkes", "rina", topic) == (
         OverrideOutcome.NOT_IN_TRIAGE  # not routed yet
     )
@@ -141,6 +98,6 @@ async def test_an_override_is_requested_once_until_the_router_answers(
     )
     assert (await _progress(pool, received))["override_agency_code"] == "63.dinkes"
 
-    await service.handle(_routed(received, "63.dinkes", routing_round=2))
+    await service.handle(routed(received, "63.dinkes", routing_round=2))
     assert tracking not in [item.tracking_number for item in await queries.triage_queue()]
     assert (await _progress(pool, received))["override_agency_code"] is None

@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -21,62 +20,17 @@ from shared.consumer import apply_batch, keep_in_dead_letters
 from shared.events import (
     Actor,
     ActorKind,
-    AgencyNotified,
     AnyEvent,
-    AuthorityLevel,
-    ComplaintMirrored,
     ComplaintReceived,
-    ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
-    NotificationChannel,
     RoutingOverrideRequested,
     encode_event,
 )
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, publish_all
+from tests.factories import complaint_received, mirrored, notified, publish_all, routed
 from tests.processes import ServiceProcess, free_port
-
-
-def _routed(received: ComplaintReceived, agency: str, routing_round: int = 1) -> ComplaintRouted:
-    return ComplaintRouted(
-        **received.caused(
-            producer="router",
-            tracking_number=received.complaint.tracking_number,
-            agency_code=agency,
-            level=AuthorityLevel.PROVINSI,
-            confidence=0.9,
-            routing_table_version="test",
-            routing_round=routing_round,
-            disposition_due=date(2026, 12, routing_round),
-            followup_due=date(2026, 12, 7 + routing_round),
-        )
-    )
-
-
-def _notified(received: ComplaintReceived, agency: str) -> AgencyNotified:
-    return AgencyNotified(
-        **received.caused(
-            producer="notifier",
-            tracking_number=received.complaint.tracking_number,
-            agency_code=agency,
-            channel=NotificationChannel.EMAIL,
-            delivery_id=uuid.uuid4(),
-            attempts=1,
-        )
-    )
-
-
-def _mirrored(received: ComplaintReceived) -> ComplaintMirrored:
-    return ComplaintMirrored(
-        **received.caused(
-            producer="sync",
-            tracking_number=received.complaint.tracking_number,
-            national_complaint_id=received.complaint.tracking_number[-8:],
-            mirrored_event_id=received.event_id,
-        )
-    )
 
 
 def _status(
@@ -123,24 +77,24 @@ def _scenario() -> Scenario:
     never = complaint_received()
     c1, c2, c3, c4 = local = [complaint_received() for _ in range(4)]
     rounds: list[list[AnyEvent]] = [
-        [c1, national, _mirrored(c2), _routed(c3, "63.triage")],
+        [c1, national, mirrored(c2), routed(c3, "63.triage")],
         [
-            _routed(c1, "63.pupr"),
-            _routed(c2, "63.dishub"),
-            _notified(c3, "63.triage"),
-            _routed(national, "63.pupr"),
-            _routed(never, "63.pupr"),
+            routed(c1, "63.pupr"),
+            routed(c2, "63.dishub"),
+            notified(c3, "63.triage"),
+            routed(national, "63.pupr"),
+            routed(never, "63.pupr"),
         ],
         [
-            _notified(c1, "63.pupr"),
-            _notified(c2, "63.pupr"),  # not the agency assigned: no progress
-            _routed(c3, "63.dinkes", routing_round=2),  # ends the override, to be notified
+            notified(c1, "63.pupr"),
+            notified(c2, "63.pupr"),  # not the agency assigned: no progress
+            routed(c3, "63.dinkes", routing_round=2),  # ends the override, to be notified
             _status(c4, ComplaintStatus.REPORTER_REPLIED, None, "Saya Siti, 0812 5555 0101"),
-            _notified(national, "63.pupr"),
+            notified(national, "63.pupr"),
         ],
         [
-            _routed(c1, "63.dishub", routing_round=2),
-            _mirrored(c2),  # a later event mirrored: the first mirroring is kept
+            routed(c1, "63.dishub", routing_round=2),
+            mirrored(c2),  # a later event mirrored: the first mirroring is kept
             _status(c3, ComplaintStatus.FOLLOWED_UP, "63.dinkes", "Sudah ditangani"),
             RoutingOverrideRequested(
                 **c4.caused(
@@ -152,9 +106,9 @@ def _scenario() -> Scenario:
             ),
         ],
         [
-            _notified(c1, "63.pupr"),  # late, from the agency no longer assigned
-            _notified(c2, "63.dishub"),
-            _notified(c3, "63.dinkes"),
+            notified(c1, "63.pupr"),  # late, from the agency no longer assigned
+            notified(c2, "63.dishub"),
+            notified(c3, "63.dinkes"),
             _status(never, ComplaintStatus.RESOLVED, "63.pupr", "Selesai"),
         ],
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 from services.intake.repository import PublicEntry, later_event_columns
@@ -10,48 +9,18 @@ from services.intake.service import REPLY_NOTE, public_entry
 from shared.events import (
     Actor,
     ActorKind,
-    AgencyNotified,
-    AuthorityLevel,
-    ComplaintMirrored,
-    ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
-    NotificationChannel,
     RoutingOverrideRequested,
 )
-from tests.factories import complaint_received
+from tests.factories import complaint_received, mirrored, notified, routed
 
 RECEIVED = complaint_received()
 TRACKING = RECEIVED.complaint.tracking_number
-ROUTED = ComplaintRouted(
-    **RECEIVED.caused(
-        producer="router",
-        tracking_number=TRACKING,
-        agency_code="63.pupr",
-        level=AuthorityLevel.PROVINSI,
-        confidence=0.9,
-        routing_table_version="test",
-        disposition_due=date(2026, 12, 1),
-        followup_due=date(2026, 12, 8),
-    )
-)
-NOTIFIED = AgencyNotified(
-    **RECEIVED.caused(
-        producer="notifier",
-        tracking_number=TRACKING,
-        agency_code="63.pupr",
-        channel=NotificationChannel.EMAIL,
-        delivery_id=uuid.uuid4(),
-        attempts=1,
-    )
-)
-MIRRORED = ComplaintMirrored(
-    **RECEIVED.caused(
-        producer="sync",
-        tracking_number=TRACKING,
-        national_complaint_id="1000001",
-        mirrored_event_id=RECEIVED.event_id,
-    )
+ROUTED, NOTIFIED, MIRRORED = (
+    routed(RECEIVED, "63.pupr"),
+    notified(RECEIVED, "63.pupr"),
+    mirrored(RECEIVED),
 )
 REPLIED = ComplaintStatusChanged(
     **RECEIVED.caused(
