@@ -150,20 +150,29 @@ async def apply_batch(
     `concurrency`), so their database commits overlap instead of queueing.
 
     With `handle_leading`, the first event of every complaint in the batch is offered to it
-    first, all together (one transaction for a whole burst of new complaints instead of one
-    each); the events it leaves, and every later one, go to `handle` one by one, in order."""
+    first, all together (one statement for a whole burst instead of one each), then, round by
+    round, the next event of every complaint whose previous one it took; the events it leaves,
+    and every later one of their complaints, go to `handle` one by one, in order."""
     by_complaint: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
     for record in records:
         by_complaint[record.key].append(record)
     queues = list(by_complaint.values())
     parsed: dict[int, AnyEvent | ValidationError] = {}
     if handle_leading is not None:
-        parsed = {id(queue[0]): _parsed(queue[0]) for queue in queues}
-        leading = [event for event in parsed.values() if not isinstance(event, ValidationError)]
-        applied = await _apply_leading(leading, handle_leading)
-        queues = [
-            queue[1:] if _event_id(parsed[id(queue[0])]) in applied else queue for queue in queues
-        ]
+        offered, queues = queues, []
+        while offered:
+            heads = {id(queue[0]): _parsed(queue[0]) for queue in offered}
+            parsed.update(heads)
+            leading = [e for e in heads.values() if not isinstance(e, ValidationError)]
+            applied = await _apply_leading(leading, handle_leading)
+            again = []
+            for queue in offered:
+                if _event_id(heads[id(queue[0])]) in applied:
+                    if len(queue) > 1:
+                        again.append(queue[1:])
+                else:
+                    queues.append(queue)
+            offered = again
     limit = asyncio.Semaphore(concurrency)
 
     async def apply_in_order(complaint_records: list[ConsumerRecord[bytes, bytes]]) -> None:

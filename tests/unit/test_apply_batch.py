@@ -1,0 +1,63 @@
+"""How a consumed batch is applied: each complaint's events in order, bulk rounds first."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from aiokafka.structs import ConsumerRecord
+
+from shared.consumer import apply_batch
+from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event
+from tests.factories import complaint_received, mirrored, notified, routed
+
+
+def _record(event: Event, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="t",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=str(event.complaint_id).encode(),
+        value=event.model_dump_json().encode(),
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=(),
+    )
+
+
+async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_order() -> None:
+    first, second = complaint_received(), complaint_received()
+    # First: received, routed, notified, mirrored; second: received, mirrored.
+    events: list[Event] = [
+        first,
+        second,
+        routed(first, "63.pupr"),
+        notified(first, "63.pupr"),
+        mirrored(second),
+        mirrored(first),
+    ]
+    rounds: list[list[uuid.UUID]] = []
+    one_by_one: list[uuid.UUID] = []
+
+    async def take_all_but_notified(lot: Sequence[AnyEvent]) -> set[uuid.UUID]:
+        rounds.append([e.event_id for e in lot])
+        return {e.event_id for e in lot if isinstance(e, ComplaintReceived | ComplaintRouted)}
+
+    async def handle(event: AnyEvent) -> None:
+        one_by_one.append(event.event_id)
+
+    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        raise AssertionError(error)
+
+    records = [_record(event, offset) for offset, event in enumerate(events)]
+    await apply_batch(records, handle, poison, 4, take_all_but_notified)
+
+    ids = [e.event_id for e in events]
+    # Round 1: both received; round 2: first's routed, second's mirrored (refused: it and
+    # nothing after it go one by one); round 3: first's notified (refused, with what follows).
+    assert rounds == [[ids[0], ids[1]], [ids[2], ids[4]], [ids[3]]]
+    assert sorted(one_by_one) == sorted([ids[4], ids[3], ids[5]])
+    assert one_by_one.index(ids[3]) < one_by_one.index(ids[5])  # first's order kept
