@@ -91,19 +91,24 @@ async def enqueue_all(
     along: str = "",
     along_args: Sequence[object] = (),
     only_if: str = "",
+    each_only_if: str = "",
 ) -> bool:
     """Store events in the schema's outbox, in the given order, inside the caller's transaction,
     or together with the state they announce: `along` are data-modifying CTEs (`name AS (INSERT
     ...)`, parameters $1..$n given as `along_args`) run in the same statement, which is atomic on
     its own, so state and events take one round trip and no transaction. With `only_if` (the
     name of one of those CTEs) the events are stored only when it returned a row (the state did
-    change); returns whether they were."""
+    change); returns whether they were. With `each_only_if` (a CTE returning `event_id`s) only
+    the events whose ids it returned are stored; returns whether it returned any."""
     # The notification is delivered at commit only, so the relay wakes when there is really
     # something to send. Rows are numbered in array order (WITH ORDINALITY), which the outbox's
     # id sequence follows, so the relay publishes them in the order given.
     first = len(along_args) + 1
     p = [f"${first + n}" for n in range(6)]
-    condition = f"EXISTS (SELECT 1 FROM {only_if})" if only_if else "true"
+    condition = (
+        f"EXISTS (SELECT 1 FROM {only_if or each_only_if})" if only_if or each_only_if else "true"
+    )
+    each = f"e.event_id IN (SELECT event_id FROM {each_only_if})" if each_only_if else "true"
     stored: bool = await connection.fetchval(
         f"WITH {along + ', ' if along else ''}"
         f'stored_events AS (INSERT INTO "{schema}".outbox'
@@ -111,7 +116,7 @@ async def enqueue_all(
         " SELECT event_id, complaint_id, event_type, topic, payload FROM unnest("
         f"{p[0]}::uuid[], {p[1]}::uuid[], {p[2]}::text[], {p[3]}::bytea[])"
         " WITH ORDINALITY AS e(event_id, complaint_id, event_type, payload, n),"
-        f" (SELECT {p[4]}::text AS topic) AS t WHERE {condition}"
+        f" (SELECT {p[4]}::text AS topic) AS t WHERE {condition} AND {each}"
         " ORDER BY n ON CONFLICT (event_id) DO NOTHING)"
         f" SELECT {condition} FROM (SELECT pg_notify({p[5]}, '')) AS woken",
         *along_args,
