@@ -12,12 +12,11 @@ a dead letter that an operator can send again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,7 @@ from services.notifier.repository import WAKE_CHANNEL
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
 from shared.db import DATABASE_AWAY
 from shared.events import AgencyNotified, NotificationChannel
-from shared.outbox import enqueue
+from shared.outbox import enqueue_all
 
 log = logging.getLogger(__name__)
 SCHEMA = "notifier"
@@ -75,11 +74,32 @@ class ClaimedDelivery:
     secret: str | None
 
 
+@dataclass(frozen=True)
+class Claim:
+    deliveries: list[ClaimedDelivery]
+    # Agencies with due deliveries held back by their limit: a slot of theirs freeing is worth
+    # claiming again for.
+    waiting_agencies: frozenset[str]
+
+
 # Only the worker holding the current attempt may mark it (a lease taken over moved `attempts`).
-_MARK_DELIVERED_CTE = (
-    "UPDATE notifier.deliveries SET state = 'delivered', delivered_at = now(), lease_until = NULL"
-    " WHERE delivery_id = $1 AND state = 'sending' AND attempts = $2 RETURNING 1"
+# Given arrays of delivery ids, attempts and the ids of their AgencyNotified (NULL for reporters).
+_MARK_DELIVERED = (
+    "done AS (UPDATE notifier.deliveries d SET state = 'delivered', delivered_at = now(),"
+    " lease_until = NULL FROM unnest($1::uuid[], $2::integer[], $3::uuid[])"
+    " AS m(delivery_id, attempts, event_id) WHERE d.delivery_id = m.delivery_id"
+    " AND d.state = 'sending' AND d.attempts = m.attempts RETURNING m.event_id)"
 )
+
+
+@dataclass
+class _Marking:
+    """Deliveries done while the statement marking those before them was under way: they are
+    marked together, by the next statement."""
+
+    deliveries: list[ClaimedDelivery] = field(default_factory=list)
+    marked: bool | None = None
+    error: Exception | None = None
 
 
 class DeliveryQueue:
@@ -97,8 +117,10 @@ class DeliveryQueue:
         self._per_agency = per_agency
         self._lease_s = lease_s
         self._topic = topic
+        self._marking = _Marking()
+        self._one_marking_at_a_time = asyncio.Lock()
 
-    async def claim(self, limit: int) -> list[ClaimedDelivery]:
+    async def claim(self, limit: int) -> Claim:
         """Up to `limit` due deliveries, no agency beyond its limit of deliveries in flight (see
         the migration defining `claim_deliveries`)."""
         rows = await self._pool.fetch(
@@ -107,43 +129,69 @@ class DeliveryQueue:
             self._per_agency,
             self._lease_s,
         )
-        return [
-            ClaimedDelivery(
-                **{
-                    **dict(row),
-                    "channel": NotificationChannel(row["channel"]),
-                    "payload": json.loads(row["payload"]),
-                }
-            )
-            for row in rows
-        ]
+        return Claim(
+            deliveries=[
+                ClaimedDelivery(
+                    **{
+                        **dict(row),
+                        "channel": NotificationChannel(row["channel"]),
+                        "payload": json.loads(row["payload"]),
+                    }
+                )
+                for row in rows
+                if row["delivery_id"] is not None
+            ],
+            waiting_agencies=frozenset(
+                row["agency_code"] for row in rows if row["delivery_id"] is None
+            ),
+        )
 
     async def delivered(self, delivery: ClaimedDelivery) -> None:
         """Mark it delivered and, for an agency's alert, announce `AgencyNotified` in the same
-        statement (one round trip per delivery, not a transaction of four)."""
-        async with self._pool.acquire() as connection:
-            if delivery.agency_code == CITIZEN:
-                updated = await connection.fetchval(
-                    f"WITH done AS ({_MARK_DELIVERED_CTE}) SELECT count(*) > 0 FROM done",
-                    delivery.delivery_id,
-                    delivery.attempts,
-                )
-            else:
-                updated = await enqueue(
-                    connection,
-                    SCHEMA,
-                    self._agency_notified(delivery),
-                    self._topic,
-                    along=f"done AS ({_MARK_DELIVERED_CTE})",
-                    along_args=(delivery.delivery_id, delivery.attempts),
-                    only_if="done",
-                )
-        if not updated:  # another worker took it over after our lease ran out
+        statement. Deliveries done while that statement runs are marked together by the next
+        one (group commit: one round trip for several, no wait when there is none under way)."""
+        marking = self._marking
+        marking.deliveries.append(delivery)
+        async with self._one_marking_at_a_time:
+            if marking is self._marking:  # not yet marked along with others
+                self._marking = _Marking()
+                try:
+                    marking.marked = await self._mark_delivered(marking.deliveries)
+                except Exception as error:
+                    marking.error = error
+        if marking.error is not None:
+            raise marking.error
+        if not marking.marked:  # another worker took them over after our lease ran out
             return
         DELIVERIES.labels(delivery.channel.value, delivery.agency_code, "delivered").inc()
         DELIVERY_LATENCY.labels(delivery.channel.value).observe(
             time.time() - delivery.created_at.timestamp()
         )
+
+    async def _mark_delivered(self, deliveries: list[ClaimedDelivery]) -> bool:
+        """Whether any was still ours to mark (a single one, the common case, exactly)."""
+        announced = {
+            delivery.delivery_id: self._agency_notified(delivery)
+            for delivery in deliveries
+            if delivery.agency_code != CITIZEN
+        }
+        async with self._pool.acquire() as connection:
+            return await enqueue_all(
+                connection,
+                SCHEMA,
+                list(announced.values()),
+                self._topic,
+                along=_MARK_DELIVERED,
+                along_args=(
+                    [delivery.delivery_id for delivery in deliveries],
+                    [delivery.attempts for delivery in deliveries],
+                    [
+                        event.event_id if (event := announced.get(delivery.delivery_id)) else None
+                        for delivery in deliveries
+                    ],
+                ),
+                each_only_if="done",
+            )
 
     def _agency_notified(self, delivery: ClaimedDelivery) -> AgencyNotified:
         return AgencyNotified(
@@ -220,35 +268,39 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         listener = await self._listen()
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight: dict[asyncio.Task[None], str] = {}  # each send, and its agency
+        waiting_agencies: frozenset[str] = frozenset()
+        due = True  # something may be claimable
         next_measure = 0.0
         try:
             while True:
-                try:
-                    free = self._concurrency - len(in_flight)
-                    # Under load, claim a few slots at a time rather than each one as it frees:
-                    # a claim costs a transaction however few rows it takes.
-                    worth_claiming = free >= self._claim_batch or not in_flight
-                    claimed = await self._queue.claim(free) if worth_claiming else []
-                    if time.monotonic() >= next_measure:
-                        next_measure = time.monotonic() + 5.0
-                        await self._queue.measure()
-                except DATABASE_AWAY as error:
-                    log.warning("delivery queue unavailable (%r)", error)
-                    claimed = []
-                for delivery in claimed:
-                    task = asyncio.create_task(self._deliver(delivery))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-                if worth_claiming and len(claimed) == free:
-                    continue  # more may be due
-                self._wake.clear()
-                waiters = [asyncio.create_task(self._wake.wait()), *in_flight]
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait(
-                        waiters, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED
-                    )
-                waiters[0].cancel()
+                free = self._concurrency - len(in_flight)
+                # Under load, claim a few slots at a time rather than each one as it frees:
+                # a claim costs a statement however few rows it takes.
+                if due and (free >= self._claim_batch or not in_flight):
+                    # Cleared first, so a delivery queued during the claim wakes the next wait.
+                    self._wake.clear()
+                    claim = await self._claim(free)
+                    waiting_agencies = claim.waiting_agencies
+                    for delivery in claim.deliveries:
+                        in_flight[asyncio.create_task(self._deliver(delivery))] = (
+                            delivery.agency_code
+                        )
+                    due = len(claim.deliveries) == free  # more may be due
+                    if due:
+                        continue
+                if time.monotonic() >= next_measure:
+                    next_measure = time.monotonic() + 5.0
+                    await self._measure()
+                wake = asyncio.create_task(self._woken())
+                done, _ = await asyncio.wait(
+                    [wake, *in_flight], timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                wake.cancel()
+                freed = {in_flight.pop(task) for task in done if task is not wake}
+                # Claim again when a delivery was queued, at every poll (retries fall due,
+                # leases run out), or when a send freed a slot a waiting delivery needs.
+                due = due or wake in done or not done or not freed.isdisjoint(waiting_agencies)
         finally:
             # On shutdown, sends under way may finish (or their lease brings them back later).
             if in_flight:
@@ -258,6 +310,22 @@ class DeliveryWorker:
             await asyncio.gather(*in_flight, return_exceptions=True)
             if listener is not None:
                 await listener.close()
+
+    async def _woken(self) -> None:
+        await self._wake.wait()
+
+    async def _claim(self, free: int) -> Claim:
+        try:
+            return await self._queue.claim(free)
+        except DATABASE_AWAY as error:
+            log.warning("delivery queue unavailable (%r)", error)
+            return Claim([], frozenset())
+
+    async def _measure(self) -> None:
+        try:
+            await self._queue.measure()
+        except DATABASE_AWAY as error:
+            log.warning("delivery queue not measured (%r)", error)
 
     async def _listen(self) -> asyncpg.Connection | None:
         """Woken at once when a delivery is queued; without LISTEN, polling still finds it."""

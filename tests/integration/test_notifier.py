@@ -12,7 +12,7 @@ import threading
 import time
 import tomllib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
@@ -455,7 +455,7 @@ async def test_a_crashed_workers_deliveries_are_taken_up_after_its_lease(
         crashed = DeliveryQueue(
             pool, RetryPolicy(), per_agency=8, lease_s=1.0, topic=OUTBOX_TOPIC.name
         )
-        claimed = await crashed.claim(10_000)
+        claimed = (await crashed.claim(10_000)).deliveries
         assert {d.agency_code for d in claimed} >= {agency.code}
         async with running_worker(pool, database_url, smtp_port):
             await asyncio.sleep(0.5)
@@ -478,6 +478,41 @@ async def test_one_agency_gets_no_more_than_its_limit_at_once(
         async with running_worker(pool, database_url, smtp_port, per_agency=2):
             await eventually(lambda: len(receiver.accepted) == 6)
         assert receiver.max_in_flight <= 2
+
+
+async def test_deliveries_done_together_are_marked_together_each_announced_once(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    _, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET, delay_s=0.05)) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        complaints = [await _assign(pool, agency) for _ in range(12)]
+        async with running_worker(pool, database_url, smtp_port, per_agency=8):
+            await eventually(lambda: len(receiver.accepted) == 12)
+            await eventually_async(lambda: _all_delivered(pool, agency.code), timeout_s=10.0)
+    for received in complaints:
+        notified = [
+            e
+            for e in await _outbox_events(pool, received.complaint_id)
+            if isinstance(e, AgencyNotified)
+        ]
+        assert sorted(e.channel for e in notified) == ["email", "webhook"]
+    rows = await _deliveries(pool, agency.code)
+    assert {r["state"] for r in rows} == {"delivered"} and len(rows) == 24
+
+
+async def _all_delivered(pool: asyncpg.Pool, agency: str) -> bool:
+    states = {r["state"] for r in await _deliveries(pool, agency)}
+    return states == {"delivered"}
+
+
+async def eventually_async(check: Callable[[], Awaitable[bool]], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
 
 
 async def test_a_reroute_tells_the_previous_agency_and_keeps_confidential_text_private(

@@ -1,7 +1,3 @@
--- Claiming due deliveries in one round trip instead of a transaction of five statements. Claims
--- are serialised by a transaction-scoped advisory lock, which makes each agency's limit of
--- deliveries in flight exact across workers and processes; the claim itself, like every
--- statement of a volatile function, sees what committed before the lock was granted.
 -- Due, or orphaned by a worker that died mid-send (its lease ran out).
 CREATE FUNCTION claimable(state text, next_attempt_at timestamptz, lease_until timestamptz)
 RETURNS boolean LANGUAGE sql STABLE AS $$
@@ -9,6 +5,10 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
         OR (state = 'sending' AND lease_until <= now())
 $$;
 
+-- Claiming due deliveries in one round trip instead of a transaction of five statements. Claims
+-- are serialised by a transaction-scoped advisory lock, which makes each agency's limit of
+-- deliveries in flight exact across workers and processes; the claim itself, like every
+-- statement of a volatile function, sees what committed before the lock was granted.
 CREATE FUNCTION claim_deliveries(wanted integer, per_agency integer, lease_s double precision)
 RETURNS TABLE (
     delivery_id uuid, complaint_id uuid, tracking_number text, agency_code text, kind text,
@@ -27,24 +27,34 @@ BEGIN
         SELECT delivery_id, agency_code, next_attempt_at, row_number() OVER
             (PARTITION BY agency_code ORDER BY next_attempt_at, created_at) AS place
         FROM notifier.deliveries WHERE notifier.claimable(state, next_attempt_at, lease_until)
+    ), placed AS (
+        SELECT delivery_id, agency_code, next_attempt_at, place <= per_agency - coalesce(n, 0) AS fits
+        FROM due LEFT JOIN in_flight USING (agency_code)
     ), chosen AS (
-        SELECT delivery_id FROM due LEFT JOIN in_flight USING (agency_code)
-        WHERE place <= per_agency - coalesce(n, 0) ORDER BY next_attempt_at LIMIT wanted
+        SELECT delivery_id FROM placed WHERE fits ORDER BY next_attempt_at LIMIT wanted
     ), locked AS (
         -- Checked again on the row locked: a late worker may have just marked it delivered.
         SELECT delivery_id FROM notifier.deliveries
         WHERE delivery_id IN (SELECT delivery_id FROM chosen)
           AND notifier.claimable(state, next_attempt_at, lease_until)
         FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE notifier.deliveries d SET state = 'sending', attempts = d.attempts + 1,
+            lease_until = now() + make_interval(secs => lease_s)
+        FROM locked WHERE d.delivery_id = locked.delivery_id
+        RETURNING d.delivery_id, d.complaint_id, d.tracking_number, d.agency_code, d.kind,
+            d.channel, d.payload, d.attempts, d.cause_event_id, d.correlation_id, d.created_at,
+            (SELECT CASE d.channel
+                        WHEN 'webhook' THEN c.contacts -> 'webhook' ->> 'secret'
+                        WHEN 'sms' THEN c.contacts -> 'sms_gateway' ->> 'secret' END
+             FROM notifier.agency_contacts c WHERE c.agency_code = d.agency_code)
     )
-    UPDATE notifier.deliveries d SET state = 'sending', attempts = d.attempts + 1,
-        lease_until = now() + make_interval(secs => lease_s)
-    FROM locked WHERE d.delivery_id = locked.delivery_id
-    RETURNING d.delivery_id, d.complaint_id, d.tracking_number, d.agency_code, d.kind, d.channel,
-        d.payload, d.attempts, d.cause_event_id, d.correlation_id, d.created_at,
-        (SELECT CASE d.channel
-                    WHEN 'webhook' THEN c.contacts -> 'webhook' ->> 'secret'
-                    WHEN 'sms' THEN c.contacts -> 'sms_gateway' ->> 'secret' END
-         FROM notifier.agency_contacts c WHERE c.agency_code = d.agency_code);
+    SELECT * FROM claimed
+    -- And a row without a delivery for each agency whose due deliveries wait for a free slot:
+    -- a worker finishing one of its deliveries then knows to claim again.
+    UNION ALL
+    SELECT DISTINCT NULL::uuid, NULL::uuid, NULL::text, agency_code, NULL::text, NULL::text,
+        NULL::jsonb, NULL::integer, NULL::uuid, NULL::uuid, NULL::timestamptz, NULL::text
+    FROM placed WHERE NOT fits;
 END
 $$;
