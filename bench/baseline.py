@@ -17,8 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.measure import Figures, figures, timed_concurrently
 from shared.demo_complaints import sample_complaint_fields
 from shared.events import Channel, Complaint, ComplaintReceived, encode_event
-from shared.kafka import ensure_topics, idempotent_producer
-from shared.topics import TopicSpec
+from shared.kafka import idempotent_producer, scratch_topic
 
 CONCURRENCY = 16
 
@@ -34,50 +33,49 @@ def sample_events(count: int) -> list[ComplaintReceived]:
 
 async def kafka_baseline(bootstrap_servers: str, events: list[ComplaintReceived]) -> list[Figures]:
     """Produce acknowledgement latency, and produce-to-consume latency with a live consumer."""
-    topic = TopicSpec(name=f"bench.baseline.{uuid.uuid4().hex[:8]}", partitions=6)
-    await ensure_topics(bootstrap_servers, (topic,))
-    consumer = AIOKafkaConsumer(
-        topic.name,
-        bootstrap_servers=bootstrap_servers,
-        group_id=f"bench-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    sent_at: dict[bytes, float] = {}
-    delivered: list[float] = []
-
-    async def consume() -> None:
-        while len(delivered) < len(events):
-            batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
-            now = time.perf_counter()
-            delivered.extend(now - sent_at[r.value] for rs in batch.values() for r in rs)
-
-    producer = idempotent_producer(bootstrap_servers, client_id="bench-baseline")
-    await producer.start()
-    payloads = [(encode_event(e), e.key) for e in events]
-
-    async def send(value: bytes, key: bytes) -> None:
-        sent_at[value] = time.perf_counter()
-        await producer.send_and_wait(topic.name, value, key=key)
-
-    began = time.perf_counter()
-    consuming = asyncio.create_task(consume())
-    try:
-        produced = await timed_concurrently(
-            "baseline: aiokafka produce (acks=all, idempotent)",
-            [partial(send, value, key) for value, key in payloads],
-            CONCURRENCY,
+    async with scratch_topic(bootstrap_servers, "bench.baseline") as topic:
+        consumer = AIOKafkaConsumer(
+            topic.name,
+            bootstrap_servers=bootstrap_servers,
+            group_id=f"bench-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
         )
-        await asyncio.wait_for(consuming, timeout=60)
-    finally:
-        consuming.cancel()
-        await producer.stop()
-        await consumer.stop()
-    end_to_end = figures(
-        "baseline: aiokafka produce → consume", delivered, time.perf_counter() - began
-    )
-    return [produced, end_to_end]
+        await consumer.start()
+        sent_at: dict[bytes, float] = {}
+        delivered: list[float] = []
+
+        async def consume() -> None:
+            while len(delivered) < len(events):
+                batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
+                now = time.perf_counter()
+                delivered.extend(now - sent_at[r.value] for rs in batch.values() for r in rs)
+
+        producer = idempotent_producer(bootstrap_servers, client_id="bench-baseline")
+        await producer.start()
+        payloads = [(encode_event(e), e.key) for e in events]
+
+        async def send(value: bytes, key: bytes) -> None:
+            sent_at[value] = time.perf_counter()
+            await producer.send_and_wait(topic.name, value, key=key)
+
+        began = time.perf_counter()
+        consuming = asyncio.create_task(consume())
+        try:
+            produced = await timed_concurrently(
+                "baseline: aiokafka produce (acks=all, idempotent)",
+                [partial(send, value, key) for value, key in payloads],
+                CONCURRENCY,
+            )
+            await asyncio.wait_for(consuming, timeout=60)
+        finally:
+            consuming.cancel()
+            await producer.stop()
+            await consumer.stop()
+        end_to_end = figures(
+            "baseline: aiokafka produce → consume", delivered, time.perf_counter() - began
+        )
+        return [produced, end_to_end]
 
 
 async def postgres_baseline(database_url: str, events: list[ComplaintReceived]) -> Figures:

@@ -29,7 +29,7 @@ import asyncpg
 from rich.table import Table
 
 from shared.demo import create_keys
-from shared.kafka import ensure_topics
+from shared.kafka import scratch_topic
 from shared.load import (
     CHANNELS,
     STAGES,
@@ -43,7 +43,6 @@ from shared.load import (
 )
 from shared.migrations import apply_migrations
 from shared.settings import Settings
-from shared.topics import TopicSpec
 from tests.processes import ROOT, ServiceProcess, running, smtp_sink, system_processes
 
 FIXED_RATES = (100.0, 500.0)
@@ -267,37 +266,36 @@ def _system(database_url: str, bootstrap_servers: str, topic: str) -> Iterator[d
 async def pipeline(settings: Settings) -> dict[str, Any]:
     """The fixed loads, then the staircase; every figure as bench-results.json holds it."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    topic = TopicSpec(name=f"bench.e2e.{uuid.uuid4().hex[:8]}", partitions=6)
-    await ensure_topics(settings.kafka_bootstrap_servers, (topic,))
-    async with _scratch_database(settings.database_url) as database_url:
-        keys = await create_keys(database_url, CHANNELS)
-        with _system(database_url, settings.kafka_bootstrap_servers, topic.name) as processes:
-            watcher = StageWatcher(settings.kafka_bootstrap_servers, topic.name)
-            await watcher.start()
-            offering = Offering(processes["intake"].origin, keys, watcher, CpuMeter(processes))
-            try:
-                steps = []
-                for rate in STEP_RATES:  # up the staircase until a stage falls behind
-                    steps.append(await offering.load(rate, STEP_S, STEP_SETTLE_S))
-                    if not steps[-1].kept_up:
-                        await asyncio.sleep(SETTLE_S)  # its backlog runs off, within bounds
-                        break
-                fixed = [await offering.load(rate, FIXED_S, SETTLE_S) for rate in FIXED_RATES]
-            finally:
-                await watcher.stop()
-    sustained = max((s.offered_per_s for s in steps if s.kept_up), default=0.0)
-    behind = next((s for s in steps if not s.kept_up), fixed[-1])
-    return {
-        "loads": [f.as_json() for f in fixed],
-        "steps": [s.as_json() for s in steps],
-        "max_sustained_per_s": sustained,
-        "first_behind": {
-            "offered_per_s": behind.offered_per_s,
-            "stage": behind.lagging,
-            "cpu_percent": behind.cpu_percent,
-        },
-        "targets": TARGETS,
-    }
+    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.e2e") as topic:
+        async with _scratch_database(settings.database_url) as database_url:
+            keys = await create_keys(database_url, CHANNELS)
+            with _system(database_url, settings.kafka_bootstrap_servers, topic.name) as processes:
+                watcher = StageWatcher(settings.kafka_bootstrap_servers, topic.name)
+                await watcher.start()
+                offering = Offering(processes["intake"].origin, keys, watcher, CpuMeter(processes))
+                try:
+                    steps = []
+                    for rate in STEP_RATES:  # up the staircase until a stage falls behind
+                        steps.append(await offering.load(rate, STEP_S, STEP_SETTLE_S))
+                        if not steps[-1].kept_up:
+                            await asyncio.sleep(SETTLE_S)  # its backlog runs off, within bounds
+                            break
+                    fixed = [await offering.load(rate, FIXED_S, SETTLE_S) for rate in FIXED_RATES]
+                finally:
+                    await watcher.stop()
+        sustained = max((s.offered_per_s for s in steps if s.kept_up), default=0.0)
+        behind = next((s for s in steps if not s.kept_up), fixed[-1])
+        return {
+            "loads": [f.as_json() for f in fixed],
+            "steps": [s.as_json() for s in steps],
+            "max_sustained_per_s": sustained,
+            "first_behind": {
+                "offered_per_s": behind.offered_per_s,
+                "stage": behind.lagging,
+                "cpu_percent": behind.cpu_percent,
+            },
+            "targets": TARGETS,
+        }
 
 
 def _ms(value: float | None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from functools import partial
 
 import aiohttp
@@ -14,9 +13,8 @@ from services.intake.service import IntakeService
 from shared.db import create_pool
 from shared.demo_complaints import sample_complaint_fields
 from shared.events import Channel
-from shared.kafka import ensure_topics
+from shared.kafka import scratch_topic
 from shared.settings import Settings
-from shared.topics import TopicSpec
 from tests.processes import ServiceProcess, free_port
 
 SUBMITTED_FIELDS = ("title", "body", "location", "reporter", "anonymous", "confidential")
@@ -63,43 +61,42 @@ async def _at_rate(client: aiohttp.ClientSession, count: int, rate: float) -> Fi
 
 
 async def intake_http(settings: Settings, count: int, rate: float = 200.0) -> list[Figures]:
-    topic = TopicSpec(name=f"bench.intake.{uuid.uuid4().hex[:8]}", partitions=6)
-    await ensure_topics(settings.kafka_bootstrap_servers, (topic,))
-    pool = await create_pool(settings.database_url)
-    try:
-        key = await IntakeService(pool).create_key("channel", "web")
-    finally:
-        await pool.close()
-    port = free_port()
-    process = ServiceProcess(
-        name="bench-intake",
-        module="services.intake",
-        ready_url=f"http://127.0.0.1:{port}/readyz",
-        env={
-            "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
-            "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
-            "LAPOR_HUB_INTAKE_RATE_LIMIT": "100000/second",
-            "LAPOR_HUB_LOG_LEVEL": "WARNING",
-        },
-    )
-    process.start()
-    try:
-        # aiohttp: a client light enough not to be what is measured (httpx was, at ~150/s).
-        async with aiohttp.ClientSession(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"X-API-Key": key},
-            connector=aiohttp.TCPConnector(limit=32),
-        ) as client:
-            # Not measured: a service that has just started still imports lazily, joins its
-            # consumer group and starts its relay's producer (one 100-250 ms stall in its first
-            # seconds); a running one has done all that.
-            await _at_rate(client, int(rate * 3), rate)
-            steady = await _at_rate(client, min(count, int(rate * 10)), rate)
-            flat_out = await timed_concurrently(
-                "intake: POST /v1/complaints, flat out (32 clients)",
-                [partial(_post, client, i) for i in range(count)],
-                32,
-            )
-        return [steady, flat_out]
-    finally:
-        process.stop()
+    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.intake") as topic:
+        pool = await create_pool(settings.database_url)
+        try:
+            key = await IntakeService(pool).create_key("channel", "web")
+        finally:
+            await pool.close()
+        port = free_port()
+        process = ServiceProcess(
+            name="bench-intake",
+            module="services.intake",
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+            env={
+                "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
+                "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
+                "LAPOR_HUB_INTAKE_RATE_LIMIT": "100000/second",
+                "LAPOR_HUB_LOG_LEVEL": "WARNING",
+            },
+        )
+        process.start()
+        try:
+            # aiohttp: a client light enough not to be what is measured (httpx was, at ~150/s).
+            async with aiohttp.ClientSession(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"X-API-Key": key},
+                connector=aiohttp.TCPConnector(limit=32),
+            ) as client:
+                # Not measured: a service that has just started still imports lazily, joins its
+                # consumer group and starts its relay's producer (one 100-250 ms stall in its first
+                # seconds); a running one has done all that.
+                await _at_rate(client, int(rate * 3), rate)
+                steady = await _at_rate(client, min(count, int(rate * 10)), rate)
+                flat_out = await timed_concurrently(
+                    "intake: POST /v1/complaints, flat out (32 clients)",
+                    [partial(_post, client, i) for i in range(count)],
+                    32,
+                )
+            return [steady, flat_out]
+        finally:
+            process.stop()

@@ -26,7 +26,7 @@ from services.notifier.directory import known_agencies
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.repository import NotifierRepository
 from shared.events import AuthorityLevel, ComplaintReceived, ComplaintRouted
-from shared.kafka import ensure_topics, idempotent_producer, publish
+from shared.kafka import idempotent_producer, publish, scratch_topic
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
@@ -102,45 +102,49 @@ async def notifier_service(
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
     smtp = Controller(_Sink(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    topic = TopicSpec(name=f"bench.notifier.{uuid.uuid4().hex[:8]}", partitions=6)
-    await ensure_topics(settings.kafka_bootstrap_servers, (topic,))
-    names = known_agencies()
-    try:
-        async with _scratch_database(settings.database_url) as database_url:
-            process = ServiceProcess(
-                name="bench-notifier",
-                module="services.notifier",
-                ready_url=f"http://127.0.0.1:{http_port}/readyz",
-                env={
-                    "LAPOR_HUB_DATABASE_URL": database_url,
-                    "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
-                    "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(http_port),
-                    "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(smtp_port),
-                    "LAPOR_HUB_LOG_LEVEL": "WARNING",
-                },
-            )
-            await asyncio.to_thread(process.start)
-            connection = await asyncpg.connect(database_url)
-            try:
-                for code in AGENCIES:
-                    await NotifierRepository(connection).put_contacts(
-                        AgencyContacts(
-                            code=code,
-                            name=names[code],
-                            emails=(f"penghubung@{code}.bench.example",),
-                            escalation_email=f"pimpinan@{code}.bench.example",
-                            webhook={"url": f"http://127.0.0.1:{hook_port}/hook", "secret": SECRET},
+    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.notifier") as topic:
+        names = known_agencies()
+        try:
+            async with _scratch_database(settings.database_url) as database_url:
+                process = ServiceProcess(
+                    name="bench-notifier",
+                    module="services.notifier",
+                    ready_url=f"http://127.0.0.1:{http_port}/readyz",
+                    env={
+                        "LAPOR_HUB_DATABASE_URL": database_url,
+                        "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
+                        "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(http_port),
+                        "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(smtp_port),
+                        "LAPOR_HUB_LOG_LEVEL": "WARNING",
+                    },
+                )
+                await asyncio.to_thread(process.start)
+                connection = await asyncpg.connect(database_url)
+                try:
+                    for code in AGENCIES:
+                        await NotifierRepository(connection).put_contacts(
+                            AgencyContacts(
+                                code=code,
+                                name=names[code],
+                                emails=(f"penghubung@{code}.bench.example",),
+                                escalation_email=f"pimpinan@{code}.bench.example",
+                                webhook={
+                                    "url": f"http://127.0.0.1:{hook_port}/hook",
+                                    "secret": SECRET,
+                                },
+                            )
                         )
-                    )
-            finally:
-                await connection.close()
-            try:
-                return [await _stage(settings, topic.name, rate, count, receiver) for rate in rates]
-            finally:
-                await asyncio.to_thread(process.stop)
-    finally:
-        smtp.stop()
-        await runner.cleanup()
+                finally:
+                    await connection.close()
+                try:
+                    return [
+                        await _stage(settings, topic.name, rate, count, receiver) for rate in rates
+                    ]
+                finally:
+                    await asyncio.to_thread(process.stop)
+        finally:
+            smtp.stop()
+            await runner.cleanup()
 
 
 async def _stage(

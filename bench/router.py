@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from bench.baseline import sample_events
@@ -11,9 +10,8 @@ from bench.measure import Figures, figures
 from bench.pipeline import offered_load_stage
 from services.router.domain import ComplaintText, Router, load_routing_table
 from services.router.domain.evaluation import LabelledComplaint
-from shared.kafka import ensure_topics
+from shared.kafka import scratch_topic
 from shared.settings import Settings
-from shared.topics import TopicSpec
 from tests.processes import ServiceProcess, free_port
 
 EVALUATION_SET = (
@@ -47,33 +45,32 @@ def routing_decisions(seconds: float = 3.0) -> Figures:
 
 async def router_service(settings: Settings, rates: tuple[float, ...], count: int) -> list[Figures]:
     """The router as a process: ComplaintReceived in → ComplaintRouted out, at offered rates."""
-    topic = TopicSpec(name=f"bench.router.{uuid.uuid4().hex[:8]}", partitions=6)
-    await ensure_topics(settings.kafka_bootstrap_servers, (topic,))
-    port = free_port()
-    process = ServiceProcess(
-        name="bench-router",
-        module="services.router",
-        ready_url=f"http://127.0.0.1:{port}/readyz",
-        env={
-            "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
-            "LAPOR_HUB_ROUTER_METRICS_PORT": str(port),
-            "LAPOR_HUB_LOG_LEVEL": "WARNING",
-        },
-    )
-    process.start()
-    try:
-        results = []
-        for rate in rates:
-            results.append(
-                await offered_load_stage(
-                    f"router: received → routed @ {rate:.0f}/s",
-                    bootstrap_servers=settings.kafka_bootstrap_servers,
-                    topic=topic.name,
-                    inputs=list(sample_events(count)),
-                    output_type="ComplaintRouted",
-                    rate_per_s=rate,
+    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.router") as topic:
+        port = free_port()
+        process = ServiceProcess(
+            name="bench-router",
+            module="services.router",
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+            env={
+                "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
+                "LAPOR_HUB_ROUTER_METRICS_PORT": str(port),
+                "LAPOR_HUB_LOG_LEVEL": "WARNING",
+            },
+        )
+        process.start()
+        try:
+            results = []
+            for rate in rates:
+                results.append(
+                    await offered_load_stage(
+                        f"router: received → routed @ {rate:.0f}/s",
+                        bootstrap_servers=settings.kafka_bootstrap_servers,
+                        topic=topic.name,
+                        inputs=list(sample_events(count)),
+                        output_type="ComplaintRouted",
+                        rate_per_s=rate,
+                    )
                 )
-            )
-        return results
-    finally:
-        process.stop()
+            return results
+        finally:
+            process.stop()

@@ -22,7 +22,7 @@ import typer
 from shared.events import (
     Event,
 )
-from shared.kafka import ensure_topics, idempotent_producer, publish
+from shared.kafka import idempotent_producer, publish, scratch_topic
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
@@ -116,62 +116,61 @@ async def sync_outage(
     await admin.execute(f'CREATE DATABASE "{name}"')
     database_url = _database(settings.database_url, name)
     await asyncio.to_thread(apply_migrations, database_url, ("sync",))
-    topic = TopicSpec(name=f"bench.sync.{uuid.uuid4().hex[:8]}", partitions=6)
-    await ensure_topics(settings.kafka_bootstrap_servers, (topic,))
-    simulator, sync, control_port = _processes(database_url, topic, rate_limit)
-    await asyncio.to_thread(simulator.start)
-    control = httpx.AsyncClient(base_url=f"http://127.0.0.1:{control_port}", timeout=10)
-    try:
-        await control.post("/_sim/faults", json={"outage": {"mode": "unavailable"}})
-        await asyncio.to_thread(sync.start)
-        assert sync.process is not None
-        pid = sync.process.pid
-        await _publish_flows(settings.kafka_bootstrap_servers, topic, complaints)
-        await asyncio.sleep(3)  # the breaker has opened, the first batches are queued
-        rss = [_rss_mb(pid)]
-        start_seq = (await control.get("/_sim/audit")).json()["last_seq"]
-        deadline = time.monotonic() + outage_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(1)
-            rss.append(_rss_mb(pid))
-        during = (await control.get("/_sim/audit", params={"since_seq": start_seq})).json()
-        probes = sum(during["by_operation"].get("institutions", {}).values())
-        await control.post(
-            "/_sim/faults", json={"rate_limit": {"rate_per_second": rate_limit, "burst": 5}}
-        )
-        recovered = time.monotonic()
-        writes = 3 * complaints
-        first_write: float | None = None
-        while True:
-            audit = (await control.get("/_sim/audit")).json()
-            done = sum(sum(counts.values()) for counts in audit["applied"].values())
-            if done and first_write is None:
-                first_write = time.monotonic()
-            if done >= writes or time.monotonic() - recovered > writes / rate_limit * 3 + 60:
-                break
-            await asyncio.sleep(0.2)
-        first_write = first_write or recovered
-        drain_s = time.monotonic() - first_write
-        return SyncFigures(
-            complaints=complaints,
-            writes=done,
-            rate_limit_per_s=rate_limit,
-            outage_s=outage_s,
-            noticed_s=round(first_write - recovered, 1),
-            drain_s=round(drain_s, 1),
-            drain_fraction=round(done / drain_s / rate_limit, 3),
-            rss_mb_start=round(rss[0], 1),
-            rss_mb_max=round(max(rss), 1),
-            rss_mb_end=round(rss[-1], 1),
-            probes=probes,
-            other_calls_during_outage=during["total"] - probes,
-        )
-    finally:
-        await control.aclose()
-        sync.stop()
-        simulator.stop()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.sync") as topic:
+        simulator, sync, control_port = _processes(database_url, topic, rate_limit)
+        await asyncio.to_thread(simulator.start)
+        control = httpx.AsyncClient(base_url=f"http://127.0.0.1:{control_port}", timeout=10)
+        try:
+            await control.post("/_sim/faults", json={"outage": {"mode": "unavailable"}})
+            await asyncio.to_thread(sync.start)
+            assert sync.process is not None
+            pid = sync.process.pid
+            await _publish_flows(settings.kafka_bootstrap_servers, topic, complaints)
+            await asyncio.sleep(3)  # the breaker has opened, the first batches are queued
+            rss = [_rss_mb(pid)]
+            start_seq = (await control.get("/_sim/audit")).json()["last_seq"]
+            deadline = time.monotonic() + outage_s
+            while time.monotonic() < deadline:
+                await asyncio.sleep(1)
+                rss.append(_rss_mb(pid))
+            during = (await control.get("/_sim/audit", params={"since_seq": start_seq})).json()
+            probes = sum(during["by_operation"].get("institutions", {}).values())
+            await control.post(
+                "/_sim/faults", json={"rate_limit": {"rate_per_second": rate_limit, "burst": 5}}
+            )
+            recovered = time.monotonic()
+            writes = 3 * complaints
+            first_write: float | None = None
+            while True:
+                audit = (await control.get("/_sim/audit")).json()
+                done = sum(sum(counts.values()) for counts in audit["applied"].values())
+                if done and first_write is None:
+                    first_write = time.monotonic()
+                if done >= writes or time.monotonic() - recovered > writes / rate_limit * 3 + 60:
+                    break
+                await asyncio.sleep(0.2)
+            first_write = first_write or recovered
+            drain_s = time.monotonic() - first_write
+            return SyncFigures(
+                complaints=complaints,
+                writes=done,
+                rate_limit_per_s=rate_limit,
+                outage_s=outage_s,
+                noticed_s=round(first_write - recovered, 1),
+                drain_s=round(drain_s, 1),
+                drain_fraction=round(done / drain_s / rate_limit, 3),
+                rss_mb_start=round(rss[0], 1),
+                rss_mb_max=round(max(rss), 1),
+                rss_mb_end=round(rss[-1], 1),
+                probes=probes,
+                other_calls_during_outage=during["total"] - probes,
+            )
+        finally:
+            await control.aclose()
+            sync.stop()
+            simulator.stop()
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            await admin.close()
 
 
 def main(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -60,6 +62,31 @@ async def ensure_topics(
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def delete_topics(bootstrap_servers: str, names: tuple[str, ...]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lapor-hub-admin")
+    await admin.start()
+    try:
+        await admin.delete_topics(list(names))
+    finally:
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_topic(
+    bootstrap_servers: str, prefix: str, partitions: int = 6
+) -> AsyncIterator[TopicSpec]:
+    """A topic of its own for one test or benchmark, with the complaint-events layout, deleted
+    afterwards: a development broker keeping every run's topics spends its idle CPU on thousands
+    of partitions (and a benchmark measures that too)."""
+    topic = TopicSpec(name=f"{prefix}.{uuid.uuid4().hex[:12]}", partitions=partitions)
+    await ensure_topics(bootstrap_servers, (topic,))
+    try:
+        yield topic
+    finally:
+        with contextlib.suppress(Exception):  # best effort: the broker may be the one stopped
+            await delete_topics(bootstrap_servers, (topic.name,))
 
 
 async def broker_ready(bootstrap_servers: str, timeout_s: float) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from shared.kafka import ensure_topics
+from shared.kafka import scratch_topic
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
@@ -79,11 +79,10 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def fresh_topic(bootstrap_servers: str) -> TopicSpec:
-    """A new topic with the complaint-events layout, for one test."""
-    topic = TopicSpec(name=f"test.{uuid.uuid4().hex[:12]}", partitions=3)
-    await ensure_topics(bootstrap_servers, (topic,))
-    return topic
+async def fresh_topic(bootstrap_servers: str) -> AsyncIterator[TopicSpec]:
+    """A new topic with the complaint-events layout, for one test (deleted after it)."""
+    async with scratch_topic(bootstrap_servers, "test", partitions=3) as topic:
+        yield topic
 
 
 @pytest.fixture
