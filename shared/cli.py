@@ -84,6 +84,19 @@ def topics_ensure() -> None:
     typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
+@topics_app.command("prune")
+def topics_prune() -> None:
+    """Delete the scratch topics that tests and benchmarks left behind (a run that was killed
+    never deleted its own). Only for a development broker, while no test or benchmark runs."""
+    from shared.kafka import delete_topics, scratch_topics
+
+    bootstrap_servers = Settings().kafka_bootstrap_servers
+    names = asyncio.run(scratch_topics(bootstrap_servers))
+    if names:
+        asyncio.run(delete_topics(bootstrap_servers, names))
+    typer.echo(f"deleted {len(names)} scratch topics")
+
+
 @schemas_app.command("export")
 def schemas_export(
     check: bool = typer.Option(False, help="Fail if the committed files are stale"),

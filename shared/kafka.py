@@ -73,6 +73,19 @@ async def delete_topics(bootstrap_servers: str, names: tuple[str, ...]) -> None:
         await admin.close()
 
 
+SCRATCH_PREFIXES = ("test.", "bench.")
+
+
+async def scratch_topics(bootstrap_servers: str) -> tuple[str, ...]:
+    """The broker's scratch topics: those of tests and benchmarks."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lapor-hub-admin")
+    await admin.start()
+    try:
+        return tuple(t for t in await admin.list_topics() if t.startswith(SCRATCH_PREFIXES))
+    finally:
+        await admin.close()
+
+
 @contextlib.asynccontextmanager
 async def scratch_topic(
     bootstrap_servers: str, prefix: str, partitions: int = 6
