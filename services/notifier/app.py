@@ -63,6 +63,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             per_agency=settings.notifier_per_agency_concurrency,
             lease_s=settings.notifier_delivery_lease_s,
             topic=settings.complaint_events_topic,
+            outcome_linger_s=settings.notifier_delivery_outcome_linger_s,
         )
         timeout = settings.notifier_webhook_timeout_s
         client = webhook_session(timeout)

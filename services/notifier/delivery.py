@@ -111,8 +111,10 @@ class DeliveryQueue:
         per_agency: int,
         lease_s: float,
         topic: str,
+        outcome_linger_s: float = 0.0,
     ) -> None:
         self._pool = pool
+        self._outcome_linger_s = outcome_linger_s
         self._policy = policy
         self._per_agency = per_agency
         self._lease_s = lease_s
@@ -148,12 +150,14 @@ class DeliveryQueue:
 
     async def delivered(self, delivery: ClaimedDelivery) -> None:
         """Mark it delivered and, for an agency's alert, announce `AgencyNotified` in the same
-        statement. Deliveries done while that statement runs are marked together by the next
-        one (group commit: one round trip for several, no wait when there is none under way)."""
+        statement. Deliveries done while that statement runs, or within `outcome_linger_s` of
+        this one, are marked together (group commit: one round trip for several)."""
         marking = self._marking
         marking.deliveries.append(delivery)
         async with self._one_marking_at_a_time:
             if marking is self._marking:  # not yet marked along with others
+                if self._outcome_linger_s:  # sends finishing meanwhile are marked along
+                    await asyncio.sleep(self._outcome_linger_s)
                 self._marking = _Marking()
                 try:
                     marking.marked = await self._mark_delivered(marking.deliveries)

@@ -250,6 +250,7 @@ async def running_worker(
     initial_s: float = 0.2,
     per_agency: int = 2,
     lease_s: float = 30.0,
+    outcome_linger_s: float = 0.0,
 ) -> AsyncIterator[DeliveryQueue]:
     policy = RetryPolicy(
         max_attempts=max_attempts,
@@ -257,7 +258,12 @@ async def running_worker(
         ceiling=timedelta(seconds=initial_s * 8),
     )
     queue = DeliveryQueue(
-        pool, policy, per_agency=per_agency, lease_s=lease_s, topic=OUTBOX_TOPIC.name
+        pool,
+        policy,
+        per_agency=per_agency,
+        lease_s=lease_s,
+        topic=OUTBOX_TOPIC.name,
+        outcome_linger_s=outcome_linger_s,
     )
     async with webhook_session(2.0) as client:
         worker = DeliveryWorker(
@@ -488,7 +494,9 @@ async def test_deliveries_done_together_are_marked_together_each_announced_once(
         agency = _agency(receiver)
         await _register(pool, agency)
         complaints = [await _assign(pool, agency) for _ in range(12)]
-        async with running_worker(pool, database_url, smtp_port, per_agency=8):
+        async with running_worker(
+            pool, database_url, smtp_port, per_agency=8, outcome_linger_s=0.02
+        ):
             await eventually(lambda: len(receiver.accepted) == 12)
             await eventually_async(lambda: _all_delivered(pool, agency.code), timeout_s=10.0)
     for received in complaints:
