@@ -43,7 +43,13 @@ from shared.load import (
 )
 from shared.migrations import apply_migrations
 from shared.settings import Settings
-from tests.processes import ROOT, ServiceProcess, running, smtp_sink, system_processes
+from tests.processes import (
+    ROOT,
+    ServiceProcess,
+    running,
+    smtp_sink_process,
+    system_processes,
+)
 
 FIXED_RATES = (100.0, 500.0)
 FIXED_S = 20.0
@@ -252,7 +258,9 @@ async def _scratch_database(server_url: str) -> Any:
 
 @contextlib.contextmanager
 def _system(database_url: str, bootstrap_servers: str, topic: str) -> Iterator[dict[str, Any]]:
-    with smtp_sink() as smtp_port:
+    sink = smtp_sink_process("bench-e2e-smtp")
+    with running({"smtp sink": sink}):
+        smtp_port = int(sink.ready_url.rsplit(":", 1)[1])
         processes = system_processes(
             database_url, bootstrap_servers, topic, smtp_port, name="bench-e2e"
         )
@@ -260,7 +268,7 @@ def _system(database_url: str, bootstrap_servers: str, topic: str) -> Iterator[d
         # above the offered rates so that no limit of the benchmark's own holds it back.
         processes["sync"].env = {**processes["sync"].env, "LAPOR_HUB_SYNC_RATE_PER_S": "5000"}
         with running(processes):
-            yield dict(processes)
+            yield {**processes, "smtp sink": sink}
 
 
 async def pipeline(settings: Settings) -> dict[str, Any]:

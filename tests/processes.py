@@ -74,13 +74,24 @@ class ServiceProcess:
                 raise RuntimeError(
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
                 )
-            try:
-                if httpx.get(self.ready_url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if self._answers():
+                return
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready at {self.ready_url}; see {self.log_path}")
+
+    def _answers(self) -> bool:
+        """`ready_url` answers: HTTP 200, or for `tcp://HOST:PORT` a connection accepted."""
+        if self.ready_url.startswith("tcp://"):
+            host, port = self.ready_url.removeprefix("tcp://").split(":")
+            try:
+                socket.create_connection((host, int(port)), timeout=1.0).close()
+            except OSError:
+                return False
+            return True
+        try:
+            return httpx.get(self.ready_url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def kill(self) -> None:
         """kill -9: no shutdown hook runs, as in a crash."""
@@ -108,6 +119,28 @@ def smtp_sink() -> Iterator[int]:
         yield port
     finally:
         controller.stop()
+
+
+def smtp_sink_process(name: str) -> ServiceProcess:
+    """The sink as a process of its own (aiosmtpd's command line, dropping every message): a
+    benchmark's load generator must not share its interpreter (and GIL) with the sink, or the
+    notifier's sends wait on the load generator."""
+    port = free_port()
+    return ServiceProcess(
+        name=name,
+        module="aiosmtpd",
+        ready_url=f"tcp://127.0.0.1:{port}",
+        command=(
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ),
+    )
 
 
 def system_processes(
