@@ -265,9 +265,7 @@ class Mirror(_TalksToNational):
         await self._gate.admit()
         try:
             async with self._pool.acquire() as connection:
-                claimed = await SyncRepository(connection).claim(
-                    self._settings.sync_lease_s, limit
-                )
+                claimed = await SyncRepository(connection).claim(self._settings.sync_lease_s, limit)
         except BaseException:
             self._gate.give_back()
             raise
