@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared.events import AnyEvent, parse_event
+from shared.events import AnyEvent, Event, parse_event
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
@@ -146,10 +146,13 @@ async def apply_batch(
     handle: EventHandler,
     on_poison: PoisonHandler,
     concurrency: int,
+    *,
     handle_leading: LeadingEventsHandler | None = None,
+    acts_on: frozenset[bytes] | None = None,
 ) -> None:
     """Apply a batch: one complaint's events in order, different complaints side by side (up to
-    `concurrency`), so their database commits overlap instead of queueing.
+    `concurrency`), so their database commits overlap instead of queueing. With `acts_on` (event
+    types), events whose `event_type` header names another type are passed over unread.
 
     With `handle_leading`, the first event of every complaint in the batch is offered to it
     first, all together (one statement for a whole burst instead of one each), then, round by
@@ -157,7 +160,8 @@ async def apply_batch(
     and every later one of their complaints, go to `handle` one by one, in order."""
     by_complaint: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
     for record in records:
-        by_complaint[record.key].append(record)
+        if acts_on is None or _may_act_on(record, acts_on):
+            by_complaint[record.key].append(record)
     queues = list(by_complaint.values())
     parsed: dict[int, AnyEvent | ValidationError] = {}
     if handle_leading is not None:
@@ -186,6 +190,19 @@ async def apply_batch(
         for complaint_records in queues:
             if complaint_records:
                 group.create_task(apply_in_order(complaint_records))
+
+
+def _may_act_on(record: ConsumerRecord[bytes, bytes], acts_on: frozenset[bytes]) -> bool:
+    """By the record's `event_type` header; a record without one is read to find out."""
+    for name, value in record.headers:
+        if name == "event_type":
+            return value in acts_on
+    return True
+
+
+def event_types(*kinds: type[Event]) -> frozenset[bytes]:
+    """The `event_type` header values of these events, for `acts_on`."""
+    return frozenset(str(kind.model_fields["event_type"].default).encode() for kind in kinds)
 
 
 def _event_id(event: AnyEvent | ValidationError) -> uuid.UUID | None:
@@ -233,10 +250,12 @@ def subscribe_to_complaint_events(
     concurrency: int = 4,
     listener: ConsumerRebalanceListener | None = None,
     handle_leading: LeadingEventsHandler | None = None,
+    acts_on: frozenset[bytes] | None = None,
 ) -> Any:
     """Register the service's one subscriber to the complaint stream; returns the subscriber.
     `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there); `handle_leading`
-    applies new complaints in bulk (see `apply_batch`)."""
+    applies events in bulk, `acts_on` (see `event_types`) spares parsing the events of other
+    types, which the service's handlers would pass by (see `apply_batch`)."""
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
@@ -261,7 +280,14 @@ def subscribe_to_complaint_events(
             raw if isinstance(raw, tuple) else (raw,)
         )
         try:
-            await apply_batch(records, handle, on_poison, concurrency, handle_leading)
+            await apply_batch(
+                records,
+                handle,
+                on_poison,
+                concurrency,
+                handle_leading=handle_leading,
+                acts_on=acts_on,
+            )
         except Exception:
             log.exception("batch of %d events not applied; it will be fetched again", len(records))
             await message.nack()

@@ -19,8 +19,14 @@ from services.notifier.repository import NotifierRepository
 from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
-from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
+from shared.consumer import (
+    event_types,
+    keep_in_dead_letters,
+    observe_lag,
+    subscribe_to_complaint_events,
+)
 from shared.db import create_pool
+from shared.events import ComplaintReceived, ComplaintRouted
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker
@@ -54,6 +60,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             group_id=settings.notifier_consumer_group,
             handle=service.handle,
             handle_leading=service.apply_together,
+            acts_on=event_types(ComplaintReceived, ComplaintRouted),
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
         )

@@ -15,9 +15,15 @@ from faststream import FastStream
 
 from services.router.domain import Router, load_routing_table
 from services.router.service import SCHEMA, RouterService
-from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
+from shared.consumer import (
+    event_types,
+    keep_in_dead_letters,
+    observe_lag,
+    subscribe_to_complaint_events,
+)
 from shared.db import create_pool
 from shared.dead_letters import pending, reapply
+from shared.events import ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker, cancel_all
@@ -39,6 +45,7 @@ async def lifespan() -> AsyncIterator[None]:
         group_id=settings.router_consumer_group,
         handle=service.handle,
         handle_leading=service.route_new_complaints,
+        acts_on=event_types(ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested),
         on_poison=keep_in_dead_letters(pool, SCHEMA),
         topic=settings.complaint_events_topic,
     )

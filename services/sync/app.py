@@ -20,12 +20,14 @@ from services.sync.service import Backpressure, Mirror, Poller, SyncService
 from services.sync.settings import SyncSettings
 from shared.consumer import (
     ConsumptionSwitch,
+    event_types,
     keep_in_dead_letters,
     observe_lag,
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
 from shared.dead_letters import pending, retry_by_replay
+from shared.events import ComplaintReceived, ComplaintRouted, ComplaintStatusChanged
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker, cancel_all
@@ -48,6 +50,7 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
             group_id=settings.sync_consumer_group,
             handle=service.handle,
             handle_leading=service.queue,
+            acts_on=event_types(ComplaintReceived, ComplaintRouted, ComplaintStatusChanged),
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
             listener=switch,

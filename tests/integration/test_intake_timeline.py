@@ -195,7 +195,9 @@ async def test_leading_events_together_leave_what_one_by_one_leaves_and_redelive
     on_poison = keep_in_dead_letters(pool, "intake")
     for number, round_ in enumerate(scenario.rounds):
         records = [_record(event, offset) for offset, event in enumerate(round_)]
-        await apply_batch(records, together.handle, on_poison, 4, record_later_events)
+        await apply_batch(
+            records, together.handle, on_poison, 4, handle_leading=record_later_events
+        )
         await _one_by_one(alone, round_)
         if number == 0:
             await _request_override(pool, scenario)

@@ -351,7 +351,11 @@ async def test_a_batch_is_applied_together_and_a_never_received_complaint_is_a_d
         return together[-1]
 
     await apply_batch(
-        records, service.handle, keep_in_dead_letters(pool, "notifier"), 4, apply_together
+        records,
+        service.handle,
+        keep_in_dead_letters(pool, "notifier"),
+        4,
+        handle_leading=apply_together,
     )
     assert together == [{again.event_id, batch[1].event_id}]  # the third went alone
     # Redelivered, the applied ones are applied again and change nothing (counted below).

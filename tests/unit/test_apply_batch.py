@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
 from aiokafka.structs import ConsumerRecord
 
-from shared.consumer import apply_batch
-from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event
+from shared.consumer import apply_batch, event_types
+from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event, event_headers
 from tests.factories import complaint_received, mirrored, notified, routed
 
 
-def _record(event: Event, offset: int) -> ConsumerRecord[bytes, bytes]:
+def _record(event: Event, offset: int, *, headers: bool = False) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         topic="t",
         partition=0,
@@ -24,7 +25,7 @@ def _record(event: Event, offset: int) -> ConsumerRecord[bytes, bytes]:
         checksum=None,
         serialized_key_size=0,
         serialized_value_size=0,
-        headers=(),
+        headers=tuple(event_headers(event)) if headers else (),
     )
 
 
@@ -53,7 +54,7 @@ async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_orde
         raise AssertionError(error)
 
     records = [_record(event, offset) for offset, event in enumerate(events)]
-    await apply_batch(records, handle, poison, 4, take_all_but_notified)
+    await apply_batch(records, handle, poison, 4, handle_leading=take_all_but_notified)
 
     ids = [e.event_id for e in events]
     # Round 1: both received; round 2: first's routed, second's mirrored (refused: it and
@@ -61,3 +62,26 @@ async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_orde
     assert rounds == [[ids[0], ids[1]], [ids[2], ids[4]], [ids[3]]]
     assert sorted(one_by_one) == sorted([ids[4], ids[3], ids[5]])
     assert one_by_one.index(ids[3]) < one_by_one.index(ids[5])  # first's order kept
+
+
+async def test_events_of_other_types_are_passed_over_unread_by_their_header() -> None:
+    first, second = complaint_received(), complaint_received()
+    events: list[Event] = [first, routed(first, "63.pupr"), notified(first, "63.pupr"), second]
+    records = [_record(event, offset, headers=True) for offset, event in enumerate(events)]
+    # A record without headers (an older producer) is read to find out what it is.
+    unlabelled = mirrored(second)
+    records.append(_record(unlabelled, 4))
+    # A poison record of a type the service does not act on is never read at all.
+    records.append(dataclasses.replace(records[2], value=b"not json"))
+    applied: list[uuid.UUID] = []
+
+    async def handle(event: AnyEvent) -> None:
+        applied.append(event.event_id)
+
+    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        raise AssertionError(error)
+
+    await apply_batch(
+        records, handle, poison, 4, acts_on=event_types(ComplaintReceived, ComplaintRouted)
+    )
+    assert sorted(applied) == sorted(e.event_id for e in (*events[:2], second, unlabelled))
