@@ -63,18 +63,27 @@ def followup(
     )
 
 
-def routed(received: ComplaintReceived, agency: str, routing_round: int = 1) -> ComplaintRouted:
+def routed(
+    received: ComplaintReceived,
+    agency: str,
+    routing_round: int = 1,
+    *,
+    previous: str | None = None,
+    disposition_due: date = date(2026, 12, 1),
+    followup_due: date = date(2026, 12, 8),
+) -> ComplaintRouted:
     return ComplaintRouted(
         **received.caused(
             producer="router",
             tracking_number=received.complaint.tracking_number,
             agency_code=agency,
+            previous_agency_code=previous,
             level=AuthorityLevel.PROVINSI,
             confidence=0.9,
             routing_table_version="test",
             routing_round=routing_round,
-            disposition_due=date(2026, 12, 1),
-            followup_due=date(2026, 12, 8),
+            disposition_due=disposition_due,
+            followup_due=followup_due,
         )
     )
 

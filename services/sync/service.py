@@ -219,8 +219,8 @@ class _TalksToNational:
 
 class Mirror(_TalksToNational):
     """Drains the mirror queue: one claimer hands due events (each the next of its complaint) to
-    at most `concurrency` calls in flight, claiming as many as there are free places and
-    admitted calls in one statement."""
+    at most `concurrency` calls in flight, claiming as many as there are free places (up to
+    `sync_claim_batch`) in one statement; each call still waits for the gate's pace."""
 
     async def run(self) -> None:
         places = asyncio.Semaphore(self._settings.sync_concurrency)
@@ -229,12 +229,11 @@ class Mirror(_TalksToNational):
                 free = await _free_places(places, self._settings.sync_claim_batch)
                 try:
                     claimed = await self.claim_due(free)
-                except DATABASE_AWAY as error:
-                    log.warning("mirror: database unavailable (%r)", error)
-                    claimed = []
-                    await asyncio.sleep(1.0)
-                except Exception:
-                    log.exception("mirror: claiming failed unexpectedly; going on")
+                except Exception as error:  # the drain goes on, whatever failed
+                    if isinstance(error, DATABASE_AWAY):
+                        log.warning("mirror: database unavailable (%r)", error)
+                    else:
+                        log.exception("mirror: claiming failed unexpectedly; going on")
                     claimed = []
                     await asyncio.sleep(1.0)
                 for _ in range(free - len(claimed)):

@@ -44,7 +44,6 @@ from shared.db import create_pool
 from shared.events import (
     AgencyNotified,
     AnyEvent,
-    AuthorityLevel,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -55,7 +54,7 @@ from shared.events import (
 )
 from shared.kafka import ensure_topics
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, publish_all
+from tests.factories import complaint_received, publish_all, routed
 from tests.processes import ServiceProcess, free_port
 
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
@@ -213,19 +212,14 @@ async def _register(pool: asyncpg.Pool, *agencies: AgencyContacts) -> None:
 def _routed(
     received: ComplaintReceived, agency: str, previous: str | None = None, round_: int = 1
 ) -> ComplaintRouted:
-    return ComplaintRouted(
-        **received.caused(
-            producer="router",
-            tracking_number=received.complaint.tracking_number,
-            agency_code=agency,
-            previous_agency_code=previous,
-            level=AuthorityLevel.PROVINSI,
-            confidence=0.9,
-            routing_table_version="test",
-            routing_round=round_,
-            disposition_due=date(2026, 12, 3),
-            followup_due=date(2026, 12, 10),
-        )
+    """Due dates the deadline tests count from (follow-up due Thursday 10 Dec 2026)."""
+    return routed(
+        received,
+        agency,
+        round_,
+        previous=previous,
+        disposition_due=date(2026, 12, 3),
+        followup_due=date(2026, 12, 10),
     )
 
 
