@@ -44,7 +44,9 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         client = HttpNationalLapor(national)
         gate = national_gate(settings, client)
         switch = ConsumptionSwitch()
-        service = SyncService(pool)
+        topic = settings.complaint_events_topic
+        mirror = Mirror(pool, gate, settings, topic)
+        service = SyncService(pool, mirror.queued)
         subscriber = subscribe_to_complaint_events(
             broker,
             group_id=settings.sync_consumer_group,
@@ -56,7 +58,6 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
             listener=switch,
         )
         switch.attach(subscriber)
-        topic = settings.complaint_events_topic
         relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
         backpressure = Backpressure(pool, gate, switch, settings.sync_max_backlog)
         # Paused from the start until the first check: no batch is fetched before the queue's
@@ -76,7 +77,7 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         tasks = [
             asyncio.create_task(gate.watch(), name="circuit"),
             asyncio.create_task(backpressure.run(), name="backpressure"),
-            asyncio.create_task(Mirror(pool, gate, settings, topic).run(), name="mirror"),
+            asyncio.create_task(mirror.run(), name="mirror"),
             asyncio.create_task(Poller(pool, gate, settings, topic).run(), name="poller"),
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(

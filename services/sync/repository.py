@@ -13,7 +13,7 @@ from asyncpg import Record
 
 from shared.db import Connection
 from shared.events import ComplaintMirrored, Event
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_all
 
 SCHEMA = "sync"
 
@@ -40,6 +40,22 @@ class QueuedEvent:
     attempts: int
     in_doubt: bool  # a write for it may have been applied without lapor-hub knowing
     mapping: Mapping | None = None  # the complaint's national record when it was claimed
+    followed: bool = False  # a later event of its complaint was queued when it was claimed
+
+
+@dataclass(frozen=True)
+class Done:
+    """The outcome of one mirrored event, to be recorded. `written`: lapor-hub just wrote to the
+    national complaint (moving it to `institution_id`); `mirrored`: a create succeeded, as
+    `national_id`, and this announces it."""
+
+    queue_id: int
+    complaint_id: uuid.UUID
+    outcome: str
+    written: bool = False
+    institution_id: int | None = None
+    mirrored: ComplaintMirrored | None = None
+    national_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +135,9 @@ class SyncRepository:
             "   ON m.complaint_id = candidate.complaint_id"
             " WHERE q.id = candidate.id"
             " RETURNING q.id, q.event_id, q.complaint_id, q.tracking_number, q.payload,"
-            f"   q.attempts, candidate.in_doubt, {_CLAIMED_MAPPING_COLUMNS}",
+            f"   q.attempts, candidate.in_doubt, {_CLAIMED_MAPPING_COLUMNS},"
+            "   EXISTS (SELECT 1 FROM sync.mirror_queue l WHERE l.state = 'pending'"
+            "     AND l.complaint_id = q.complaint_id AND l.id > q.id) AS followed",
             lease_s,
             limit,
         )
@@ -137,53 +155,34 @@ class SyncRepository:
             retry_in_s,
         )
 
-    async def complete(
-        self,
-        queue_id: int,
-        outcome: str,
-        *,
-        written: bool = False,
-        institution_id: int | None = None,
-    ) -> None:
-        """Done with an event; `written`: lapor-hub just wrote to the national complaint
-        (moving it to `institution_id`). One statement, atomic without a transaction."""
-        await self._db.execute(
-            f"WITH {_COMPLETE}, written AS (UPDATE sync.mirrored_complaints"
-            " SET last_written_at = now(), institution_id = coalesce($4, institution_id)"
-            " WHERE $3 AND complaint_id = (SELECT complaint_id FROM done)) SELECT 1",
-            queue_id,
-            outcome,
-            written,
-            institution_id,
+    async def record(self, done: Sequence[Done], topic: str) -> None:
+        """Record the outcomes of several events (each of a different complaint) in one
+        statement, atomic on its own: the queue rows done, the mappings of the created
+        complaints saved with their `ComplaintMirrored` (so a create is never sent twice once
+        known to have succeeded), the written complaints' last write."""
+        written = [d for d in done if d.written]
+        created = [d for d in done if d.mirrored is not None]
+        args = (
+            [d.queue_id for d in done],
+            [d.outcome for d in done],
+            [d.complaint_id for d in written],
+            [d.institution_id for d in written],
+            [d.complaint_id for d in created],
+            [d.mirrored.tracking_number for d in created if d.mirrored is not None],
+            [d.national_id for d in created],
+            [d.mirrored.correlation_id for d in created if d.mirrored is not None],
+            [d.institution_id for d in created],
         )
-
-    async def created(
-        self,
-        queue_id: int,
-        mirrored: ComplaintMirrored,
-        topic: str,
-        *,
-        national_id: int,
-        institution_id: int | None,
-    ) -> None:
-        """A create succeeded: the id mapping, the queue row done and the `ComplaintMirrored`,
-        in one statement (so a create is never sent twice once known to have succeeded)."""
-        await enqueue(
+        if not created:  # nothing to announce: the relay is not woken
+            await self._db.execute(f"WITH {_RECORD} SELECT 1", *args)
+            return
+        await enqueue_all(
             self._db,
             SCHEMA,
-            mirrored,
+            [d.mirrored for d in created if d.mirrored is not None],
             topic,
-            along=f"{_COMPLETE}, {_SAVE_MAPPING.format(values='$3, $4, $5, $6, $7, $8, NULL')}",
-            along_args=(
-                queue_id,
-                "created",
-                mirrored.complaint_id,
-                mirrored.tracking_number,
-                national_id,
-                "local",
-                mirrored.correlation_id,
-                institution_id,
-            ),
+            along=_RECORD,
+            along_args=args,
         )
 
     async def dead(
@@ -248,12 +247,16 @@ class SyncRepository:
         )
         return None if row is None else Mapping(**dict(row))
 
-    async def mapping_of_national(self, national_id: int) -> Mapping | None:
-        row = await self._db.fetchrow(
-            f"SELECT {_MAPPING_COLUMNS} FROM sync.mirrored_complaints WHERE national_id = $1",
-            national_id,
+    async def mappings_of_national(self, national_ids: Sequence[int]) -> dict[int, Mapping]:
+        """The mappings of those national complaints that have one, by national id, in one
+        statement (a poll's page is mostly lapor-hub's own complaints: one round trip each was
+        the sync service's second largest statement count)."""
+        rows = await self._db.fetch(
+            f"SELECT {_MAPPING_COLUMNS} FROM sync.mirrored_complaints"
+            " WHERE national_id = ANY($1::bigint[])",
+            list(national_ids),
         )
-        return None if row is None else Mapping(**dict(row))
+        return {row["national_id"]: Mapping(**dict(row)) for row in rows}
 
     async def save_mapping(
         self,
@@ -350,10 +353,23 @@ def _claimed(row: Record) -> QueuedEvent:
     return QueuedEvent(**claimed, mapping=Mapping(**mapping) if found else None)
 
 
-# Parameters $1 (queue id) and $2 (outcome); its row: the completed event's complaint.
-_COMPLETE = (
-    "done AS (UPDATE sync.mirror_queue SET state = 'done', outcome = $2, done_at = now(),"
-    " claimed_until = NULL, in_doubt = false WHERE id = $1 RETURNING complaint_id)"
+# Parameters: the events done ($1 queue ids, $2 outcomes), the complaints written to ($3, with
+# $4 their institution), the complaints created ($5 to $9: complaint id, tracking number,
+# national id, correlation id, institution).
+_RECORD = (
+    "done AS (UPDATE sync.mirror_queue q SET state = 'done', outcome = d.outcome,"
+    " done_at = now(), claimed_until = NULL, in_doubt = false"
+    " FROM unnest($1::bigint[], $2::text[]) AS d(id, outcome) WHERE q.id = d.id),"
+    " written AS (UPDATE sync.mirrored_complaints m SET last_written_at = now(),"
+    " institution_id = coalesce(w.institution_id, m.institution_id)"
+    " FROM unnest($3::uuid[], $4::integer[]) AS w(complaint_id, institution_id)"
+    " WHERE m.complaint_id = w.complaint_id),"
+    " saved_mappings AS (INSERT INTO sync.mirrored_complaints (complaint_id, tracking_number,"
+    " national_id, origin, correlation_id, institution_id)"
+    " SELECT complaint_id, tracking_number, national_id, 'local', correlation_id, institution_id"
+    " FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::uuid[], $9::integer[])"
+    " AS c(complaint_id, tracking_number, national_id, correlation_id, institution_id)"
+    " ON CONFLICT DO NOTHING)"
 )
 _SAVE_MAPPING = (
     "saved_mapping AS (INSERT INTO sync.mirrored_complaints (complaint_id, tracking_number,"

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import asyncpg
@@ -54,7 +54,7 @@ from services.sync.domain.plan import (
     plan_mirror,
 )
 from services.sync.gate import CREDENTIAL_STATUSES, NationalGate
-from services.sync.repository import EventToMirror, Mapping, QueuedEvent, SyncRepository
+from services.sync.repository import Done, EventToMirror, Mapping, QueuedEvent, SyncRepository
 from services.sync.settings import SyncSettings
 from shared.consumer import ConsumptionSwitch
 from shared.db import DATABASE_AWAY
@@ -124,8 +124,13 @@ class SyncService:
     """The consumer's handler: only queues what is to be mirrored (national is never called
     from here, so an outage never holds a Kafka batch)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        queued: Callable[[set[uuid.UUID]], None] = lambda complaints: None,
+    ) -> None:
         self._pool = pool
+        self._queued = queued  # told the complaints of the events queued (the drain wakes)
 
     async def handle(self, event: AnyEvent) -> None:
         await self.queue((event,))
@@ -137,6 +142,7 @@ class SyncService:
         if mirrored:
             async with self._pool.acquire() as connection:
                 await SyncRepository(connection).enqueue(mirrored)
+            self._queued({e.event.complaint_id for e in mirrored})
         return {event.event_id for event in events}
 
     async def replay(self, dead_id: int) -> int:
@@ -217,10 +223,42 @@ class _TalksToNational:
         self._topic = topic
 
 
+@dataclass
+class _Recording:
+    """Outcomes to be recorded together, and the error of their statement if it failed."""
+
+    done: list[Done] = field(default_factory=list)
+    error: Exception | None = None
+
+
 class Mirror(_TalksToNational):
     """Drains the mirror queue: one claimer hands due events (each the next of its complaint) to
     at most `concurrency` calls in flight, claiming as many as there are free places (up to
-    `sync_claim_batch`) in one statement; each call still waits for the gate's pace."""
+    `sync_claim_batch`) in one statement; each call still waits for the gate's pace. When
+    nothing more is due the claimer waits to be woken: by events queued in this process, or by
+    an event recorded whose complaint has a next one waiting (at most `sync_idle_poll_s`)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        gate: NationalGate,
+        settings: SyncSettings,
+        topic: str = COMPLAINT_EVENTS.name,
+    ) -> None:
+        super().__init__(pool, gate, settings, topic)
+        self._due = asyncio.Event()
+        self._in_flight: set[uuid.UUID] = set()  # complaints with an event claimed
+        self._followed: set[uuid.UUID] = set()  # ... and a next one queued since
+        self._queued_since_claim: set[uuid.UUID] = set()
+        self._recording = _Recording()
+        self._one_recording_at_a_time = asyncio.Lock()
+
+    def queued(self, complaints: set[uuid.UUID]) -> None:
+        """Events of these complaints were queued: claim again (a complaint with an event in
+        flight: once that one is recorded)."""
+        self._followed |= complaints & self._in_flight
+        self._queued_since_claim |= complaints
+        self._due.set()
 
     async def run(self) -> None:
         places = asyncio.Semaphore(self._settings.sync_concurrency)
@@ -240,8 +278,9 @@ class Mirror(_TalksToNational):
                     places.release()
                 for number, queued in enumerate(claimed):
                     calls.create_task(self._mirror_in_place(queued, number == 0, places))
-                if not claimed:
-                    await asyncio.sleep(self._settings.sync_idle_poll_s)
+                if len(claimed) < free:  # nothing more is due now
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._due.wait(), self._settings.sync_idle_poll_s)
 
     async def _mirror_in_place(
         self, queued: QueuedEvent, admitted: bool, places: asyncio.Semaphore
@@ -262,6 +301,9 @@ class Mirror(_TalksToNational):
         """Up to `limit` due events, claimed once a call to national is admitted (the first
         event's; the others are admitted one by one as they go)."""
         await self._gate.admit()
+        # Whatever is queued or recorded from now on wakes the next claim.
+        self._due.clear()
+        self._queued_since_claim.clear()
         try:
             async with self._pool.acquire() as connection:
                 claimed = await SyncRepository(connection).claim(self._settings.sync_lease_s, limit)
@@ -270,6 +312,10 @@ class Mirror(_TalksToNational):
             raise
         if not claimed:
             self._gate.give_back()
+        for queued in claimed:
+            self._in_flight.add(queued.complaint_id)
+            if queued.complaint_id in self._queued_since_claim:  # maybe after the claim's look
+                self._followed.add(queued.complaint_id)
         return claimed
 
     async def mirror_due(self, limit: int = 1) -> int:
@@ -288,6 +334,16 @@ class Mirror(_TalksToNational):
     async def mirror(self, queued: QueuedEvent, admitted: bool = True) -> None:
         """Mirror one claimed event. Not yet `admitted`: its call waits for the gate, for at
         most half its lease (national down, say); then it is put back, as it was."""
+        try:
+            await self._mirror(queued, admitted)
+        finally:
+            complaint = queued.complaint_id
+            self._in_flight.discard(complaint)
+            if queued.followed or complaint in self._followed:  # its next event may be due
+                self._followed.discard(complaint)
+                self._due.set()
+
+    async def _mirror(self, queued: QueuedEvent, admitted: bool) -> None:
         if not admitted:
             try:
                 await asyncio.wait_for(self._gate.admit(), self._settings.sync_lease_s / 2)
@@ -422,15 +478,17 @@ class Mirror(_TalksToNational):
                 mirrored_event_id=event.event_id,
             )
         )
-        async with self._pool.acquire() as connection:
-            await SyncRepository(connection).created(
+        await self._record(
+            Done(
                 queued.id,
-                mirrored,
-                self._topic,
-                national_id=national_id,
+                queued.complaint_id,
+                "created",
                 institution_id=institution_id,
-            )
-        MIRRORED.labels("created").inc()
+                mirrored=mirrored,
+                national_id=national_id,
+            ),
+            "created",
+        )
 
     async def _complete(
         self,
@@ -441,10 +499,30 @@ class Mirror(_TalksToNational):
         written: bool = False,
         institution_id: int | None = None,
     ) -> None:
-        async with self._pool.acquire() as connection:
-            await SyncRepository(connection).complete(
-                queued.id, detail or outcome, written=written, institution_id=institution_id
-            )
+        await self._record(
+            Done(queued.id, queued.complaint_id, detail or outcome, written, institution_id),
+            outcome,
+        )
+
+    async def _record(self, done: Done, outcome: str) -> None:
+        """Record an outcome together with those of other events done meanwhile (group commit:
+        while the previous recording statement runs, or within `sync_outcome_linger_s`); the
+        event's place is held until it is recorded, so its complaint's next event is claimed
+        only then."""
+        recording = self._recording
+        recording.done.append(done)
+        async with self._one_recording_at_a_time:
+            if recording is self._recording:  # not yet recorded along with others
+                if self._settings.sync_outcome_linger_s:
+                    await asyncio.sleep(self._settings.sync_outcome_linger_s)
+                self._recording = _Recording()
+                try:
+                    async with self._pool.acquire() as connection:
+                        await SyncRepository(connection).record(recording.done, self._topic)
+                except Exception as error:
+                    recording.error = error
+        if recording.error is not None:
+            raise recording.error
         MIRRORED.labels(outcome).inc()
 
     async def _release(
@@ -494,17 +572,20 @@ class Poller(_TalksToNational):
                 "changed_since",
                 partial(self._national.changed_since, cursor, self._settings.sync_poll_page),
             )
+            async with self._pool.acquire() as connection:
+                mappings = await SyncRepository(connection).mappings_of_national(
+                    [record.complaint_id for record in page.complaints]
+                )
             for record in page.complaints:
-                published += await self._apply(record)
+                published += await self._apply(record, mappings.get(record.complaint_id))
                 cursor = record.updated_at
             async with self._pool.acquire() as connection:
                 await SyncRepository(connection).advance_poll_cursor(cursor)
             if page.next_since is None or not page.complaints:
                 return published
 
-    async def _apply(self, record: ComplaintRecord) -> int:
-        async with self._pool.acquire() as connection:
-            mapping = await SyncRepository(connection).mapping_of_national(record.complaint_id)
+    async def _apply(self, record: ComplaintRecord, mapping: Mapping | None) -> int:
+        """One changed national complaint, with its mapping as read for its page."""
         if mapping is None:
             if tracking_number_in(record.tags) is not None or not disposed_to_province(record):
                 return 0  # lapor-hub's own (its mapping is on the way), or not the province's

@@ -13,9 +13,14 @@ class SyncSettings(Settings):
     # Different complaints mirrored side by side (one complaint's events are always in order).
     sync_concurrency: int = 8
     # Events claimed together (one statement) when that many places are free (their calls
-    # still go at the pace); how long the claimer waits before looking again when none was due.
+    # still go at the pace). When none was due the claimer waits to be woken (an event queued by
+    # this process, or the next of a complaint made claimable) or this long at most (retries
+    # coming due, events queued elsewhere, e.g. a replay from the command line).
     sync_claim_batch: int = 8
-    sync_idle_poll_s: float = 0.05
+    sync_idle_poll_s: float = 0.5
+    # An event's outcome waits this long for others' to be recorded in the same statement
+    # (besides those done while the previous recording statement ran).
+    sync_outcome_linger_s: float = 0.005
     # Calls a second to national LAPOR (set to its rate limit); after an outage the drain starts
     # at the fraction and reaches the rate over the ramp.
     sync_rate_per_s: float = 20.0
