@@ -70,6 +70,9 @@ format: install
 check: lint test
 
 bench: migrate ## throughput and latency per stage beside the raw Kafka/PostgreSQL floor
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || { echo "installing wrk (intake's flat-out load)"; \
+	  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "wrk not installed: intake's flat-out figure comes from a Python client"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 chaos: install ## faults during a steady load on a stack of its own; invariants to chaos-results.json

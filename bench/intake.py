@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import shutil
+import tempfile
 import time
 from functools import partial
+from pathlib import Path
 
 import aiohttp
 
@@ -60,7 +65,57 @@ async def _at_rate(client: aiohttp.ClientSession, count: int, rate: float) -> Fi
     )
 
 
-async def intake_http(settings: Settings, count: int, rate: float = 200.0) -> list[Figures]:
+# wrk's request() hands out the forms in turn: every complaint differs, as in real traffic.
+_WRK_SCRIPT = """
+local forms = {%s}
+local n = 0
+request = function()
+  n = n %% #forms + 1
+  return wrk.format("POST", nil, nil, forms[n])
+end
+"""
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(output: str, percentile: str) -> float:
+    found = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no {percentile}th percentile in wrk's output:\n{output}")
+    return round(float(found.group(1)) * _WRK_UNITS[found.group(2)], 2)
+
+
+async def _flat_out_with_wrk(wrk: str, url: str, key: str, seconds: int) -> Figures:
+    """wrk (C, one thread) loads intake with little CPU of its own, unlike a Python client,
+    which on two cores takes a third of what it measures."""
+    forms = ", ".join(json.dumps(json.dumps(_form(i))) for i in range(1000))
+    with tempfile.TemporaryDirectory() as scratch:
+        script = Path(scratch) / "post.lua"
+        script.write_text(_WRK_SCRIPT % forms)
+        command = [wrk, "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script)]
+        command += ["-H", "Content-Type: application/json", "-H", f"X-API-Key: {key}", url]
+        run = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        output = (await run.communicate())[0].decode()
+    refused = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    requests = re.search(r"(\d+) requests in ([\d.]+)s", output)
+    if run.returncode != 0 or refused or requests is None:
+        raise RuntimeError(f"wrk failed or was refused:\n{output}")
+    return Figures(
+        stage="intake: POST /v1/complaints, flat out (wrk, 32 connections)",
+        operations=int(requests.group(1)),
+        seconds=float(requests.group(2)),
+        p50_ms=_wrk_ms(output, "50"),
+        p99_ms=_wrk_ms(output, "99"),
+    )
+
+
+async def intake_http(
+    settings: Settings, count: int, rate: float = 200.0, flat_out_s: int = 20
+) -> list[Figures]:
+    """At a steady rate (aiohttp), then flat out: with wrk when it is installed (`make bench`
+    installs it), otherwise `count` requests from aiohttp."""
+    wrk = shutil.which("wrk")
     async with scratch_topic(settings.kafka_bootstrap_servers, "bench.intake") as topic:
         pool = await create_pool(settings.database_url)
         try:
@@ -92,11 +147,15 @@ async def intake_http(settings: Settings, count: int, rate: float = 200.0) -> li
                 # seconds); a running one has done all that.
                 await _at_rate(client, int(rate * 3), rate)
                 steady = await _at_rate(client, min(count, int(rate * 10)), rate)
-                flat_out = await timed_concurrently(
-                    "intake: POST /v1/complaints, flat out (32 clients)",
-                    [partial(_post, client, i) for i in range(count)],
-                    32,
-                )
+                if wrk is None:
+                    flat_out = await timed_concurrently(
+                        "intake: POST /v1/complaints, flat out (aiohttp, 32 clients)",
+                        [partial(_post, client, i) for i in range(count)],
+                        32,
+                    )
+            if wrk is not None:
+                url = f"http://127.0.0.1:{port}/v1/complaints"
+                flat_out = await _flat_out_with_wrk(wrk, url, key, flat_out_s)
             return [steady, flat_out]
         finally:
             process.stop()

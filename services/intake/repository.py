@@ -19,7 +19,7 @@ from shared.events import (
     ComplaintRouted,
     Event,
 )
-from shared.outbox import enqueue
+from shared.outbox import enqueue_all
 
 SCHEMA = "intake"
 
@@ -59,6 +59,16 @@ class IdempotencyKey:
 class RememberedKey:
     tracking_number: str
     fingerprint: str | None  # None: stored before fingerprints were kept
+
+
+@dataclass(frozen=True)
+class NewComplaint:
+    """A complaint accepted now, with what is stored beside it."""
+
+    received: ComplaintReceived
+    access_token_hash: str | None
+    submitted_by: Caller
+    idempotency_key: IdempotencyKey | None
 
 
 @dataclass(frozen=True)
@@ -192,34 +202,33 @@ class IntakeRepository:
     ) -> None:
         """A complaint that entered elsewhere (its event is already on Kafka); idempotent."""
         await self._db.execute(
-            f"WITH {_ADD_COMPLAINT} SELECT 1",
-            *_complaint_args(complaint, access_token_hash, submitted_by),
+            f"WITH {_ADD_COMPLAINTS} SELECT 1",
+            *_complaint_columns([(complaint, access_token_hash, submitted_by)]),
         )
 
-    async def add_received(
-        self,
-        received: ComplaintReceived,
-        *,
-        access_token_hash: str | None,
-        submitted_by: Caller,
-        idempotency_key: IdempotencyKey | None,
-        topic: str,
-    ) -> None:
-        """A new complaint, its idempotency key and its event, in one statement: one round trip,
-        atomic without a transaction. A duplicate channel message id or idempotency key (a
-        racing retry) raises UniqueViolationError and stores nothing."""
-        complaint = received.complaint
-        await enqueue(
+    async def add_received(self, accepted: Sequence[NewComplaint], topic: str) -> None:
+        """New complaints, their idempotency keys and their events, in one statement: one round
+        trip, atomic without a transaction. A duplicate channel message id or idempotency key (a
+        racing retry) raises UniqueViolationError and stores none of them."""
+        await enqueue_all(
             self._db,
             SCHEMA,
-            received,
+            [new.received for new in accepted],
             topic,
-            along=f"{_ADD_COMPLAINT}, {_REMEMBER_KEY}",
+            along=f"{_ADD_COMPLAINTS}, {_REMEMBER_KEYS}",
             along_args=(
-                *_complaint_args(complaint, access_token_hash, submitted_by.label),
-                submitted_by.key_id,
-                idempotency_key.key if idempotency_key else None,
-                idempotency_key.fingerprint if idempotency_key else None,
+                *_complaint_columns(
+                    [
+                        (new.received.complaint, new.access_token_hash, new.submitted_by.label)
+                        for new in accepted
+                    ]
+                ),
+                [new.submitted_by.key_id for new in accepted],
+                [new.idempotency_key.key if new.idempotency_key else None for new in accepted],
+                [
+                    new.idempotency_key.fingerprint if new.idempotency_key else None
+                    for new in accepted
+                ],
             ),
         )
 
@@ -241,17 +250,20 @@ class IntakeRepository:
         return [TimelineEntry(r["occurred_at"], r["status"], r["public_note"]) for r in rows]
 
 
-_ADD_COMPLAINT = (
+_ADD_COMPLAINTS = (
     "added_complaint AS (INSERT INTO intake.complaints (complaint_id, tracking_number, channel,"
     " channel_message_id, document, access_token_hash, confidential, received_at, submitted_by)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (complaint_id) DO NOTHING)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[],"
+    " $6::text[], $7::bool[], $8::timestamptz[], $9::text[])"
+    " ON CONFLICT (complaint_id) DO NOTHING)"
 )
-# Follows _ADD_COMPLAINT's parameters: $10 the caller's key id, $11 the key (none: no row),
-# $12 the request's fingerprint.
-_REMEMBER_KEY = (
+# Follows _ADD_COMPLAINTS's parameters: $10 the callers' key ids, $11 their keys (none: no row),
+# $12 the requests' fingerprints.
+_REMEMBER_KEYS = (
     "remembered_key AS (INSERT INTO intake.idempotency_keys"
     " (api_key_id, idempotency_key, request_fingerprint, tracking_number)"
-    " SELECT $10, $11, $12, $2 WHERE $11::text IS NOT NULL)"
+    " SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[], $2::text[]) AS k(api_key_id,"
+    " idempotency_key, request_fingerprint, tracking_number) WHERE k.idempotency_key IS NOT NULL)"
 )
 
 
@@ -338,19 +350,29 @@ def later_event_columns(
     return columns
 
 
-def _complaint_args(
-    complaint: Complaint, access_token_hash: str | None, submitted_by: str
-) -> tuple[object, ...]:
-    return (
-        complaint.complaint_id,
-        complaint.tracking_number,
-        complaint.channel.value,
-        complaint.channel_message_id,
-        complaint.model_dump_json(),
-        access_token_hash,
-        complaint.confidential,
-        complaint.received_at,
-        submitted_by,
+def _complaint_columns(
+    complaints: Sequence[tuple[Complaint, str | None, str]],
+) -> tuple[list[object], ...]:
+    """_ADD_COMPLAINTS's arrays, from (complaint, access token hash, submitted by)."""
+    return tuple(
+        list(column)
+        for column in zip(
+            *(
+                (
+                    complaint.complaint_id,
+                    complaint.tracking_number,
+                    complaint.channel.value,
+                    complaint.channel_message_id,
+                    complaint.model_dump_json(),
+                    access_token_hash,
+                    complaint.confidential,
+                    complaint.received_at,
+                    submitted_by,
+                )
+                for complaint, access_token_hash, submitted_by in complaints
+            ),
+            strict=True,
+        )
     )
 
 

@@ -29,6 +29,7 @@ from services.intake.repository import (
     Caller,
     IdempotencyKey,
     IntakeRepository,
+    NewComplaint,
     PublicEntry,
     StoredComplaint,
     TimelineEntry,
@@ -46,6 +47,7 @@ from shared.events import (
     ComplaintStatus,
     ComplaintStatusChanged,
 )
+from shared.group_commit import GroupCommit
 from shared.outbox import enqueue
 from shared.topics import COMPLAINT_EVENTS
 
@@ -101,6 +103,7 @@ class IntakeService:
         self._pool = pool
         self._topic = topic
         self._callers: dict[str, tuple[Caller, float]] = {}
+        self._accepting = GroupCommit(self._store)
 
     async def authenticate(self, key: str) -> Caller | None:
         """The key's caller; known keys are remembered for a short while (a revoked key stops
@@ -149,28 +152,33 @@ class IntakeService:
         may_be_reply = self._may_be_reply(inbound)
         for attempt in range(5):
             try:
-                async with self._pool.acquire() as connection:
-                    repository = IntakeRepository(connection)
-                    if attempt > 0 or may_be_reply:
-                        known = await _already_accepted(repository, inbound, caller, key)
-                        if known is not None:
-                            REPLAYED.labels(inbound.channel.value).inc()
-                            return known
-                    replied_to = await self._complaint_replied_to(repository, inbound)
-                    if replied_to is not None:
-                        async with connection.transaction():
-                            return await self._add_reply(
-                                repository,
-                                connection,
-                                inbound,
-                                replied_to,
-                                caller=caller,
-                                idempotency_key=key,
-                            )
-                    return await self._add_complaint(repository, inbound, caller, key, received_at)
+                if attempt > 0 or may_be_reply:
+                    answered = await self._as_before_or_reply(inbound, caller, key)
+                    if answered is not None:
+                        return answered
+                return await self._add_complaint(inbound, caller, key, received_at)
             except asyncpg.UniqueViolationError:
                 continue
         raise RuntimeError("could not store the complaint after 5 attempts")
+
+    async def _as_before_or_reply(
+        self, inbound: Inbound, caller: Caller, key: IdempotencyKey | None
+    ) -> Accepted | None:
+        """The first answer to a retried or replayed message, or the message added to the
+        complaint it answers; None for a new complaint."""
+        async with self._pool.acquire() as connection:
+            repository = IntakeRepository(connection)
+            known = await _already_accepted(repository, inbound, caller, key)
+            if known is not None:
+                REPLAYED.labels(inbound.channel.value).inc()
+                return known
+            replied_to = await self._complaint_replied_to(repository, inbound)
+            if replied_to is None:
+                return None
+            async with connection.transaction():
+                return await self._add_reply(
+                    repository, connection, inbound, replied_to, caller=caller, idempotency_key=key
+                )
 
     @staticmethod
     def _may_be_reply(inbound: Inbound) -> bool:
@@ -242,7 +250,6 @@ class IntakeService:
 
     async def _add_complaint(
         self,
-        repository: IntakeRepository,
         inbound: Inbound,
         caller: Caller,
         idempotency_key: IdempotencyKey | None,
@@ -259,15 +266,39 @@ class IntakeService:
             personal_data_in_text=personal_data_in(content.title, content.body),
         )
         access_token = secrets.token_urlsafe(24) if complaint.confidential else None
-        await repository.add_received(
-            ComplaintReceived.of(complaint, producer=PRODUCER),
-            access_token_hash=hash_api_key(access_token) if access_token else None,
-            submitted_by=caller,
-            idempotency_key=idempotency_key,
-            topic=self._topic,
+        await self._accepting.submit(
+            NewComplaint(
+                ComplaintReceived.of(complaint, producer=PRODUCER),
+                access_token_hash=hash_api_key(access_token) if access_token else None,
+                submitted_by=caller,
+                idempotency_key=idempotency_key,
+            )
         )
         ACCEPTED.labels(inbound.channel.value).inc()
         return Accepted(complaint.tracking_number, created=True, access_token=access_token)
+
+    async def _store(self, accepted: list[NewComplaint]) -> list[Exception | None]:
+        """New complaints submitted at the same time, stored together (group commit); if one
+        collides with an earlier copy (a racing retry or replay), each alone, so that the
+        collision fails its own submission only."""
+        try:
+            await self._store_together(accepted)
+            return [None] * len(accepted)
+        except asyncpg.UniqueViolationError as collision:
+            if len(accepted) == 1:
+                return [collision]
+        outcomes: list[Exception | None] = []
+        for new in accepted:
+            try:
+                await self._store_together([new])
+                outcomes.append(None)
+            except asyncpg.UniqueViolationError as collision:
+                outcomes.append(collision)
+        return outcomes
+
+    async def _store_together(self, accepted: list[NewComplaint]) -> None:
+        async with self._pool.acquire() as connection:
+            await IntakeRepository(connection).add_received(accepted, self._topic)
 
     async def import_rows(self, rows: list[ImportRow], caller: Caller) -> ImportReport:
         """Each row in its own transaction: one bad row never undoes the good ones."""

@@ -553,6 +553,28 @@ async def test_racing_retries_and_replays_create_one_complaint(
     assert sorted(e.complaint.tracking_number for e in received) == sorted(tracking)
 
 
+async def test_complaints_submitted_together_are_each_stored_with_their_own_number(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    """Stored in groups (one statement for the complaints arriving together), yet each answer
+    names its own complaint, and each complaint has its own event."""
+    web = {"X-API-Key": keys["channel:web"]}
+    titles = [f"Lampu jalan mati nomor {n}" for n in range(40)]
+    async with httpx.AsyncClient(base_url=str(intake.http.base_url), timeout=10) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post("/v1/complaints", headers=web, json={"title": t, "body": t + "."})
+                for t in titles
+            )
+        )
+    assert {r.status_code for r in responses} == {202}
+    answered = {
+        r.json()["tracking_number"]: title for r, title in zip(responses, titles, strict=True)
+    }
+    received = _received(await _events(bootstrap_servers, fresh_topic.name, len(titles)))
+    assert {e.complaint.tracking_number: e.complaint.title for e in received} == answered
+
+
 def test_each_key_has_its_own_rate_limit(
     database_url: str, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
 ) -> None:

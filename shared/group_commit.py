@@ -1,0 +1,72 @@
+"""Group commit: writes that arrive together go to the database together.
+
+On this kind of machine a round trip to PostgreSQL costs more CPU (both sides) than the work it
+carries, so when many callers each want one small write at the same time, one statement for all
+of them is far cheaper. Callers still each wait for their own outcome: nothing is answered before
+it is committed. At a low rate nobody waits for anybody (a group of one is written at once); under
+load the groups grow by themselves, since callers arriving while a write runs form the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+
+class GroupWriteInterruptedError(Exception):
+    """The task writing a group was cancelled: the write may or may not have committed."""
+
+
+@dataclass
+class _Group(Generic[Item, Outcome]):
+    items: list[Item] = field(default_factory=list)
+    outcomes: Sequence[Outcome | Exception] = ()
+
+
+class GroupCommit(Generic[Item, Outcome]):
+    """`write` gets every item of a group and returns each one's outcome, in order, or the
+    exception to raise to that item's caller alone; an exception it raises goes to every caller
+    of the group. One group is written at a time; `linger_s` lets a group wait a little for
+    more items (more batching, more latency). An item whose caller is cancelled before its group
+    is written may still be written, like a write whose answer was lost."""
+
+    def __init__(
+        self,
+        write: Callable[[list[Item]], Awaitable[Sequence[Outcome | Exception]]],
+        *,
+        linger_s: float = 0.0,
+    ) -> None:
+        self._write = write
+        self._linger_s = linger_s
+        self._forming: _Group[Item, Outcome] = _Group()
+        self._one_write_at_a_time = asyncio.Lock()
+
+    async def submit(self, item: Item) -> Outcome:
+        group = self._forming
+        position = len(group.items)
+        group.items.append(item)
+        async with self._one_write_at_a_time:
+            if group is self._forming:  # not yet written along with an earlier caller's
+                if self._linger_s:
+                    await asyncio.sleep(self._linger_s)
+                self._forming = _Group()
+                await self._write_group(group)
+        outcome = group.outcomes[position]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _write_group(self, group: _Group[Item, Outcome]) -> None:
+        try:
+            outcomes = await self._write(group.items)
+        except Exception as error:
+            outcomes = [error] * len(group.items)
+        except BaseException:  # the writer's own task cancelled: the others must not hang
+            group.outcomes = [GroupWriteInterruptedError()] * len(group.items)
+            raise
+        group.outcomes = outcomes
