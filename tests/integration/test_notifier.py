@@ -314,6 +314,38 @@ async def test_a_redelivered_assignment_notifies_once(
         assert all(e.causation_id == routed.event_id for e in notified)
 
 
+async def test_an_alert_arrives_as_a_well_formed_multipart_email_and_a_retry_keeps_its_id(
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    box, smtp_port = mailbox
+    sender = SmtpSender(NotifierSettings(notifier_smtp_port=smtp_port))
+    delivery_id = str(uuid.uuid4())
+    payload = {
+        "to": ["penghubung@pupr.example", "sekretariat@pupr.example"],
+        "subject": "[RAHASIA] [LAPOR Kalsel] Pengaduan LPR-1: Jalan “ambles” di Banjarbaru, "
+        "kendaraan roda empat terperosok, warga menutup jalur dengan batang pisang",
+        "text": "Yth. Pejabat Penghubung,\n.\n.baris berawalan titik\nIsi: jalan ambles 3 m² " * 30,
+        "html": "<html><body><p>Jalan <strong>ambles</strong> — 3 m²</p></body></html>",
+    }
+    try:
+        await sender.send(delivery_id, payload)
+        await sender.send(delivery_id, payload)  # a retry, on the session kept open
+    finally:
+        await sender.close()
+    first, again = box.messages
+    for mail in (first, again):
+        assert all(not part.defects for part in mail.walk())
+        assert mail.get_content_type() == "multipart/alternative"
+        assert mail["From"] == "LAPOR Kalsel <noreply@lapor-kalsel.example>"
+        assert mail["To"] == ", ".join(payload["to"])
+        assert mail["Subject"] == payload["subject"]
+        assert mail["Date"].datetime is not None
+        assert mail["X-Lapor-Delivery"] == delivery_id
+        assert mail.get_body(("plain",)).get_content() == payload["text"]  # type: ignore[union-attr]
+        assert mail.get_body(("html",)).get_content() == payload["html"]  # type: ignore[union-attr]
+    assert first["Message-ID"] == again["Message-ID"] == f"<{delivery_id}@lapor-hub>"
+
+
 def _record(event: Event, offset: int) -> ConsumerRecord[bytes, bytes]:
     value = encode_event(event)
     key = str(event.complaint_id).encode()
@@ -894,8 +926,10 @@ async def test_the_process_sends_one_email_and_one_signed_webhook_without_identi
     [body] = receiver.accepted.values()
     assert body["agency_code"] == "63.pupr"
     assert body["complaint"]["reporter"] is None
-    everything = mail.as_string() + json.dumps(body)
-    # The phone as written and as digits (a bare "5555" can occur in a random Message-ID).
+    parts = [str(part.get_content()) for part in mail.iter_parts()]
+    everything = mail.as_string() + "".join(parts) + json.dumps(body)
+    assert received.complaint.tracking_number in parts[0]
+    # The phone as written and as digits.
     for secret in (NIK, "Siti", "Aminah", "5555 0101", "55550101"):
         assert secret not in everything
     assert receiver.bad_signatures == 0
