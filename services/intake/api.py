@@ -28,9 +28,11 @@ from fastapi import (
     Query,
     Request,
     Response,
+    Security,
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem
 from limits import parse as parse_rate
 from limits.aio.storage import MemoryStorage
@@ -241,13 +243,17 @@ async def _within_rate_limit(request: Request, caller: Caller) -> None:
         )
 
 
-async def _caller(
-    request: Request,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
-) -> Caller:
-    key = x_api_key or (authorization or "").removeprefix("Bearer ").strip() or None
-    if key is None:
+# Security schemes rather than plain header parameters: OpenAPI shows how to authenticate, and
+# FastAPI reads them without validating each header through pydantic.
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
+BEARER = HTTPBearer(auto_error=False, description="The API key as a bearer token")
+ApiKeyHeader = Annotated[str | None, Security(API_KEY_HEADER)]
+BearerToken = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+
+
+async def _caller(request: Request, x_api_key: ApiKeyHeader, bearer: BearerToken) -> Caller:
+    key = x_api_key or (bearer.credentials.strip() if bearer else None)
+    if not key:
         raise HTTPException(401, "API key wajib / API key required")
     return await _authorised(request, key)
 
@@ -334,14 +340,14 @@ async def verify_whatsapp_webhook(
 
 async def _whatsapp_sender(
     request: Request,
+    x_api_key: ApiKeyHeader,
+    bearer: BearerToken,
     x_hub_signature_256: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> Caller:
     """Meta itself (a signed webhook) or a gateway with an API key."""
     meta = _state(request).whatsapp
     if x_hub_signature_256 is None or meta is None:
-        return await _caller(request, x_api_key, authorization)
+        return await _caller(request, x_api_key, bearer)
     if not whatsapp_signature_valid(await request.body(), x_hub_signature_256, meta.app_secret):
         raise HTTPException(401, "Tanda tangan salah / bad webhook signature")
     await _within_rate_limit(request, META_WEBHOOKS)

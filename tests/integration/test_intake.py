@@ -300,6 +300,10 @@ def test_keys_are_required_and_scoped(intake: Intake, keys: dict[str, str]) -> N
         "/v1/complaints:import", headers=sms_key, content=CSV_IMPORT
     )
     assert import_by_channel.status_code == 403
+    as_bearer = {"Authorization": f"Bearer {keys['channel:web']}"}
+    assert intake.http.post("/v1/complaints", headers=as_bearer, json=complaint).status_code == 202
+    schemes = intake.http.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     metrics = intake.http.get("/metrics").text
     for channel, reason, count in (
         ("web", "unauthenticated", 2),
