@@ -36,7 +36,12 @@ from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.repository import NotifierRepository
-from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
+from services.notifier.senders import (
+    DeliveryFailedError,
+    SmtpSender,
+    WebhookSender,
+    webhook_session,
+)
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.consumer import apply_batch, keep_in_dead_letters
@@ -344,6 +349,31 @@ async def test_an_alert_arrives_as_a_well_formed_multipart_email_and_a_retry_kee
         assert mail.get_body(("plain",)).get_content() == payload["text"]  # type: ignore[union-attr]
         assert mail.get_body(("html",)).get_content() == payload["html"]  # type: ignore[union-attr]
     assert first["Message-ID"] == again["Message-ID"] == f"<{delivery_id}@lapor-hub>"
+
+
+class _Stalling:
+    """A mail server that takes the message and never answers."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        await asyncio.sleep(5)
+        return "250 OK"
+
+
+async def test_a_mail_server_that_stops_answering_fails_the_attempt_within_its_timeout() -> None:
+    port = free_port()
+    controller = Controller(_Stalling(), hostname="127.0.0.1", port=port)
+    controller.start()
+    sender = SmtpSender(NotifierSettings(notifier_smtp_port=port, notifier_smtp_timeout_s=0.5))
+    payload = {"to": ["penghubung@pupr.example"], "subject": "Uji", "text": "a", "html": "b"}
+    began = time.monotonic()
+    try:
+        with pytest.raises(DeliveryFailedError) as failure:
+            await sender.send(str(uuid.uuid4()), payload)
+    finally:
+        await sender.close()
+        controller.stop()
+    assert not failure.value.permanent
+    assert time.monotonic() - began < 2
 
 
 def _record(event: Event, offset: int) -> ConsumerRecord[bytes, bytes]:
