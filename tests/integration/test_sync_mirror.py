@@ -5,6 +5,7 @@ admins); the Kafka side is in test_sync_process.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -346,3 +347,64 @@ async def test_one_claim_takes_the_next_event_of_several_complaints_never_two_of
         [next_up] = await SyncRepository(connection).claim(sync_settings.sync_lease_s, limit=8)
     assert next_up.event_id == followup.event_id
     assert next_up.mapping is not None and next_up.mapping.complaint_id == first.complaint_id
+
+
+async def test_outcomes_done_together_are_recorded_in_one_statement(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    received = [complaint_received() for _ in range(4)]
+    await _queue(pool, *received)
+    # A linger long enough for all four answers to arrive while the first outcome waits.
+    mirror = Mirror(pool, gate, sync_settings.model_copy(update={"sync_outcome_linger_s": 0.3}))
+    assert await mirror.mirror_due(limit=4) == 4
+
+    # now() is the statement's: one statement recorded the four rows, mappings and events.
+    done_at = await pool.fetch("SELECT DISTINCT done_at FROM sync.mirror_queue")
+    mirrored_at = await pool.fetch("SELECT DISTINCT mirrored_at FROM sync.mirrored_complaints")
+    assert len(done_at) == 1 and mirrored_at[0]["mirrored_at"] == done_at[0]["done_at"]
+    assert await pool.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 4
+    announced = await pool.fetch(
+        "SELECT payload FROM sync.outbox WHERE event_type = 'ComplaintMirrored'"
+    )
+    assert {parse_event(r["payload"]).complaint_id for r in announced} == {
+        e.complaint_id for e in received
+    }
+    for event in received:
+        assert (await _audit(control, event.complaint.tracking_number))["applied"] == {"create": 1}
+
+
+async def test_the_drain_woken_by_queued_and_recorded_events_keeps_each_complaints_order(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings
+) -> None:
+    # No polling to speak of: only the wakes (events queued here, a recorded event whose
+    # complaint has a next one) can move the drain along.
+    settings = sync_settings.model_copy(update={"sync_idle_poll_s": 60.0})
+    mirror = Mirror(pool, gate, settings)
+    service = SyncService(pool, mirror.queued)
+    received = [complaint_received() for _ in range(2)]  # fewer than places: no full claim
+    notes = {e.complaint_id: [f"langkah {n} {e.complaint_id}" for n in range(3)] for e in received}
+    draining = asyncio.create_task(mirror.run())
+    try:
+        await service.queue(received)
+        for step in range(3):  # each follow-up while the one before may still be in flight
+            await service.queue(
+                [
+                    _status(e, ComplaintStatus.FOLLOWED_UP, note=notes[e.complaint_id][step])
+                    for e in received
+                ]
+            )
+        deadline = time.monotonic() + 15
+        while await pool.fetchval("SELECT count(*) FROM sync.mirror_queue WHERE state <> 'done'"):
+            assert time.monotonic() < deadline, "the drain was not woken"
+            await asyncio.sleep(0.05)
+    finally:
+        draining.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await draining
+    for event in received:
+        national_id = await pool.fetchval(
+            "SELECT national_id FROM sync.mirrored_complaints WHERE complaint_id = $1",
+            event.complaint_id,
+        )
+        followups = await gate.client.followups(national_id)
+        assert [f.content for f in followups] == notes[event.complaint_id]
