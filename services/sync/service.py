@@ -254,11 +254,12 @@ class Mirror(_TalksToNational):
         self._one_recording_at_a_time = asyncio.Lock()
 
     def queued(self, complaints: set[uuid.UUID]) -> None:
-        """Events of these complaints were queued: claim again (a complaint with an event in
-        flight: once that one is recorded)."""
+        """Events of these complaints were queued: claim again, unless each has an event in
+        flight (its next is claimed once that one is recorded)."""
         self._followed |= complaints & self._in_flight
         self._queued_since_claim |= complaints
-        self._due.set()
+        if complaints - self._in_flight:
+            self._due.set()
 
     async def run(self) -> None:
         places = asyncio.Semaphore(self._settings.sync_concurrency)
