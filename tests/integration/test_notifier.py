@@ -351,6 +351,23 @@ async def test_an_alert_arrives_as_a_well_formed_multipart_email_and_a_retry_kee
     assert first["Message-ID"] == again["Message-ID"] == f"<{delivery_id}@lapor-hub>"
 
 
+async def test_a_reporter_address_beyond_ascii_is_sent_with_smtputf8() -> None:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    sender = SmtpSender(NotifierSettings(notifier_smtp_port=port))
+    payload = {"to": ["wärga@contoh.id"], "subject": "Kabar", "text": "Teks", "html": "<p>H</p>"}
+    try:
+        await sender.send(str(uuid.uuid4()), payload)
+    finally:
+        await sender.close()
+        controller.stop()
+    [mail] = box.messages
+    assert mail["To"] == "wärga@contoh.id"  # raw UTF-8 (RFC 6532): an address is not encoded
+    assert mail.get_body(("plain",)).get_content() == "Teks"  # type: ignore[union-attr]
+
+
 class _Stalling:
     """A mail server that takes the message and never answers."""
 
