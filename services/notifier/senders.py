@@ -78,10 +78,10 @@ def alert_email(
 ) -> bytes:
     """An alert as sent: multipart/alternative with UTF-8 text and HTML, both base64, so any
     line length and script goes through 7-bit relays (all of it 7-bit unless an address is
-    not: see `_needs_smtputf8`). Assembled directly, once per attempt: the
-    email package's MIME classes and generator took a third of the notifier's CPU. The
-    Message-ID is the delivery id, so every attempt carries the same one and mail systems drop
-    the duplicates a retry makes."""
+    not: see `_needs_smtputf8`). Assembled directly, once per attempt: the email package's MIME
+    classes and generator took a third of the notifier's CPU. The Message-ID is the delivery
+    id, so every attempt carries the same one and mail systems drop the duplicates a retry
+    makes."""
     # A base64 line never starts with "--": no part can contain the boundary.
     boundary = f"lapor-hub-{delivery_id}"
     return "".join(
