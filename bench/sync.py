@@ -4,11 +4,17 @@ the sync service's memory during the outage (`python -m bench.sync`).
 Complaints (each with two follow-ups) arrive while the simulated national service is down; the
 sync service (a process, on a database of its own) must hold still with flat memory, then drain
 everything at the configured rate, ramping up, once national is back behind its rate limit.
+
+With `--steady-rate R` instead: national healthy, complaints offered at R a second (each
+received, then routed 50 ms later, half of them to a kab/kota: a forward), and what each costs
+the machine: PostgreSQL statements (transactions committed in sync's database, which only sync
+uses) and the sync process's CPU time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,14 +25,12 @@ import asyncpg
 import httpx
 import typer
 
-from shared.events import (
-    Event,
-)
+from shared.events import Event, encode_event, event_headers
 from shared.kafka import idempotent_producer, publish, scratch_topic
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, followup
+from tests.factories import complaint_received, followup, routed
 from tests.processes import ServiceProcess, free_port
 
 
@@ -44,6 +48,25 @@ class SyncFigures:
     rss_mb_end: float
     probes: int
     other_calls_during_outage: int
+
+
+@dataclass(frozen=True)
+class SteadyFigures:
+    rate_per_s: float
+    complaints: int
+    span_s: float  # from the first complaint offered to the last event mirrored
+    statements_per_complaint: float
+    cpu_ms_per_complaint: float
+    idle_statements_per_s: float
+    idle_cpu_percent: float
+    queue_p50_ms: float  # queued -> recorded done
+    queue_p99_ms: float
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -72,9 +95,10 @@ async def _publish_flows(bootstrap_servers: str, topic: TopicSpec, complaints: i
 
 
 def _processes(
-    database_url: str, topic: TopicSpec, rate_limit: float
+    database_url: str, topic: TopicSpec, rate_limit: float, down: bool = True
 ) -> tuple[ServiceProcess, ServiceProcess, int]:
-    """The simulator (down from the start) and the sync service, not yet started."""
+    """The simulator (down from the start, unless not `down`) and the sync service, not yet
+    started."""
     api, control_port, metrics = free_port(), free_port(), free_port()
     simulator = ServiceProcess(
         name="bench-simulator",
@@ -84,7 +108,7 @@ def _processes(
             "LAPOR_HUB_SIMULATOR_PORT": str(api),
             "LAPOR_HUB_SIMULATOR_CONTROL_PORT": str(control_port),
             "LAPOR_HUB_SIMULATOR_LOG_LEVEL": "WARNING",
-            "LAPOR_HUB_SIMULATOR_FAULTS": '{"outage": {"mode": "unavailable"}}',
+            "LAPOR_HUB_SIMULATOR_FAULTS": '{"outage": {"mode": "unavailable"}}' if down else "{}",
         },
     )
     sync = ServiceProcess(
@@ -173,12 +197,115 @@ async def sync_outage(
             await admin.close()
 
 
+async def _offer(bootstrap_servers: str, topic: TopicSpec, rate: float, seconds: float) -> int:
+    """Complaints at `rate` a second: each received, then routed 50 ms later (every other one
+    to a kab/kota, so forwarded nationally); returns how many."""
+    producer = idempotent_producer(bootstrap_servers, "bench-sync-steady")
+    await producer.start()
+    began = time.perf_counter()
+
+    async def send(event: Event, due: float) -> None:
+        if (pause := due - time.perf_counter()) > 0:
+            await asyncio.sleep(pause)
+        await producer.send(
+            topic.name, encode_event(event), key=event.key, headers=event_headers(event)
+        )
+
+    try:
+        count = int(rate * seconds)
+        sends = []
+        for n in range(count):
+            received, due = complaint_received(), began + n / rate
+            sends += [
+                send(received, due),
+                send(routed(received, "63.pupr" if n % 2 else "6371"), due + 0.05),
+            ]
+        await asyncio.gather(*sends)
+        await producer.flush()
+        return count
+    finally:
+        await producer.stop()
+
+
+async def _committed(admin: asyncpg.Connection, database: str) -> int:
+    """Transactions committed in the database (each autocommit statement is one); after the
+    statistics' flush (at most a second behind)."""
+    await asyncio.sleep(1.2)
+    committed: int = await admin.fetchval(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database
+    )
+    return committed
+
+
+async def sync_steady(settings: Settings, rate: float = 100, seconds: float = 20) -> SteadyFigures:
+    name = f"bench_sync_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(settings.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    database_url = _database(settings.database_url, name)
+    await asyncio.to_thread(apply_migrations, database_url, ("sync",))
+    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.sync") as topic:
+        simulator, sync, _ = _processes(database_url, topic, 5000, down=False)
+        database = await asyncpg.connect(database_url)
+        try:
+            await asyncio.to_thread(simulator.start)
+            await asyncio.to_thread(sync.start)
+            assert sync.process is not None
+            pid = sync.process.pid
+            await asyncio.sleep(4)  # joined its group, first batches fetched
+            idle_from = (await _committed(admin, name), _cpu_s(pid), time.monotonic())
+            await asyncio.sleep(5)
+            load_from = (await _committed(admin, name), _cpu_s(pid), time.monotonic())
+            idle_s = load_from[2] - idle_from[2]
+            began = time.monotonic()
+            count = await _offer(settings.kafka_bootstrap_servers, topic, rate, seconds)
+            while time.monotonic() - began < seconds + 60:
+                if (
+                    await database.fetchval(
+                        "SELECT count(*) FROM sync.mirror_queue WHERE state = 'done'"
+                    )
+                    >= 2 * count
+                ):
+                    break
+                await asyncio.sleep(0.2)
+            span_s = time.monotonic() - began
+            statements, cpu_s = await _committed(admin, name), _cpu_s(pid)
+            p50, p99 = await database.fetchval(
+                "SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP"
+                " (ORDER BY extract(epoch FROM done_at - created_at)) FROM sync.mirror_queue"
+            )
+            return SteadyFigures(
+                rate_per_s=rate,
+                complaints=count,
+                span_s=round(span_s, 1),
+                statements_per_complaint=round((statements - load_from[0]) / count, 2),
+                cpu_ms_per_complaint=round((cpu_s - load_from[1]) / count * 1000, 2),
+                idle_statements_per_s=round((load_from[0] - idle_from[0]) / idle_s, 1),
+                idle_cpu_percent=round((load_from[1] - idle_from[1]) / idle_s * 100, 1),
+                queue_p50_ms=round(p50 * 1000, 1),
+                queue_p99_ms=round(p99 * 1000, 1),
+            )
+        finally:
+            await database.close()
+            sync.stop()
+            simulator.stop()
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            await admin.close()
+
+
 def main(
     complaints: int = typer.Option(500, help="Complaints, each with two follow-ups"),
     outage: float = typer.Option(30, help="Seconds national stays down"),
     rate_limit: float = typer.Option(50, help="National's rate limit, calls a second"),
+    steady_rate: float = typer.Option(
+        0, help="Instead: complaints a second with national healthy; statements and CPU each"
+    ),
+    seconds: float = typer.Option(20, help="With --steady-rate: seconds of load"),
 ) -> None:
-    figures = asyncio.run(sync_outage(Settings(), complaints, outage, rate_limit))
+    figures: SyncFigures | SteadyFigures
+    if steady_rate:
+        figures = asyncio.run(sync_steady(Settings(), steady_rate, seconds))
+    else:
+        figures = asyncio.run(sync_outage(Settings(), complaints, outage, rate_limit))
     for field, value in vars(figures).items():
         typer.echo(f"{field:>26}: {value}")
 
