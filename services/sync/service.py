@@ -229,6 +229,9 @@ class _Recording:
 
     done: list[Done] = field(default_factory=list)
     error: Exception | None = None
+    # Set when it is over: every event of the group goes on (and frees its place) at once, so
+    # the claimer finds all their places free together and claims for them in one statement.
+    over: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Mirror(_TalksToNational):
@@ -512,19 +515,30 @@ class Mirror(_TalksToNational):
         only then."""
         recording = self._recording
         recording.done.append(done)
-        async with self._one_recording_at_a_time:
-            if recording is self._recording:  # not yet recorded along with others
-                if self._settings.sync_outcome_linger_s:
-                    await asyncio.sleep(self._settings.sync_outcome_linger_s)
-                self._recording = _Recording()
-                try:
-                    async with self._pool.acquire() as connection:
-                        await SyncRepository(connection).record(recording.done, self._topic)
-                except Exception as error:
-                    recording.error = error
+        if len(recording.done) == 1:  # the first of its group records it
+            await self._record_group(recording)
+        await recording.over.wait()
         if recording.error is not None:
             raise recording.error
         MIRRORED.labels(outcome).inc()
+
+    async def _record_group(self, recording: _Recording) -> None:
+        try:
+            async with self._one_recording_at_a_time:  # the group grows meanwhile
+                if self._settings.sync_outcome_linger_s:
+                    await asyncio.sleep(self._settings.sync_outcome_linger_s)
+                self._recording = _Recording()
+                async with self._pool.acquire() as connection:
+                    await SyncRepository(connection).record(recording.done, self._topic)
+        except Exception as error:
+            recording.error = error
+        except BaseException:  # cancelled (shutting down): the others are not recorded either
+            recording.error = RuntimeError("recording cancelled")
+            raise
+        finally:
+            if self._recording is recording:  # no later outcome joins a group that is over
+                self._recording = _Recording()
+            recording.over.set()
 
     async def _release(
         self, queued: QueuedEvent, retry_in_s: float, error: str, doubt: bool
