@@ -157,6 +157,7 @@ class OutboxRelay:
         self._bootstrap_servers = bootstrap_servers
         self._settings = settings
         self._wake = asyncio.Event()
+        self._acknowledged: list[int] = []  # sent, acknowledged by Kafka, not yet marked
         self._producer: AIOKafkaProducer | None = None
         self._next_housekeeping = 0.0
 
@@ -168,6 +169,10 @@ class OutboxRelay:
             try:
                 await self._publish_while_leading(listener)
             finally:
+                # Stopping: mark what Kafka has, so that a restart does not send it again.
+                with contextlib.suppress(*RELAY_FAILURES, asyncio.CancelledError):
+                    async with asyncio.timeout(1):
+                        await self._mark_acknowledged_and_read(listener, 0)
                 await self._reset_producer()
                 await _close(listener)
 
@@ -203,15 +208,12 @@ class OutboxRelay:
 
         On the connection holding the leader's lock: were it lost (and another relay the
         leader now), these statements fail with it, so no two relays ever publish side by side,
-        without a transaction or row locks (two round trips a batch instead of four). Rows sent
-        whose marking is lost with the connection are sent again by the next leader: consumers
-        absorb the redelivery by event id."""
+        without a transaction or row locks. One round trip a batch: the rows Kafka acknowledged
+        are marked published by the statement reading the next batch (or the next poll's, at
+        most `poll_interval_s` later). Rows sent whose marking is lost with the connection are
+        sent again by the next leader: consumers absorb the redelivery by event id."""
         producer = await self._ready_producer()
-        rows = await leader.fetch(
-            "SELECT id, topic, complaint_id, payload, event_type, created_at"
-            f' FROM "{self._schema}".outbox WHERE published_at IS NULL ORDER BY id LIMIT $1',
-            self._settings.batch_size,
-        )
+        rows = await self._mark_acknowledged_and_read(leader, self._settings.batch_size)
         if not rows:
             return 0
         sends = [
@@ -227,16 +229,32 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*sends)
-        await leader.execute(
-            f'UPDATE "{self._schema}".outbox SET published_at = now(), attempts = attempts + 1'
-            " WHERE id = ANY($1::bigint[])",
-            [row["id"] for row in rows],
-        )
+        self._acknowledged = [row["id"] for row in rows]
         now = time.time()
         for row in rows:
             OUTBOX_PUBLISH_SECONDS.labels(self._schema).observe(now - row["created_at"].timestamp())
         OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
         return len(rows)
+
+    async def _mark_acknowledged_and_read(
+        self, leader: asyncpg.Connection, limit: int
+    ) -> list[asyncpg.Record]:
+        """Mark the rows Kafka acknowledged, and read the next `limit` pending ones."""
+        acknowledged, self._acknowledged = self._acknowledged, []
+        try:
+            rows: list[asyncpg.Record] = await leader.fetch(
+                f'WITH marked AS (UPDATE "{self._schema}".outbox'
+                " SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($2::bigint[]))"
+                " SELECT id, topic, complaint_id, payload, event_type, created_at"
+                f' FROM "{self._schema}".outbox WHERE published_at IS NULL'
+                " AND id <> ALL($2::bigint[]) ORDER BY id LIMIT $1",  # the marked, as of before
+                limit,
+                acknowledged,
+            )
+        except BaseException:
+            self._acknowledged = acknowledged  # to be marked by the next statement that can
+            raise
+        return rows
 
     async def _listen_as_leader(self) -> asyncpg.Connection:
         """A dedicated connection (LISTEN does not survive a pool's reset) holding the lock."""
