@@ -26,14 +26,16 @@ class GroupWriteInterruptedError(Exception):
 class _Group(Generic[Item, Outcome]):
     items: list[Item] = field(default_factory=list)
     outcomes: Sequence[Outcome | Exception] = ()
+    written: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class GroupCommit(Generic[Item, Outcome]):
     """`write` gets every item of a group and returns each one's outcome, in order, or the
     exception to raise to that item's caller alone; an exception it raises goes to every caller
-    of the group. One group is written at a time; `linger_s` lets a group wait a little for
-    more items (more batching, more latency). An item whose caller is cancelled before its group
-    is written may still be written, like a write whose answer was lost."""
+    of the group. One group is written at a time, by its first caller; `linger_s` lets a group
+    wait a little for more items (more batching, more latency). Every caller of a group goes on
+    at the same moment, once it is written. A group whose first caller is cancelled fails with
+    GroupWriteInterruptedError (written or not)."""
 
     def __init__(
         self,
@@ -48,25 +50,30 @@ class GroupCommit(Generic[Item, Outcome]):
 
     async def submit(self, item: Item) -> Outcome:
         group = self._forming
-        position = len(group.items)
         group.items.append(item)
-        async with self._one_write_at_a_time:
-            if group is self._forming:  # not yet written along with an earlier caller's
-                if self._linger_s:
-                    await asyncio.sleep(self._linger_s)
-                self._forming = _Group()
-                await self._write_group(group)
+        position = len(group.items) - 1
+        if position == 0:
+            await self._write_in_turn(group)
+        else:
+            await group.written.wait()
         outcome = group.outcomes[position]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
-    async def _write_group(self, group: _Group[Item, Outcome]) -> None:
+    async def _write_in_turn(self, group: _Group[Item, Outcome]) -> None:
         try:
-            outcomes = await self._write(group.items)
+            async with self._one_write_at_a_time:  # the group grows while the previous is written
+                if self._linger_s:
+                    await asyncio.sleep(self._linger_s)
+                self._forming = _Group()
+                group.outcomes = await self._write(group.items)
         except Exception as error:
-            outcomes = [error] * len(group.items)
-        except BaseException:  # the writer's own task cancelled: the others must not hang
+            group.outcomes = [error] * len(group.items)
+        except BaseException:  # the first caller cancelled: the others must not hang
             group.outcomes = [GroupWriteInterruptedError()] * len(group.items)
             raise
-        group.outcomes = outcomes
+        finally:
+            if self._forming is group:  # nobody joins a group that is over
+                self._forming = _Group()
+            group.written.set()

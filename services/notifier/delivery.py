@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from services.notifier.repository import WAKE_CHANNEL
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
 from shared.db import DATABASE_AWAY
 from shared.events import AgencyNotified, NotificationChannel
+from shared.group_commit import GroupCommit
 from shared.outbox import enqueue_all
 
 log = logging.getLogger(__name__)
@@ -92,16 +93,6 @@ _MARK_DELIVERED = (
 )
 
 
-@dataclass
-class _Marking:
-    """Deliveries done while the statement marking those before them was under way: they are
-    marked together, by the next statement."""
-
-    deliveries: list[ClaimedDelivery] = field(default_factory=list)
-    marked: bool | None = None
-    error: Exception | None = None
-
-
 class DeliveryQueue:
     def __init__(
         self,
@@ -114,13 +105,11 @@ class DeliveryQueue:
         outcome_linger_s: float = 0.0,
     ) -> None:
         self._pool = pool
-        self._outcome_linger_s = outcome_linger_s
         self._policy = policy
         self._per_agency = per_agency
         self._lease_s = lease_s
         self._topic = topic
-        self._marking = _Marking()
-        self._one_marking_at_a_time = asyncio.Lock()
+        self._marking = GroupCommit(self._mark_delivered, linger_s=outcome_linger_s)
 
     async def claim(self, limit: int) -> Claim:
         """Up to `limit` due deliveries, no agency beyond its limit of deliveries in flight (see
@@ -152,35 +141,23 @@ class DeliveryQueue:
         """Mark it delivered and, for an agency's alert, announce `AgencyNotified` in the same
         statement. Deliveries done while that statement runs, or within `outcome_linger_s` of
         this one, are marked together (group commit: one round trip for several)."""
-        marking = self._marking
-        marking.deliveries.append(delivery)
-        async with self._one_marking_at_a_time:
-            if marking is self._marking:  # not yet marked along with others
-                if self._outcome_linger_s:  # sends finishing meanwhile are marked along
-                    await asyncio.sleep(self._outcome_linger_s)
-                self._marking = _Marking()
-                try:
-                    marking.marked = await self._mark_delivered(marking.deliveries)
-                except Exception as error:
-                    marking.error = error
-        if marking.error is not None:
-            raise marking.error
-        if not marking.marked:  # another worker took them over after our lease ran out
-            return
+        if not await self._marking.submit(delivery):
+            return  # another worker took it over after our lease ran out
         DELIVERIES.labels(delivery.channel.value, delivery.agency_code, "delivered").inc()
         DELIVERY_LATENCY.labels(delivery.channel.value).observe(
             time.time() - delivery.created_at.timestamp()
         )
 
-    async def _mark_delivered(self, deliveries: list[ClaimedDelivery]) -> bool:
-        """Whether any was still ours to mark (a single one, the common case, exactly)."""
+    async def _mark_delivered(self, deliveries: list[ClaimedDelivery]) -> list[bool]:
+        """For each, whether it was still ours to mark: whether any was (for a single one, the
+        common case, exactly)."""
         announced = {
             delivery.delivery_id: self._agency_notified(delivery)
             for delivery in deliveries
             if delivery.agency_code != CITIZEN
         }
         async with self._pool.acquire() as connection:
-            return await enqueue_all(
+            marked = await enqueue_all(
                 connection,
                 SCHEMA,
                 list(announced.values()),
@@ -196,6 +173,7 @@ class DeliveryQueue:
                 ),
                 each_only_if="done",
             )
+        return [marked] * len(deliveries)
 
     def _agency_notified(self, delivery: ClaimedDelivery) -> AgencyNotified:
         return AgencyNotified(

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import asyncpg
@@ -66,6 +66,7 @@ from shared.events import (
     ComplaintStatusChanged,
     parse_event,
 )
+from shared.group_commit import GroupCommit
 from shared.topics import COMPLAINT_EVENTS, SYNC_DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -223,17 +224,6 @@ class _TalksToNational:
         self._topic = topic
 
 
-@dataclass
-class _Recording:
-    """Outcomes to be recorded together, and the error of their statement if it failed."""
-
-    done: list[Done] = field(default_factory=list)
-    error: Exception | None = None
-    # Set when it is over: every event of the group goes on (and frees its place) at once, so
-    # the claimer finds all their places free together and claims for them in one statement.
-    over: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class Mirror(_TalksToNational):
     """Drains the mirror queue: one claimer hands due events (each the next of its complaint) to
     at most `concurrency` calls in flight, claiming as many as there are free places (up to
@@ -253,8 +243,11 @@ class Mirror(_TalksToNational):
         self._in_flight: set[uuid.UUID] = set()  # complaints with an event claimed
         self._followed: set[uuid.UUID] = set()  # ... and a next one queued since
         self._queued_since_claim: set[uuid.UUID] = set()
-        self._recording = _Recording()
-        self._one_recording_at_a_time = asyncio.Lock()
+        # Every event of a group goes on (and frees its place) at once, so the claimer finds
+        # all their places free together and claims for them in one statement.
+        self._recording = GroupCommit(
+            self._record_together, linger_s=settings.sync_outcome_linger_s
+        )
 
     def queued(self, complaints: set[uuid.UUID]) -> None:
         """Events of these complaints were queued: claim again, unless each has an event in
@@ -513,32 +506,13 @@ class Mirror(_TalksToNational):
         while the previous recording statement runs, or within `sync_outcome_linger_s`); the
         event's place is held until it is recorded, so its complaint's next event is claimed
         only then."""
-        recording = self._recording
-        recording.done.append(done)
-        if len(recording.done) == 1:  # the first of its group records it
-            await self._record_group(recording)
-        await recording.over.wait()
-        if recording.error is not None:
-            raise recording.error
+        await self._recording.submit(done)
         MIRRORED.labels(outcome).inc()
 
-    async def _record_group(self, recording: _Recording) -> None:
-        try:
-            async with self._one_recording_at_a_time:  # the group grows meanwhile
-                if self._settings.sync_outcome_linger_s:
-                    await asyncio.sleep(self._settings.sync_outcome_linger_s)
-                self._recording = _Recording()
-                async with self._pool.acquire() as connection:
-                    await SyncRepository(connection).record(recording.done, self._topic)
-        except Exception as error:
-            recording.error = error
-        except BaseException:  # cancelled (shutting down): the others are not recorded either
-            recording.error = RuntimeError("recording cancelled")
-            raise
-        finally:
-            if self._recording is recording:  # no later outcome joins a group that is over
-                self._recording = _Recording()
-            recording.over.set()
+    async def _record_together(self, done: list[Done]) -> list[Exception | None]:
+        async with self._pool.acquire() as connection:
+            await SyncRepository(connection).record(done, self._topic)
+        return [None] * len(done)
 
     async def _release(
         self, queued: QueuedEvent, retry_in_s: float, error: str, doubt: bool
