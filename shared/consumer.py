@@ -149,10 +149,13 @@ async def apply_batch(
     *,
     handle_leading: LeadingEventsHandler | None = None,
     acts_on: frozenset[bytes] | None = None,
+    passes_over: frozenset[tuple[bytes, bytes]] = frozenset(),
 ) -> None:
     """Apply a batch: one complaint's events in order, different complaints side by side (up to
     `concurrency`), so their database commits overlap instead of queueing. With `acts_on` (event
-    types), events whose `event_type` header names another type are passed over unread.
+    types), events whose `event_type` header names another type are passed over unread, and so
+    are those whose `event_type` and `producer` headers are a pair in `passes_over` (a service's
+    own events of that type).
 
     With `handle_leading`, the first event of every complaint in the batch is offered to it
     first, all together (one statement for a whole burst instead of one each), then, round by
@@ -160,7 +163,7 @@ async def apply_batch(
     and every later one of their complaints, go to `handle` one by one, in order."""
     by_complaint: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
     for record in records:
-        if acts_on is None or _may_act_on(record, acts_on):
+        if _may_act_on(record, acts_on, passes_over):
             by_complaint[record.key].append(record)
     queues = list(by_complaint.values())
     parsed: dict[int, AnyEvent | ValidationError] = {}
@@ -192,17 +195,31 @@ async def apply_batch(
                 group.create_task(apply_in_order(complaint_records))
 
 
-def _may_act_on(record: ConsumerRecord[bytes, bytes], acts_on: frozenset[bytes]) -> bool:
-    """By the record's `event_type` header; a record without one is read to find out."""
-    for name, value in record.headers:
-        if name == "event_type":
-            return value in acts_on
-    return True
+def _may_act_on(
+    record: ConsumerRecord[bytes, bytes],
+    acts_on: frozenset[bytes] | None,
+    passes_over: frozenset[tuple[bytes, bytes]],
+) -> bool:
+    """By the record's headers; a record without an `event_type` is read to find out."""
+    if acts_on is None and not passes_over:
+        return True
+    headers = dict(record.headers)
+    kind = headers.get("event_type")
+    if kind is None:
+        return True
+    if acts_on is not None and kind not in acts_on:
+        return False
+    return (kind, headers.get("producer", b"")) not in passes_over
 
 
 def event_types(*kinds: type[Event]) -> frozenset[bytes]:
     """The `event_type` header values of these events, for `acts_on`."""
     return frozenset(str(kind.model_fields["event_type"].default).encode() for kind in kinds)
+
+
+def own_events(producer: str, *kinds: type[Event]) -> frozenset[tuple[bytes, bytes]]:
+    """A producer's events of these types, for `passes_over`."""
+    return frozenset((kind, producer.encode()) for kind in event_types(*kinds))
 
 
 def _event_id(event: AnyEvent | ValidationError) -> uuid.UUID | None:
@@ -251,11 +268,12 @@ def subscribe_to_complaint_events(
     listener: ConsumerRebalanceListener | None = None,
     handle_leading: LeadingEventsHandler | None = None,
     acts_on: frozenset[bytes] | None = None,
+    passes_over: frozenset[tuple[bytes, bytes]] = frozenset(),
 ) -> Any:
     """Register the service's one subscriber to the complaint stream; returns the subscriber.
     `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there); `handle_leading`
-    applies events in bulk, `acts_on` (see `event_types`) spares parsing the events of other
-    types, which the service's handlers would pass by (see `apply_batch`)."""
+    applies events in bulk, `acts_on` (see `event_types`) and `passes_over` spare parsing the
+    events the service's handlers would pass by (see `apply_batch`)."""
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
@@ -287,6 +305,7 @@ def subscribe_to_complaint_events(
                 concurrency,
                 handle_leading=handle_leading,
                 acts_on=acts_on,
+                passes_over=passes_over,
             )
         except Exception:
             log.exception("batch of %d events not applied; it will be fetched again", len(records))

@@ -333,6 +333,7 @@ def event_headers(event: Event) -> list[tuple[str, bytes]]:
     """Kafka headers, so a consumer can route or skip without parsing the body."""
     return [
         ("event_type", event.event_type.encode()),
+        ("producer", event.producer.encode()),
         ("schema_version", str(event.schema_version).encode()),
         ("content-type", b"application/json"),
     ]

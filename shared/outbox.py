@@ -158,6 +158,7 @@ class OutboxRelay:
         self._settings = settings
         self._wake = asyncio.Event()
         self._acknowledged: list[int] = []  # sent, acknowledged by Kafka, not yet marked
+        self._producer_name = schema.encode()  # a service's schema is named after it
         self._producer: AIOKafkaProducer | None = None
         self._next_housekeeping = 0.0
 
@@ -223,6 +224,7 @@ class OutboxRelay:
                 key=str(row["complaint_id"]).encode(),
                 headers=[
                     ("event_type", row["event_type"].encode()),
+                    ("producer", self._producer_name),
                     ("content-type", b"application/json"),
                 ],
             )

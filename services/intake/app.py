@@ -17,9 +17,15 @@ from pydantic import SecretStr
 from services.intake.api import WhatsAppApp, create_api, intake_state
 from services.intake.console import console_state, mount_console
 from services.intake.repository import SCHEMA
-from services.intake.service import IntakeService
-from shared.consumer import keep_in_dead_letters, observe_lag, subscribe_to_complaint_events
+from services.intake.service import PRODUCER, IntakeService
+from shared.consumer import (
+    keep_in_dead_letters,
+    observe_lag,
+    own_events,
+    subscribe_to_complaint_events,
+)
 from shared.db import create_pool
+from shared.events import ComplaintReceived
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import build_broker, cancel_all
@@ -79,6 +85,8 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         on_poison=keep_in_dead_letters(pool, SCHEMA),
         topic=settings.complaint_events_topic,
         handle_leading=service.record_later_events,
+        # Its own complaints were stored when accepted: their events need no reading.
+        passes_over=own_events(PRODUCER, ComplaintReceived),
     )
     relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
     relaying = asyncio.create_task(relay.run(), name="outbox-relay")

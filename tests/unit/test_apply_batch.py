@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aiokafka.structs import ConsumerRecord
 
-from shared.consumer import apply_batch, event_types
+from shared.consumer import apply_batch, event_types, own_events
 from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event, event_headers
 from tests.factories import complaint_received, mirrored, notified, routed
 
@@ -85,3 +85,22 @@ async def test_events_of_other_types_are_passed_over_unread_by_their_header() ->
         records, handle, poison, 4, acts_on=event_types(ComplaintReceived, ComplaintRouted)
     )
     assert sorted(applied) == sorted(e.event_id for e in (*events[:2], second, unlabelled))
+
+
+async def test_a_services_own_events_of_a_type_are_passed_over_unread() -> None:
+    own, elsewhere = complaint_received(), complaint_received()
+    elsewhere = elsewhere.model_copy(update={"producer": "sync"})  # national disposed it here
+    events: list[Event] = [own, routed(own, "63.pupr"), elsewhere]
+    records = [_record(event, offset, headers=True) for offset, event in enumerate(events)]
+    applied: list[uuid.UUID] = []
+
+    async def handle(event: AnyEvent) -> None:
+        applied.append(event.event_id)
+
+    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        raise AssertionError(error)
+
+    await apply_batch(
+        records, handle, poison, 4, passes_over=own_events("intake", ComplaintReceived)
+    )
+    assert sorted(applied) == sorted(e.event_id for e in events[1:])
