@@ -17,17 +17,15 @@ import logging
 import os
 import statistics
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 from rich.table import Table
 
+from bench.measure import scratch_database
 from shared.demo import create_keys
 from shared.kafka import scratch_topic
 from shared.load import (
@@ -41,7 +39,6 @@ from shared.load import (
     percentile,
     stage_figures,
 )
-from shared.migrations import apply_migrations
 from shared.settings import Settings
 from tests.processes import (
     ROOT,
@@ -243,21 +240,6 @@ class Offering:
         )
 
 
-@contextlib.asynccontextmanager
-async def _scratch_database(server_url: str) -> Any:
-    name = f"lapor_hub_bench_e2e_{uuid.uuid4().hex[:8]}"
-    parts = urlsplit(server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await asyncio.to_thread(apply_migrations, url)
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @contextlib.contextmanager
 def _system(database_url: str, bootstrap_servers: str, topic: str) -> Iterator[dict[str, Any]]:
     sink = smtp_sink_process("bench-e2e-smtp")
@@ -277,7 +259,7 @@ async def pipeline(settings: Settings) -> dict[str, Any]:
     """The fixed loads, then the staircase; every figure as bench-results.json holds it."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     async with scratch_topic(settings.kafka_bootstrap_servers, "bench.e2e") as topic:
-        async with _scratch_database(settings.database_url) as database_url:
+        async with scratch_database(settings.database_url, "lapor_hub_bench_e2e") as database_url:
             keys = await create_keys(database_url, CHANNELS)
             with _system(database_url, settings.kafka_bootstrap_servers, topic.name) as processes:
                 watcher = StageWatcher(settings.kafka_bootstrap_servers, topic.name)

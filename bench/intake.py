@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.measure import Figures, figures, timed_concurrently
+from bench.measure import Figures, figures, scratch_database, timed_concurrently
 from services.intake.service import IntakeService
 from shared.db import create_pool
 from shared.demo_complaints import sample_complaint_fields
@@ -116,8 +116,11 @@ async def intake_http(
     """At a steady rate (aiohttp), then flat out: with wrk when it is installed (`make bench`
     installs it), otherwise `count` requests from aiohttp."""
     wrk = shutil.which("wrk")
-    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.intake") as topic:
-        pool = await create_pool(settings.database_url)
+    async with (
+        scratch_topic(settings.kafka_bootstrap_servers, "bench.intake") as topic,
+        scratch_database(settings.database_url, "lapor_hub_bench_intake", ("intake",)) as url,
+    ):
+        pool = await create_pool(url)
         try:
             key = await IntakeService(pool).create_key("channel", "web")
         finally:
@@ -129,6 +132,7 @@ async def intake_http(
             ready_url=f"http://127.0.0.1:{port}/readyz",
             env={
                 "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
+                "LAPOR_HUB_DATABASE_URL": url,
                 "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
                 "LAPOR_HUB_INTAKE_RATE_LIMIT": "100000/second",
                 "LAPOR_HUB_LOG_LEVEL": "WARNING",
@@ -154,8 +158,8 @@ async def intake_http(
                         32,
                     )
             if wrk is not None:
-                url = f"http://127.0.0.1:{port}/v1/complaints"
-                flat_out = await _flat_out_with_wrk(wrk, url, key, flat_out_s)
+                endpoint = f"http://127.0.0.1:{port}/v1/complaints"
+                flat_out = await _flat_out_with_wrk(wrk, endpoint, key, flat_out_s)
             return [steady, flat_out]
         finally:
             process.stop()

@@ -1,13 +1,21 @@
-"""Timing helpers shared by the benchmarks: latency samples, percentiles, bounded concurrency."""
+"""Helpers shared by the benchmarks: latency samples, percentiles, bounded concurrency, and a
+database of their own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from shared.migrations import SERVICE_SCHEMAS, apply_migrations
 
 
 @dataclass(frozen=True)
@@ -57,3 +65,23 @@ async def timed_concurrently(
     began = time.perf_counter()
     await asyncio.gather(*(one(op) for op in operations))
     return figures(stage, latencies, time.perf_counter() - began)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(
+    server_url: str, prefix: str, schemas: tuple[str, ...] = SERVICE_SCHEMAS
+) -> AsyncIterator[str]:
+    """A database of its own for one benchmark, migrated, dropped afterwards: a development
+    database that keeps every run's rows grows past PostgreSQL's cache, and each run measures
+    the history of those before it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(server_url)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await asyncio.to_thread(apply_migrations, url, schemas)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -11,23 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from itertools import cycle
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from bench.measure import Figures, figures
+from bench.measure import Figures, figures, scratch_database
 from services.notifier.directory import known_agencies
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.repository import NotifierRepository
 from shared.events import AuthorityLevel, ComplaintReceived, ComplaintRouted
 from shared.kafka import idempotent_producer, publish, scratch_topic
-from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
 from tests.factories import complaint_received
@@ -40,21 +36,6 @@ AGENCIES = ("63.pupr", "63.dishub", "63.disdikbud", "63.dinkes", "63.dlh", "6371
 class _Sink:
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
         return "250 OK"
-
-
-@contextlib.asynccontextmanager
-async def _scratch_database(server_url: str) -> AsyncIterator[str]:
-    name = f"lapor_hub_bench_{uuid.uuid4().hex[:8]}"
-    parts = urlsplit(server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await asyncio.to_thread(apply_migrations, url, ("notifier",))
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def _pair(agency: str) -> tuple[ComplaintReceived, ComplaintRouted]:
@@ -105,7 +86,9 @@ async def notifier_service(
     async with scratch_topic(settings.kafka_bootstrap_servers, "bench.notifier") as topic:
         names = known_agencies()
         try:
-            async with _scratch_database(settings.database_url) as database_url:
+            async with scratch_database(
+                settings.database_url, "lapor_hub_bench", ("notifier",)
+            ) as database_url:
                 process = ServiceProcess(
                     name="bench-notifier",
                     module="services.notifier",
