@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 from bench.measure import Figures, figures, scratch_database, timed_concurrently
 from services.intake.service import IntakeService
@@ -110,6 +112,23 @@ async def _flat_out_with_wrk(wrk: str, url: str, key: str, seconds: int) -> Figu
     )
 
 
+async def _outbox_drained(database_url: str, timeout_s: float = 120.0) -> float:
+    """Seconds until every accepted complaint's event is on Kafka: accepting is only sustained
+    if the relay keeps up (its marks trail by a batch for up to a second)."""
+    began = time.perf_counter()
+    connection = await asyncpg.connect(database_url)
+    try:
+        while await connection.fetchval(
+            "SELECT count(*) FROM intake.outbox WHERE published_at IS NULL"
+        ):
+            if time.perf_counter() - began > timeout_s:
+                raise RuntimeError(f"intake's outbox not drained {timeout_s:.0f} s after the load")
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+    return time.perf_counter() - began
+
+
 async def intake_http(
     settings: Settings, count: int, rate: float = 200.0, flat_out_s: int = 20
 ) -> list[Figures]:
@@ -160,6 +179,8 @@ async def intake_http(
             if wrk is not None:
                 endpoint = f"http://127.0.0.1:{port}/v1/complaints"
                 flat_out = await _flat_out_with_wrk(wrk, endpoint, key, flat_out_s)
-            return [steady, flat_out]
+            drained_s = await _outbox_drained(url)
+            stage = f"{flat_out.stage[:-1]}; outbox drained {drained_s:.1f} s after)"
+            return [steady, dataclasses.replace(flat_out, stage=stage)]
         finally:
             process.stop()
