@@ -167,7 +167,9 @@ async def feed(intake_url: str, keys: dict[str, str], rate_per_s: float) -> None
 
 
 async def summarise(settings: Settings, every_s: float = 5.0) -> None:
-    """Print the pipeline's counts from the complaint stream, every few seconds, forever."""
+    """Print the pipeline's counts from the complaint stream, every few seconds, forever: of the
+    complaints received since it started (complaints from before, still flowing, would make
+    more routed than received, and a negative queue)."""
     console = Console()
     consumer = AIOKafkaConsumer(
         settings.complaint_events_topic,
@@ -187,7 +189,8 @@ async def summarise(settings: Settings, every_s: float = 5.0) -> None:
                     seen.setdefault(event.event_type, set()).add(event.complaint_id)
             if time.monotonic() >= next_print:
                 next_print += every_s
-                counts = Counter({kind: len(ids) for kind, ids in seen.items()})
+                received = seen.get("ComplaintReceived", set())
+                counts = Counter({kind: len(ids & received) for kind, ids in seen.items()})
                 accepted = counts["ComplaintReceived"]
                 mirrored = counts["ComplaintMirrored"]
                 console.print(
