@@ -19,15 +19,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import typer
 
+from bench.measure import scratch_database
 from shared.events import Event, encode_event, event_headers
 from shared.kafka import idempotent_producer, publish, scratch_topic
-from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
 from tests.factories import complaint_received, followup, routed
@@ -74,11 +74,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
 
 
 async def _publish_flows(bootstrap_servers: str, topic: TopicSpec, complaints: int) -> None:
@@ -135,12 +130,10 @@ def _processes(
 async def sync_outage(
     settings: Settings, complaints: int = 500, outage_s: float = 30, rate_limit: float = 50
 ) -> SyncFigures:
-    name = f"bench_sync_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(settings.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = _database(settings.database_url, name)
-    await asyncio.to_thread(apply_migrations, database_url, ("sync",))
-    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.sync") as topic:
+    async with (
+        scratch_database(settings.database_url, "bench_sync", ("sync",)) as database_url,
+        scratch_topic(settings.kafka_bootstrap_servers, "bench.sync") as topic,
+    ):
         simulator, sync, control_port = _processes(database_url, topic, rate_limit)
         await asyncio.to_thread(simulator.start)
         control = httpx.AsyncClient(base_url=f"http://127.0.0.1:{control_port}", timeout=10)
@@ -193,8 +186,6 @@ async def sync_outage(
             await control.aclose()
             sync.stop()
             simulator.stop()
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            await admin.close()
 
 
 async def _offer(bootstrap_servers: str, topic: TopicSpec, rate: float, seconds: float) -> int:
@@ -238,13 +229,14 @@ async def _committed(admin: asyncpg.Connection, database: str) -> int:
 
 
 async def sync_steady(settings: Settings, rate: float = 100, seconds: float = 20) -> SteadyFigures:
-    name = f"bench_sync_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(settings.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    database_url = _database(settings.database_url, name)
-    await asyncio.to_thread(apply_migrations, database_url, ("sync",))
-    async with scratch_topic(settings.kafka_bootstrap_servers, "bench.sync") as topic:
+    async with (
+        scratch_database(settings.database_url, "bench_sync", ("sync",)) as database_url,
+        scratch_topic(settings.kafka_bootstrap_servers, "bench.sync") as topic,
+    ):
+        name = urlsplit(database_url).path.lstrip("/")
         simulator, sync, _ = _processes(database_url, topic, 5000, down=False)
+        # Statistics read from the server's database: reading them in this one would count.
+        admin = await asyncpg.connect(settings.database_url)
         database = await asyncpg.connect(database_url)
         try:
             await asyncio.to_thread(simulator.start)
@@ -286,10 +278,9 @@ async def sync_steady(settings: Settings, rate: float = 100, seconds: float = 20
             )
         finally:
             await database.close()
+            await admin.close()
             sync.stop()
             simulator.stop()
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            await admin.close()
 
 
 def main(

@@ -13,6 +13,19 @@ from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event, e
 from tests.factories import complaint_received, mirrored, notified, routed
 
 
+class _OneByOne:
+    """A service's one-by-one handler that notes what it applied; no record may be poison."""
+
+    def __init__(self) -> None:
+        self.applied: list[uuid.UUID] = []
+
+    async def handle(self, event: AnyEvent) -> None:
+        self.applied.append(event.event_id)
+
+    async def poison(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        raise AssertionError(error)
+
+
 def _record(event: Event, offset: int, *, headers: bool = False) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         topic="t",
@@ -41,20 +54,17 @@ async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_orde
         mirrored(first),
     ]
     rounds: list[list[uuid.UUID]] = []
-    one_by_one: list[uuid.UUID] = []
+    service = _OneByOne()
+    one_by_one = service.applied
 
     async def take_all_but_notified(lot: Sequence[AnyEvent]) -> set[uuid.UUID]:
         rounds.append([e.event_id for e in lot])
         return {e.event_id for e in lot if isinstance(e, ComplaintReceived | ComplaintRouted)}
 
-    async def handle(event: AnyEvent) -> None:
-        one_by_one.append(event.event_id)
-
-    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        raise AssertionError(error)
-
     records = [_record(event, offset) for offset, event in enumerate(events)]
-    await apply_batch(records, handle, poison, 4, handle_leading=take_all_but_notified)
+    await apply_batch(
+        records, service.handle, service.poison, 4, handle_leading=take_all_but_notified
+    )
 
     ids = [e.event_id for e in events]
     # Round 1: both received; round 2: first's routed, second's mirrored (refused: it and
@@ -73,18 +83,15 @@ async def test_events_of_other_types_are_passed_over_unread_by_their_header() ->
     records.append(_record(unlabelled, 4))
     # A poison record of a type the service does not act on is never read at all.
     records.append(dataclasses.replace(records[2], value=b"not json"))
-    applied: list[uuid.UUID] = []
-
-    async def handle(event: AnyEvent) -> None:
-        applied.append(event.event_id)
-
-    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        raise AssertionError(error)
-
+    service = _OneByOne()
     await apply_batch(
-        records, handle, poison, 4, acts_on=event_types(ComplaintReceived, ComplaintRouted)
+        records,
+        service.handle,
+        service.poison,
+        4,
+        acts_on=event_types(ComplaintReceived, ComplaintRouted),
     )
-    assert sorted(applied) == sorted(e.event_id for e in (*events[:2], second, unlabelled))
+    assert sorted(service.applied) == sorted(e.event_id for e in (*events[:2], second, unlabelled))
 
 
 async def test_a_services_own_events_of_a_type_are_passed_over_unread() -> None:
@@ -92,15 +99,12 @@ async def test_a_services_own_events_of_a_type_are_passed_over_unread() -> None:
     elsewhere = elsewhere.model_copy(update={"producer": "sync"})  # national disposed it here
     events: list[Event] = [own, routed(own, "63.pupr"), elsewhere]
     records = [_record(event, offset, headers=True) for offset, event in enumerate(events)]
-    applied: list[uuid.UUID] = []
-
-    async def handle(event: AnyEvent) -> None:
-        applied.append(event.event_id)
-
-    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        raise AssertionError(error)
-
+    service = _OneByOne()
     await apply_batch(
-        records, handle, poison, 4, passes_over=own_events("intake", ComplaintReceived)
+        records,
+        service.handle,
+        service.poison,
+        4,
+        passes_over=own_events("intake", ComplaintReceived),
     )
-    assert sorted(applied) == sorted(e.event_id for e in events[1:])
+    assert sorted(service.applied) == sorted(e.event_id for e in events[1:])
