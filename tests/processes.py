@@ -28,6 +28,13 @@ def free_port() -> int:
         return port
 
 
+def listening_sockets(port: int) -> int:
+    """Sockets listening on a loopback port (Linux's /proc/net/tcp; state 0A is LISTEN)."""
+    local = f"0100007F:{port:04X}"
+    rows = (row.split() for row in Path("/proc/net/tcp").read_text().splitlines()[1:])
+    return sum(row[1] == local and row[3] == "0A" for row in rows)
+
+
 @dataclass
 class ServiceProcess:
     """One `python -m MODULE` (or another program: `command`) with its own environment and log
@@ -78,6 +85,20 @@ class ServiceProcess:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready at {self.ready_url}; see {self.log_path}")
+
+    def wait_listening(self, port: int, sockets: int, timeout_s: float = 60.0) -> None:
+        """For a process sharing its port with others (SO_REUSEPORT), whose `ready_url` they
+        may answer: until `sockets` listen on that loopback port."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
+                )
+            if listening_sockets(port) >= sockets:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"not {sockets} sockets listening on port {port}; see {self.log_path}")
 
     def _answers(self) -> bool:
         """`ready_url` answers: HTTP 200, or for `tcp://HOST:PORT` a connection accepted."""

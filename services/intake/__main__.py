@@ -1,4 +1,5 @@
 import logging
+import socket
 
 import uvicorn
 
@@ -7,11 +8,21 @@ from services.intake.app import app, settings
 logging.basicConfig(
     level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
 )
+
+
+def _listening_socket() -> socket.socket:
+    """The API's socket. With `intake_share_port`, several intake processes listen on the same
+    address (SO_REUSEPORT: the kernel spreads connections over them), each a whole intake of its
+    own: one process is one core's worth of requests, and they need no parent to supervise."""
+    listener = socket.socket(socket.AF_INET6 if ":" in settings.bind_host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if settings.intake_share_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((settings.bind_host, settings.intake_http_port))
+    return listener
+
+
 # No access log: every request is measured (`lapor_hub_intake_http_request_duration_seconds`).
-uvicorn.run(
-    app,
-    host=settings.bind_host,
-    port=settings.intake_http_port,
-    log_level="warning",
-    access_log=False,
+uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
+    sockets=[_listening_socket()]
 )

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 class IntakeSettings(Settings):
     intake_http_port: int = 8080
+    # Several intake processes on one port (SO_REUSEPORT), each a whole intake: see __main__.
+    intake_share_port: bool = False
     intake_rate_limit: str = "50/second"
     intake_db_pool_size: int = 20
     intake_consumer_group: str = "lapor-hub-intake"

@@ -105,14 +105,22 @@ async def keys(database_url: str) -> AsyncIterator[dict[str, str]]:
 
 
 def _intake(
-    database_url: str, bootstrap_servers: str, topic: str, rate_limit: str = "1000/second"
+    database_url: str,
+    bootstrap_servers: str,
+    topic: str,
+    rate_limit: str = "1000/second",
+    *,
+    name: str = "intake",
+    port: int | None = None,
+    share_port: bool = False,
 ) -> Intake:
-    port = free_port()
+    port = port or free_port()
     process = ServiceProcess(
-        name="intake",
+        name=name,
         module="services.intake",
         ready_url=f"http://127.0.0.1:{port}/healthz",
         env={
+            "LAPOR_HUB_INTAKE_SHARE_PORT": str(share_port).lower(),
             "LAPOR_HUB_DATABASE_URL": database_url,
             "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
@@ -576,6 +584,58 @@ async def test_complaints_submitted_together_are_each_stored_with_their_own_numb
         r.json()["tracking_number"]: title for r, title in zip(responses, titles, strict=True)
     }
     received = _received(await _events(bootstrap_servers, fresh_topic.name, len(titles)))
+    assert {e.complaint.tracking_number: e.complaint.title for e in received} == answered
+
+
+async def test_intakes_sharing_a_port_relay_each_complaint_once_when_one_stops(
+    database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec, keys: dict[str, str]
+) -> None:
+    """Two intake processes on one port (LAPOR_HUB_INTAKE_SHARE_PORT), as when intake is given
+    the cores of a host: both listen; one relay leads; when one stops the other serves alone and
+    relays whatever the first left."""
+    first = _intake(database_url, bootstrap_servers, fresh_topic.name, share_port=True)
+    port = int(str(first.http.base_url).rsplit(":", 1)[1])
+    second = _intake(
+        database_url,
+        bootstrap_servers,
+        fresh_topic.name,
+        name="intake-2",
+        port=port,
+        share_port=True,
+    )
+    first.process.start()
+    second.process.spawn()
+    web = {"X-API-Key": keys["channel:web"]}
+    # A connection per request, so that the kernel spreads them over both processes.
+    fresh_connections = httpx.Limits(max_keepalive_connections=0)
+    answered: dict[str, str] = {}
+
+    async def submit(titles: list[str]) -> None:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=10, limits=fresh_connections
+        ) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/v1/complaints", headers=web, json={"title": t, "body": t})
+                    for t in titles
+                )
+            )
+        assert {r.status_code for r in responses} == {202}
+        answered.update(
+            (r.json()["tracking_number"], t) for r, t in zip(responses, titles, strict=True)
+        )
+
+    try:
+        second.process.wait_listening(port, 2)
+        await submit([f"Drainase tersumbat nomor {n}" for n in range(60)])
+        first.process.stop()
+        second.process.wait_listening(port, 1)
+        await submit([f"Jalan berlubang nomor {n}" for n in range(30)])
+    finally:
+        first.process.stop()
+        second.process.stop()
+    received = _received(await _events(bootstrap_servers, fresh_topic.name, len(answered)))
+    assert len(received) == len(answered) == 90
     assert {e.complaint.tracking_number: e.complaint.title for e in received} == answered
 
 
