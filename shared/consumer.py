@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -318,17 +319,21 @@ def subscribe_to_complaint_events(
 
 async def observe_lag(subscriber: Any, group_id: str, interval_s: float = 5.0) -> None:
     """Publish the group's lag per partition until cancelled (aiokafka knows the high-water mark
-    of every partition it fetches from)."""
+    of every partition it fetches from). A round that fails (a partition taken away by a
+    rebalance, Kafka away) is measured again at the next."""
     while True:
         consumer: AIOKafkaConsumer | None = subscriber.consumer
         if consumer is not None:
-            for partition in consumer.assignment():
-                highwater = consumer.highwater(partition)
-                if highwater is not None:
-                    position = await consumer.position(partition)
-                    CONSUMER_LAG.labels(group_id, str(partition.partition)).set(
-                        highwater - position
-                    )
+            try:
+                for partition in consumer.assignment():
+                    highwater = consumer.highwater(partition)
+                    if highwater is not None:
+                        position = await consumer.position(partition)
+                        CONSUMER_LAG.labels(group_id, str(partition.partition)).set(
+                            highwater - position
+                        )
+            except KafkaError as error:
+                log.debug("%s: lag not measured this round (%r)", group_id, error)
         await asyncio.sleep(interval_s)
 
 

@@ -1,6 +1,7 @@
 """Operations endpoints of a service without an HTTP API of its own (router, sync).
 
-`/metrics` (Prometheus text), `/healthz` (the process answers: liveness) and `/readyz` (the
+`/metrics` (Prometheus text), `/healthz` (the process answers and its background work runs:
+liveness) and `/readyz` (the
 broker and the database answer: readiness), served by aiohttp inside the service's event loop;
 a service may add routes of its own (its dead letters, for the operator console), which answer
 only with the operations token.
@@ -18,6 +19,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from shared.dead_letters import DeadLetter, Retry, RetryOutcome
+from shared.runtime import BackgroundTasks
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 2.0
@@ -92,8 +94,16 @@ def dead_letter_routes(
     ]
 
 
+def health(stopped: Sequence[str]) -> tuple[dict[str, object], int]:
+    """/healthz's answer: the process is alive only while all its background work runs."""
+    if stopped:
+        return {"status": "failing", "stopped": list(stopped)}, 503
+    return {"status": "ok"}, 200
+
+
 def ops_application(
     checks: Mapping[str, ReadinessCheck],
+    background: BackgroundTasks,
     registry: CollectorRegistry = REGISTRY,
     routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
@@ -104,7 +114,8 @@ def ops_application(
         return response
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        body, status = health(background.stopped())
+        return web.json_response(body, status=status)
 
     async def readyz(_: web.Request) -> web.Response:
         results = await readiness(checks)
@@ -126,10 +137,11 @@ async def serve_ops(
     host: str,
     port: int,
     checks: Mapping[str, ReadinessCheck],
+    background: BackgroundTasks,
     routes: Sequence[web.RouteDef] = (),
 ) -> web.AppRunner:
     """Start serving; the caller keeps the runner and calls `cleanup()` on shutdown."""
-    runner = web.AppRunner(ops_application(checks, routes=routes), access_log=None)
+    runner = web.AppRunner(ops_application(checks, background, routes=routes), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine
 from typing import Any
 
 import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from shared.db import database_ready
 from shared.kafka import broker_ready
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+BACKGROUND_TASK_RUNNING = Gauge(
+    "lapor_hub_background_task_running",
+    "1 while a service's background task runs; 0 once it has stopped (then /healthz fails)",
+    ["task"],
+)
 # How long one round of waiting for Kafka and PostgreSQL lasts before it is logged.
 DEPENDENCY_CHECK_S = 10.0
 
@@ -45,12 +50,46 @@ def build_broker(
     )
 
 
-async def cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    """Stop a service's background tasks and wait until they have (their cleanups run)."""
-    tasks = list(tasks)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+class BackgroundTasks:
+    """A service's background work: relays, workers, pollers. Each handles the failures it
+    expects (Kafka, PostgreSQL or national away) and runs as long as the process. One that stops
+    anyway (a bug) is logged as critical, its `lapor_hub_background_task_running` drops to 0
+    and the service's /healthz fails, so that it gets restarted: a process that looks alive
+    while its relay is dead would hold complaints back unnoticed. Restarting loses nothing (the
+    outboxes and queues are in PostgreSQL, offsets are committed after handling)."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lasting: list[asyncio.Task[None]] = []
+
+    def start(self, work: Coroutine[Any, Any, None], name: str, *, lasting: bool = True) -> None:
+        """`lasting=False`: work that ends by itself once done (and is cancelled if still running
+        when the service stops)."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.append(task)
+        if lasting:
+            self._lasting.append(task)
+            BACKGROUND_TASK_RUNNING.labels(name).set(1)
+            task.add_done_callback(_report_stop)
+
+    def stopped(self) -> list[str]:
+        """The lasting tasks that have ended (none should, before the service stops)."""
+        return [task.get_name() for task in self._lasting if task.done()]
+
+    async def cancel(self) -> None:
+        """Stop them all and wait until they have (their cleanups run)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _report_stop(task: asyncio.Task[None]) -> None:
+    BACKGROUND_TASK_RUNNING.labels(task.get_name()).set(0)
+    if task.cancelled():
+        return
+    log.critical(
+        "background task %s stopped: /healthz now fails", task.get_name(), exc_info=task.exception()
+    )
 
 
 def run(app: FastStream, settings: Settings) -> None:

@@ -7,11 +7,10 @@ bad field and why, in Indonesian and English.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from secrets import compare_digest
@@ -58,7 +57,8 @@ from services.intake.domain.tracking import normalize
 from services.intake.repository import Caller
 from services.intake.service import Accepted, IdempotencyKeyReusedError, IntakeService
 from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
-from shared.ops_http import ReadinessCheck, readiness
+from shared.ops_http import ReadinessCheck, health, readiness
+from shared.runtime import BackgroundTasks
 
 OPEN311_SERVICES: list[dict[str, str]] = json.loads(
     (Path(__file__).parent / "open311_services.json").read_text()
@@ -209,9 +209,7 @@ class IntakeState:
     limiter: SlidingWindowCounterRateLimiter
     per_key: RateLimitItem
     whatsapp: WhatsAppApp | None = None
-    # Background work that must run as long as the process (the outbox relay): if one has
-    # stopped, the process is unhealthy and must be restarted, whatever else still answers.
-    lasting: tuple[asyncio.Task[None], ...] = ()
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
 
 # Meta's signed webhooks count against the rate limit as one caller of their own.
@@ -537,10 +535,8 @@ async def metrics() -> Response:
 
 @operations.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
-    stopped = [task.get_name() for task in _state(request).lasting if task.done()]
-    if stopped:
-        return JSONResponse({"status": "failing", "stopped": stopped}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    body, status = health(_state(request).background.stopped())
+    return JSONResponse(body, status_code=status)
 
 
 @operations.get("/readyz")
@@ -637,7 +633,7 @@ def intake_state(
     checks: Mapping[str, ReadinessCheck],
     rate_limit: str,
     whatsapp: WhatsAppApp | None = None,
-    lasting: tuple[asyncio.Task[None], ...] = (),
+    background: BackgroundTasks | None = None,
 ) -> IntakeState:
     """What the routes need, set on `app.state.intake` once the database pool exists."""
     return IntakeState(
@@ -648,7 +644,7 @@ def intake_state(
         SlidingWindowCounterRateLimiter(MemoryStorage()),
         parse_rate(rate_limit),
         whatsapp,
-        lasting,
+        background or BackgroundTasks(),
     )
 
 

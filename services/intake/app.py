@@ -28,7 +28,7 @@ from shared.db import create_pool
 from shared.events import ComplaintReceived
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker, cancel_all
+from shared.runtime import BackgroundTasks, build_broker
 from shared.settings import Settings
 
 SERVICE = "intake"
@@ -68,11 +68,6 @@ async def _consume_when_kafka_answers() -> None:
             await asyncio.sleep(5)
 
 
-def _report_stop(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("%s stopped: /healthz now fails", task.get_name(), exc_info=task.exception())
-
-
 @contextlib.asynccontextmanager
 async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     # min_size=0: intake starts (and answers 503) even while PostgreSQL is away.
@@ -91,27 +86,22 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         passes_over=own_events(PRODUCER, ComplaintReceived),
     )
     relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
-    relaying = asyncio.create_task(relay.run(), name="outbox-relay")
-    relaying.add_done_callback(_report_stop)
-    tasks = [
-        relaying,
-        asyncio.create_task(_consume_when_kafka_answers(), name="timeline-consumer"),
-        asyncio.create_task(
-            observe_lag(subscriber, settings.intake_consumer_group), name="consumer-lag"
-        ),
-    ]
+    background = BackgroundTasks()
+    background.start(relay.run(), "outbox-relay")
+    background.start(_consume_when_kafka_answers(), "timeline-consumer", lasting=False)
+    background.start(observe_lag(subscriber, settings.intake_consumer_group), "consumer-lag")
     api.state.intake = intake_state(
         service,
         dependency_checks(pool, broker),
         settings.intake_rate_limit,
         settings.whatsapp_app(),
-        lasting=(relaying,),
+        background,
     )
     api.state.console = console_state(pool, service, settings.complaint_events_topic)
     try:
         yield
     finally:
-        await cancel_all(tasks)
+        await background.cancel()
         await broker.stop()
         await pool.close()
 

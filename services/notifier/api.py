@@ -30,8 +30,9 @@ from services.notifier.domain.privacy import AgencyView, agency_view
 from services.notifier.repository import ApiKey, AssignmentRow, NotifierRepository
 from shared.db import Connection
 from shared.events import Actor, ActorKind, ComplaintStatusChanged
-from shared.ops_http import ReadinessCheck, readiness
+from shared.ops_http import ReadinessCheck, health, readiness
 from shared.outbox import enqueue
+from shared.runtime import BackgroundTasks
 
 SCHEMA = "notifier"
 PRODUCER = "notifier"
@@ -87,6 +88,7 @@ class Wiring:
     topic: str
     citizen_sms_gateway_url: str | None
     checks: Mapping[str, ReadinessCheck]
+    background: BackgroundTasks
 
 
 def _wiring(request: Request) -> Wiring:
@@ -309,8 +311,9 @@ async def metrics(db: Db) -> Response:
 
 
 @operations.get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz(wiring: Wired) -> JSONResponse:
+    body, status = health(wiring.background.stopped())
+    return JSONResponse(body, status_code=status)
 
 
 @operations.get("/readyz", include_in_schema=False)
@@ -328,6 +331,7 @@ def inbox_api(
     *,
     topic: str,
     checks: Mapping[str, ReadinessCheck],
+    background: BackgroundTasks,
     citizen_sms_gateway_url: str | None = None,
 ) -> FastAPI:
     api = FastAPI(
@@ -336,7 +340,11 @@ def inbox_api(
         version="1",
     )
     api.state.wiring = Wiring(
-        pool=pool, topic=topic, checks=checks, citizen_sms_gateway_url=citizen_sms_gateway_url
+        pool=pool,
+        topic=topic,
+        checks=checks,
+        background=background,
+        citizen_sms_gateway_url=citizen_sms_gateway_url,
     )
     api.include_router(inbox)
     api.include_router(operations)

@@ -29,7 +29,7 @@ from shared.db import create_pool
 from shared.events import ComplaintReceived, ComplaintRouted
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker
+from shared.runtime import BackgroundTasks, build_broker
 
 SERVICE = "notifier"
 
@@ -89,10 +89,12 @@ def create_app(settings: NotifierSettings) -> FastStream:
         )
         relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
 
+        background = BackgroundTasks()
         api = inbox_api(
             pool,
             topic=settings.complaint_events_topic,
             checks=dependency_checks(pool, broker),
+            background=background,
             citizen_sms_gateway_url=citizen_sms,
         )
         server = _EmbeddedServer(
@@ -104,23 +106,17 @@ def create_app(settings: NotifierSettings) -> FastStream:
                 access_log=False,
             )
         )
-        tasks = [
-            asyncio.create_task(worker.run(), name="deliveries"),
-            asyncio.create_task(deadlines.run(), name="deadlines"),
-            asyncio.create_task(relay.run(), name="outbox-relay"),
-            asyncio.create_task(server.serve(), name="inbox-api"),
-            asyncio.create_task(
-                observe_lag(subscriber, settings.notifier_consumer_group), name="consumer-lag"
-            ),
-        ]
+        background.start(worker.run(), "deliveries")
+        background.start(deadlines.run(), "deadlines")
+        background.start(relay.run(), "outbox-relay")
+        background.start(observe_lag(subscriber, settings.notifier_consumer_group), "consumer-lag")
+        serving = asyncio.create_task(server.serve(), name="inbox-api")
         try:
             yield
         finally:
-            server.should_exit = True
-            for task in tasks:
-                if task.get_name() != "inbox-api":
-                    task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            server.should_exit = True  # finishes the requests it has, then returns
+            await background.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
             await client.close()
             await smtp.close()
             await pool.close()

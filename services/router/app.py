@@ -6,7 +6,6 @@ and relays the outbox to Kafka; `/metrics`, `/healthz` and `/readyz` on its ops 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
@@ -26,7 +25,7 @@ from shared.dead_letters import pending, reapply
 from shared.events import ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker, cancel_all
+from shared.runtime import BackgroundTasks, build_broker
 from shared.settings import Settings
 
 SERVICE = "router"
@@ -51,26 +50,24 @@ async def lifespan() -> AsyncIterator[None]:
     )
     relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
 
+    background = BackgroundTasks()
     ops = await serve_ops(
         settings.bind_host,
         settings.router_metrics_port,
         dependency_checks(pool, broker),
+        background,
         dead_letter_routes(
             partial(pending, pool, SCHEMA),
             partial(reapply, pool, SCHEMA, handle=service.handle),
             settings.ops_token.get_secret_value(),
         ),
     )
-    tasks = [
-        asyncio.create_task(relay.run(), name="outbox-relay"),
-        asyncio.create_task(
-            observe_lag(subscriber, settings.router_consumer_group), name="consumer-lag"
-        ),
-    ]
+    background.start(relay.run(), "outbox-relay")
+    background.start(observe_lag(subscriber, settings.router_consumer_group), "consumer-lag")
     try:
         yield
     finally:
-        await cancel_all(tasks)
+        await background.cancel()
         await ops.cleanup()
         await pool.close()
 

@@ -6,7 +6,6 @@ is down or the queue is full. `/metrics`, `/healthz`, `/readyz` on `sync_metrics
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
@@ -30,7 +29,7 @@ from shared.dead_letters import pending, retry_by_replay
 from shared.events import ComplaintReceived, ComplaintRouted, ComplaintStatusChanged
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
-from shared.runtime import build_broker, cancel_all
+from shared.runtime import BackgroundTasks, build_broker
 
 SERVICE = "sync"
 
@@ -64,30 +63,28 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         # backlog is known.
         switch.pause()
 
+        background = BackgroundTasks()
         ops = await serve_ops(
             settings.bind_host,
             settings.sync_metrics_port,
             dependency_checks(pool, broker),
+            background,
             dead_letter_routes(
                 partial(pending, pool, SCHEMA),
                 retry_by_replay(service.replay),
                 settings.ops_token.get_secret_value(),
             ),
         )
-        tasks = [
-            asyncio.create_task(gate.watch(), name="circuit"),
-            asyncio.create_task(backpressure.run(), name="backpressure"),
-            asyncio.create_task(mirror.run(), name="mirror"),
-            asyncio.create_task(Poller(pool, gate, settings, topic).run(), name="poller"),
-            asyncio.create_task(relay.run(), name="outbox-relay"),
-            asyncio.create_task(
-                observe_lag(subscriber, settings.sync_consumer_group), name="consumer-lag"
-            ),
-        ]
+        background.start(gate.watch(), "circuit")
+        background.start(backpressure.run(), "backpressure")
+        background.start(mirror.run(), "mirror")
+        background.start(Poller(pool, gate, settings, topic).run(), "poller")
+        background.start(relay.run(), "outbox-relay")
+        background.start(observe_lag(subscriber, settings.sync_consumer_group), "consumer-lag")
         try:
             yield
         finally:
-            await cancel_all(tasks)
+            await background.cancel()
             await client.aclose()
             await ops.cleanup()
             await pool.close()

@@ -58,6 +58,7 @@ from shared.events import (
     parse_event,
 )
 from shared.kafka import ensure_topics
+from shared.runtime import BackgroundTasks
 from shared.topics import TopicSpec
 from tests.factories import complaint_received, publish_all, routed
 from tests.processes import ServiceProcess, free_port
@@ -695,7 +696,12 @@ async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     port = free_port()
     server = _EmbeddedServer(
         uvicorn.Config(
-            inbox_api(pool, topic=OUTBOX_TOPIC.name, checks={"postgres": ready}),
+            inbox_api(
+                pool,
+                topic=OUTBOX_TOPIC.name,
+                checks={"postgres": ready},
+                background=BackgroundTasks(),
+            ),
             host="127.0.0.1",
             port=port,
             log_level="warning",
