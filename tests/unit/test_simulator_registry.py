@@ -41,6 +41,16 @@ def test_the_same_complaint_twice_is_two_national_complaints() -> None:
     assert len(registry.tagged(reference_tag("LPR-2026-AAAAAA-A"))) == 2
 
 
+def test_a_restarted_or_reset_simulator_never_gives_an_id_again() -> None:
+    """As national does: sync's database outlives the simulator, and maps by national id."""
+    before = NationalRegistry()
+    given = {before.create(draft()).complaint_id for _ in range(50)}
+    after = NationalRegistry()  # a restart, or POST /control/reset
+    again = {after.create(draft()).complaint_id for _ in range(50)}
+    assert len(given) == len(again) == 50
+    assert min(again) > max(given)
+
+
 def test_followups_forward_and_admin_status_change_the_record_in_order() -> None:
     registry = NationalRegistry()
     created = registry.create(draft())

@@ -7,6 +7,7 @@ tracking number where the request carries one, so tests can count what was recei
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,15 @@ INSTITUTIONS: tuple[Institution, ...] = tuple(
         (105, "Direktorat Jenderal Pajak"),
     )
 )
-_FIRST_COMPLAINT_ID = 1_000_001
+
+
+def _first_complaint_id() -> int:
+    """National ids are never given twice, so neither are the simulator's, even across its
+    restarts and resets: they begin at the clock (µs), which runs ahead of the ids given so far
+    (each takes an HTTP request, far longer than a µs). Starting at 1,000,001 every time made a
+    development database that outlived the simulator map new complaints onto ids already mapped
+    to old ones."""
+    return time.time_ns() // 1000
 
 
 class Operation(StrEnum):
@@ -107,6 +116,7 @@ class NationalRegistry:
     """National complaints, follow-ups and the audit trail."""
 
     def __init__(self) -> None:
+        self._first_id = _first_complaint_id()
         self._complaints: dict[int, _Complaint] = {}
         self._by_tag: defaultdict[str, list[int]] = defaultdict(list)
         self._followup_count = 0
@@ -135,7 +145,7 @@ class NationalRegistry:
 
     def create(self, draft: ComplaintDraft, actor: str = "integration") -> ComplaintRecord:
         now = self._tick()
-        complaint_id = _FIRST_COMPLAINT_ID + len(self._complaints)
+        complaint_id = self._first_id + len(self._complaints)
         disposition = _disposition(draft.institution_id) if draft.institution_id else None
         record = ComplaintRecord(
             complaint_id=complaint_id,
