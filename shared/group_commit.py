@@ -77,3 +77,29 @@ class GroupCommit(Generic[Item, Outcome]):
             if self._forming is group:  # nobody joins a group that is over
                 self._forming = _Group()
             group.written.set()
+
+
+def each_alone_on(
+    failure: type[Exception], write: Callable[[list[Item]], Awaitable[None]]
+) -> Callable[[list[Item]], Awaitable[list[Exception | None]]]:
+    """A group write for `GroupCommit` that, when the group's one statement fails with
+    `failure` (one item colliding with a unique key, say), writes each item alone, so that the
+    failure is that item's only and the others are written."""
+
+    async def written(items: list[Item]) -> list[Exception | None]:
+        try:
+            await write(items)
+            return [None] * len(items)
+        except failure as error:
+            if len(items) == 1:
+                return [error]
+        outcomes: list[Exception | None] = []
+        for item in items:
+            try:
+                await write([item])
+                outcomes.append(None)
+            except failure as error:
+                outcomes.append(error)
+        return outcomes
+
+    return written

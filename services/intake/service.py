@@ -47,7 +47,7 @@ from shared.events import (
     ComplaintStatus,
     ComplaintStatusChanged,
 )
-from shared.group_commit import GroupCommit
+from shared.group_commit import GroupCommit, each_alone_on
 from shared.outbox import enqueue
 from shared.topics import COMPLAINT_EVENTS
 
@@ -103,7 +103,12 @@ class IntakeService:
         self._pool = pool
         self._topic = topic
         self._callers: dict[str, tuple[Caller, float]] = {}
-        self._accepting = GroupCommit(self._store)
+        # New complaints submitted at the same time are stored together; one colliding with an
+        # earlier copy (a racing retry or replay) is then stored alone, failing its own
+        # submission only.
+        self._accepting = GroupCommit(
+            each_alone_on(asyncpg.UniqueViolationError, self._store_together)
+        )
 
     async def authenticate(self, key: str) -> Caller | None:
         """The key's caller; known keys are remembered for a short while (a revoked key stops
@@ -276,25 +281,6 @@ class IntakeService:
         )
         ACCEPTED.labels(inbound.channel.value).inc()
         return Accepted(complaint.tracking_number, created=True, access_token=access_token)
-
-    async def _store(self, accepted: list[NewComplaint]) -> list[Exception | None]:
-        """New complaints submitted at the same time, stored together (group commit); if one
-        collides with an earlier copy (a racing retry or replay), each alone, so that the
-        collision fails its own submission only."""
-        try:
-            await self._store_together(accepted)
-            return [None] * len(accepted)
-        except asyncpg.UniqueViolationError as collision:
-            if len(accepted) == 1:
-                return [collision]
-        outcomes: list[Exception | None] = []
-        for new in accepted:
-            try:
-                await self._store_together([new])
-                outcomes.append(None)
-            except asyncpg.UniqueViolationError as collision:
-                outcomes.append(collision)
-        return outcomes
 
     async def _store_together(self, accepted: list[NewComplaint]) -> None:
         async with self._pool.acquire() as connection:

@@ -369,7 +369,7 @@ _RECORD = (
     " SELECT complaint_id, tracking_number, national_id, 'local', correlation_id, institution_id"
     " FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::uuid[], $9::integer[])"
     " AS c(complaint_id, tracking_number, national_id, correlation_id, institution_id)"
-    " ON CONFLICT DO NOTHING)"
+    " ON CONFLICT (complaint_id) DO NOTHING)"  # another complaint's national id: an error
 )
 _SAVE_MAPPING = (
     "saved_mapping AS (INSERT INTO sync.mirrored_complaints (complaint_id, tracking_number,"

@@ -66,7 +66,7 @@ from shared.events import (
     ComplaintStatusChanged,
     parse_event,
 )
-from shared.group_commit import GroupCommit
+from shared.group_commit import GroupCommit, each_alone_on
 from shared.topics import COMPLAINT_EVENTS, SYNC_DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -245,8 +245,11 @@ class Mirror(_TalksToNational):
         self._queued_since_claim: set[uuid.UUID] = set()
         # Every event of a group goes on (and frees its place) at once, so the claimer finds
         # all their places free together and claims for them in one statement.
+        # A created complaint whose national id another complaint is already mapped to fails
+        # its own recording only (the others of its group are recorded one by one).
         self._recording = GroupCommit(
-            self._record_together, linger_s=settings.sync_outcome_linger_s
+            each_alone_on(asyncpg.UniqueViolationError, self._record_together),
+            linger_s=settings.sync_outcome_linger_s,
         )
 
     def queued(self, complaints: set[uuid.UUID]) -> None:
@@ -475,17 +478,20 @@ class Mirror(_TalksToNational):
                 mirrored_event_id=event.event_id,
             )
         )
-        await self._record(
-            Done(
-                queued.id,
-                queued.complaint_id,
-                "created",
-                institution_id=institution_id,
-                mirrored=mirrored,
-                national_id=national_id,
-            ),
+        done = Done(
+            queued.id,
+            queued.complaint_id,
             "created",
+            institution_id=institution_id,
+            mirrored=mirrored,
+            national_id=national_id,
         )
+        try:
+            await self._record(done, "created")
+        except asyncpg.UniqueViolationError:
+            # Never dropped quietly: every later event of the complaint would be set aside.
+            reason = f"national id {national_id} is already mapped to another complaint"
+            await self._dead(queued, reason, None)
 
     async def _complete(
         self,
@@ -509,10 +515,9 @@ class Mirror(_TalksToNational):
         await self._recording.submit(done)
         MIRRORED.labels(outcome).inc()
 
-    async def _record_together(self, done: list[Done]) -> list[Exception | None]:
+    async def _record_together(self, done: list[Done]) -> None:
         async with self._pool.acquire() as connection:
             await SyncRepository(connection).record(done, self._topic)
-        return [None] * len(done)
 
     async def _release(
         self, queued: QueuedEvent, retry_in_s: float, error: str, doubt: bool

@@ -244,6 +244,43 @@ async def test_a_rejected_event_is_dead_lettered_without_blocking_and_replays_af
     assert await pool.fetchval("SELECT replayed_at IS NOT NULL FROM sync.dead_letters") is True
 
 
+async def test_a_national_id_already_mapped_to_another_complaint_is_set_aside_not_dropped(
+    pool: asyncpg.Pool,
+    mirror: Mirror,
+    simulator: NationalSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """National giving an id twice (as a simulator restarted from its first id once did): the
+    second complaint's mapping cannot be saved, and saying so beats dropping it quietly, after
+    which each of its later events would have been set aside as not mirrored."""
+    first, second, third = complaint_received(), complaint_received(), complaint_received()
+    await _queue(pool, first)
+    await _drain(pool, mirror)
+    async with pool.acquire() as connection:
+        mapped = await SyncRepository(connection).mapping(first.complaint_id)
+    assert mapped is not None
+    monkeypatch.setattr(registry, "_first_complaint_id", lambda: mapped.national_id)
+    simulator.registry = registry.NationalRegistry()  # gives `mapped.national_id` again next
+    await _queue(pool, second, third)
+    await _drain(pool, mirror)
+
+    async with pool.acquire() as connection:
+        repository = SyncRepository(connection)
+        assert await repository.mapping(first.complaint_id) == mapped
+        assert await repository.mapping(second.complaint_id) is None
+        assert await repository.mapping(third.complaint_id) is not None  # mirrored as usual
+    letters = await pool.fetch(
+        "SELECT q.complaint_id, d.error FROM sync.dead_letters d"
+        " JOIN sync.mirror_queue q ON q.id = d.queue_id"
+    )
+    assert [(r["complaint_id"], r["error"]) for r in letters] == [
+        (
+            second.complaint_id,
+            f"national id {mapped.national_id} is already mapped to another complaint",
+        )
+    ]
+
+
 async def _cli(database_url: str, *args: str) -> str:
     process = await asyncio.create_subprocess_exec(
         os.path.join(os.path.dirname(sys.executable), "lapor-hub"),

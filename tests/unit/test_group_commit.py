@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shared.group_commit import GroupCommit, GroupWriteInterruptedError
+from shared.group_commit import GroupCommit, GroupWriteInterruptedError, each_alone_on
 
 
 class Recorder:
@@ -80,3 +80,25 @@ async def test_the_writers_cancellation_does_not_leave_its_group_waiting() -> No
     with pytest.raises(GroupWriteInterruptedError):
         await other
     assert writer.cancelled()
+
+
+async def test_a_group_failing_on_one_item_is_written_one_by_one() -> None:
+    statements: list[list[int]] = []
+
+    async def write(items: list[int]) -> None:
+        statements.append(list(items))
+        if -1 in items:
+            raise KeyError("a unique key")
+
+    written = each_alone_on(KeyError, write)
+    outcomes = await written([1, -1, 2])
+    assert statements == [[1, -1, 2], [1], [-1], [2]]
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], KeyError)
+    assert await written([3]) == [None]
+    with pytest.raises(ValueError):  # another failure is the whole group's
+        await each_alone_on(KeyError, _raise_value_error)([4, 5])
+
+
+async def _raise_value_error(items: list[int]) -> None:
+    raise ValueError(items)
