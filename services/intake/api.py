@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from secrets import compare_digest
@@ -208,8 +208,8 @@ class IntakeState:
     checks: Mapping[str, ReadinessCheck]
     limiter: SlidingWindowCounterRateLimiter
     per_key: RateLimitItem
+    background: BackgroundTasks
     whatsapp: WhatsAppApp | None = None
-    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
 
 # Meta's signed webhooks count against the rate limit as one caller of their own.
@@ -632,8 +632,8 @@ def intake_state(
     service: IntakeService,
     checks: Mapping[str, ReadinessCheck],
     rate_limit: str,
+    background: BackgroundTasks,
     whatsapp: WhatsAppApp | None = None,
-    background: BackgroundTasks | None = None,
 ) -> IntakeState:
     """What the routes need, set on `app.state.intake` once the database pool exists."""
     return IntakeState(
@@ -643,8 +643,8 @@ def intake_state(
         # every hit and expires them through a thread hop per request (a tenth of intake's CPU).
         SlidingWindowCounterRateLimiter(MemoryStorage()),
         parse_rate(rate_limit),
+        background,
         whatsapp,
-        background or BackgroundTasks(),
     )
 
 

@@ -94,8 +94,8 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         service,
         dependency_checks(pool, broker),
         settings.intake_rate_limit,
-        settings.whatsapp_app(),
         background,
+        settings.whatsapp_app(),
     )
     api.state.console = console_state(pool, service, settings.complaint_events_topic)
     try:

@@ -488,9 +488,9 @@ class Mirror(_TalksToNational):
         )
         try:
             await self._record(done, "created")
-        except asyncpg.UniqueViolationError:
+        except asyncpg.UniqueViolationError as collision:
             # Never dropped quietly: every later event of the complaint would be set aside.
-            reason = f"national id {national_id} is already mapped to another complaint"
+            reason = f"mapping to national id {national_id} not saved: {collision.detail}"
             await self._dead(queued, reason, None)
 
     async def _complete(

@@ -276,7 +276,8 @@ async def test_a_national_id_already_mapped_to_another_complaint_is_set_aside_no
     assert [(r["complaint_id"], r["error"]) for r in letters] == [
         (
             second.complaint_id,
-            f"national id {mapped.national_id} is already mapped to another complaint",
+            f"mapping to national id {mapped.national_id} not saved:"
+            f" Key (national_id)=({mapped.national_id}) already exists.",
         )
     ]
 
