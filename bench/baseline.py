@@ -15,7 +15,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.measure import Figures, figures, timed_concurrently
-from shared.demo_complaints import sample_complaint_fields
+from lapor_hub.demo_complaints import sample_complaint_fields
 from shared.events import Channel, Complaint, ComplaintReceived, encode_event
 from shared.kafka import idempotent_producer, scratch_topic
 

@@ -42,14 +42,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from rich.console import Console
 from rich.table import Table
 
+from lapor_hub.demo import create_keys
+from lapor_hub.load import CHANNELS, Journey, StageWatcher, follow, offer_load
 from services.intake.domain.tracking import quoted_tracking_numbers
 from services.notifier.domain.signature import DELIVERY_HEADER
-from shared.demo import create_keys
 from shared.kafka import ensure_topics
-from shared.load import CHANNELS, Journey, StageWatcher, follow, offer_load
 from shared.migrations import apply_migrations
 from shared.topics import COMPLAINT_EVENTS
-from tests.processes import ServiceProcess, free_port, system_processes
+from testkit.processes import ServiceProcess, free_port, system_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "chaos-results.json"

@@ -26,9 +26,8 @@ from typing import Any
 from rich.table import Table
 
 from bench.measure import scratch_database
-from shared.demo import create_keys
-from shared.kafka import scratch_topic
-from shared.load import (
+from lapor_hub.demo import create_keys
+from lapor_hub.load import (
     CHANNELS,
     STAGES,
     Journey,
@@ -39,8 +38,9 @@ from shared.load import (
     percentile,
     stage_figures,
 )
+from shared.kafka import scratch_topic
 from shared.settings import Settings
-from tests.processes import (
+from testkit.processes import (
     ROOT,
     ServiceProcess,
     running,

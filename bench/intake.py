@@ -16,13 +16,13 @@ import aiohttp
 import asyncpg
 
 from bench.measure import Figures, figures, scratch_database, timed_concurrently
+from lapor_hub.demo_complaints import sample_complaint_fields
 from services.intake.service import IntakeService
 from shared.db import create_pool
-from shared.demo_complaints import sample_complaint_fields
 from shared.events import Channel
 from shared.kafka import scratch_topic
 from shared.settings import Settings
-from tests.processes import ServiceProcess, free_port
+from testkit.processes import ServiceProcess, free_port
 
 SUBMITTED_FIELDS = ("title", "body", "location", "reporter", "anonymous", "confidential")
 

@@ -26,8 +26,8 @@ from shared.events import AuthorityLevel, ComplaintReceived, ComplaintRouted
 from shared.kafka import idempotent_producer, publish, scratch_topic
 from shared.settings import Settings
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
-from tests.processes import ServiceProcess, free_port
+from testkit.factories import complaint_received
+from testkit.processes import ServiceProcess, free_port
 
 SECRET = "bench-webhook-secret-0123456789"
 AGENCIES = ("63.pupr", "63.dishub", "63.disdikbud", "63.dinkes", "63.dlh", "6371", "6372", "6303")

@@ -12,7 +12,7 @@ from services.router.domain import ComplaintText, Router, load_routing_table
 from services.router.domain.evaluation import LabelledComplaint
 from shared.kafka import scratch_topic
 from shared.settings import Settings
-from tests.processes import ServiceProcess, free_port
+from testkit.processes import ServiceProcess, free_port
 
 EVALUATION_SET = (
     Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "routing_eval.jsonl"

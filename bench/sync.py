@@ -30,8 +30,8 @@ from shared.events import Event, encode_event, event_headers
 from shared.kafka import idempotent_producer, publish, scratch_topic
 from shared.settings import Settings
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, followup, routed
-from tests.processes import ServiceProcess, free_port
+from testkit.factories import complaint_received, followup, routed
+from testkit.processes import ServiceProcess, free_port
 
 
 @dataclass(frozen=True)

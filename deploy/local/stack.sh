@@ -209,7 +209,7 @@ wait_ready() {
   [ -x "$PY" ] || die "no virtualenv at $PY: run make"
   pg_paths
   LAPOR_HUB_KAFKA_LOG="$KAFKA_LOG" LAPOR_HUB_PG_LOG="${PG_LOG:-external}" \
-    "$PY" -m shared.cli stack wait --timeout "$READY_TIMEOUT"
+    "$PY" -m lapor_hub.cli stack wait --timeout "$READY_TIMEOUT"
 }
 
 status() {

@@ -10,7 +10,7 @@ from services.intake.service import IntakeService
 from shared.db import create_pool
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.processes import ServiceProcess, running, smtp_sink, system_processes
+from testkit.processes import ServiceProcess, running, smtp_sink, system_processes
 
 
 @pytest.fixture

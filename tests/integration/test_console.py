@@ -29,7 +29,7 @@ from shared.kafka import idempotent_producer
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
-from tests.processes import ROOT, ServiceProcess, running, smtp_sink, system_processes
+from testkit.processes import ROOT, ServiceProcess, running, smtp_sink, system_processes
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "console"

@@ -15,7 +15,7 @@ from shared.events import (
     ComplaintReceived,
 )
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, mirrored, notified, routed
+from testkit.factories import complaint_received, mirrored, notified, routed
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import aiohttp
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from shared.demo_complaints import sample_complaint_fields
+from lapor_hub.demo_complaints import sample_complaint_fields
 from shared.events import (
     AgencyNotified,
     Channel,
@@ -23,7 +23,7 @@ from shared.events import (
     parse_event,
 )
 from shared.topics import TopicSpec
-from tests.processes import ServiceProcess
+from testkit.processes import ServiceProcess
 
 COMPLAINTS = 200
 CENTRAL = "pusat"  # handed back to national LAPOR: no agency here to alert

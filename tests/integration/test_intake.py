@@ -31,7 +31,7 @@ from shared.events import (
 )
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
-from tests.processes import ServiceProcess, free_port
+from testkit.processes import ServiceProcess, free_port
 
 WHATSAPP = {
     "object": "whatsapp_business_account",

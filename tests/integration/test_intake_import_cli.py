@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from lapor_hub.cli import app
 from tests.integration.test_intake import CSV_IMPORT
 
 

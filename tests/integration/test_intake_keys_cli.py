@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from typer.testing import CliRunner
 
+from lapor_hub.cli import app
 from services.intake.repository import Caller
 from services.intake.service import IntakeService
-from shared.cli import app
 from shared.db import create_pool
 
 

@@ -29,8 +29,8 @@ from shared.events import (
 )
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, mirrored, notified, publish_all, routed
-from tests.processes import ServiceProcess, free_port
+from testkit.factories import complaint_received, mirrored, notified, publish_all, routed
+from testkit.processes import ServiceProcess, free_port
 
 
 def _status(

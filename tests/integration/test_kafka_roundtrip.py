@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer
 from shared.events import parse_event
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, followup
+from testkit.factories import complaint_received, followup
 
 
 async def test_events_are_keyed_by_complaint_and_stay_in_order(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.demo import create_keys
-from shared.load import CHANNELS, STAGES, run_load
+from lapor_hub.demo import create_keys
+from lapor_hub.load import CHANNELS, STAGES, run_load
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.processes import ServiceProcess, running, smtp_sink, system_processes
+from testkit.processes import ServiceProcess, running, smtp_sink, system_processes
 
 RATE, DURATION = 20.0, 10.0
 

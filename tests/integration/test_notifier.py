@@ -60,8 +60,8 @@ from shared.events import (
 from shared.kafka import ensure_topics
 from shared.runtime import BackgroundTasks
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, publish_all, routed
-from tests.processes import ServiceProcess, free_port
+from testkit.factories import complaint_received, publish_all, routed
+from testkit.processes import ServiceProcess, free_port
 
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
 NIK = "6303015501900002"
@@ -1019,7 +1019,7 @@ async def test_operators_manage_keys_and_the_directory_from_the_command_line(
 ) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from lapor_hub.cli import app
 
     runner = CliRunner()
     env = {"LAPOR_HUB_DATABASE_URL": database_url}

@@ -16,7 +16,7 @@ from shared.db import create_pool
 from shared.events import ComplaintStatus, ComplaintStatusChanged, Event, parse_event
 from shared.outbox import OutboxRelay, RelaySettings, enqueue
 from shared.topics import TopicSpec
-from tests.factories import complaint_received
+from testkit.factories import complaint_received
 
 SCHEMA = "router"
 NOWHERE = "127.0.0.1:1"  # no broker listens here: Kafka is "down"

@@ -20,10 +20,10 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from shared.demo_complaints import sample_complaint_fields
+from lapor_hub.demo_complaints import sample_complaint_fields
 from shared.events import Channel
 from shared.topics import TopicSpec
-from tests.processes import ROOT, ServiceProcess, free_port, running
+from testkit.processes import ROOT, ServiceProcess, free_port, running
 from tests.unit.test_grafana_dashboard import dashboard_queries, metric_names
 
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"

@@ -21,8 +21,8 @@ from shared.events import (
     parse_event,
 )
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, publish_all
-from tests.processes import ServiceProcess, free_port
+from testkit.factories import complaint_received, publish_all
+from testkit.processes import ServiceProcess, free_port
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from shared.events import (
     RoutingOverrideRequested,
     parse_event,
 )
-from tests.factories import complaint_received
+from testkit.factories import complaint_received
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ from shared.events import (
 )
 from shared.migrations import apply_migrations
 from shared.topics import SYNC_DEAD_LETTERS
-from tests.factories import complaint_received
+from testkit.factories import complaint_received
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

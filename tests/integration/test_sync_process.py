@@ -19,8 +19,8 @@ from shared.events import (
 )
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
-from tests.factories import complaint_received, followup, publish_all
-from tests.processes import ServiceProcess, free_port
+from testkit.factories import complaint_received, followup, publish_all
+from testkit.processes import ServiceProcess, free_port
 
 RATE_LIMIT = 200  # national's, a second; the service is configured to it
 COMPLAINTS = 2000  # each with two follow-ups: 6,000 national writes

@@ -10,7 +10,7 @@ from aiokafka.structs import ConsumerRecord
 
 from shared.consumer import apply_batch, event_types, own_events
 from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event, event_headers
-from tests.factories import complaint_received, mirrored, notified, routed
+from testkit.factories import complaint_received, mirrored, notified, routed
 
 
 class _OneByOne:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.chaos import SERVICES, judge, plan_faults
-from shared.load import Journey
+from lapor_hub.load import Journey
 
 
 def test_a_seed_gives_the_same_plan_and_every_fault_the_issue_asks_for() -> None:

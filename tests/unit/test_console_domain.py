@@ -31,7 +31,7 @@ from shared.events import (
     ComplaintStatusChanged,
     NotificationChannel,
 )
-from tests.factories import complaint, complaint_received
+from testkit.factories import complaint, complaint_received
 
 TODAY = date(2026, 11, 28)
 

@@ -22,7 +22,7 @@ from shared.events import (
     parse_event,
 )
 from shared.schemas import stale_schemas
-from tests.factories import complaint, complaint_received
+from testkit.factories import complaint, complaint_received
 
 
 def _routed(received: ComplaintReceived) -> ComplaintRouted:

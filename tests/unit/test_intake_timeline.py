@@ -13,7 +13,7 @@ from shared.events import (
     ComplaintStatusChanged,
     RoutingOverrideRequested,
 )
-from tests.factories import complaint_received, mirrored, notified, routed
+from testkit.factories import complaint_received, mirrored, notified, routed
 
 RECEIVED = complaint_received()
 TRACKING = RECEIVED.complaint.tracking_number

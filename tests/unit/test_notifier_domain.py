@@ -36,7 +36,7 @@ from services.notifier.domain.privacy import (
 from services.notifier.domain.retry import RetryPolicy, parse_retry_after
 from services.notifier.domain.signature import sign
 from shared.events import ComplaintStatus
-from tests.factories import complaint
+from testkit.factories import complaint
 
 NIK = "6371012345670001"
 

@@ -47,7 +47,7 @@ from shared.events import (
     ComplaintStatusChanged,
     ReportType,
 )
-from tests.factories import complaint_received
+from testkit.factories import complaint_received
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 

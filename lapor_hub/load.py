@@ -26,8 +26,8 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 from rich.table import Table
 
+from lapor_hub.demo import SUBMISSIONS, Submission
 from services.notifier.domain.directory import NO_CONTACTS_NEEDED
-from shared.demo import SUBMISSIONS, Submission
 
 CHANNELS = tuple(SUBMISSIONS)
 STAGES = ("accepted", "routed", "notified", "mirrored")

@@ -121,8 +121,8 @@ def demo(
     intake_url: str = typer.Option("http://127.0.0.1:8080", help="The running intake service"),
 ) -> None:
     """Feed realistic complaints into the running system and print a live summary."""
-    from shared.demo import create_keys, summarise
-    from shared.demo import feed as feed_complaints
+    from lapor_hub.demo import create_keys, summarise
+    from lapor_hub.demo import feed as feed_complaints
 
     settings = Settings()
 
@@ -153,8 +153,8 @@ def load(  # keyword-only: typer passes options by name
     notified and mirrored; prints the latency and throughput of each stage."""
     from rich.console import Console
 
-    from shared.demo import create_keys
-    from shared.load import CHANNELS, run_load
+    from lapor_hub.demo import create_keys
+    from lapor_hub.load import CHANNELS, run_load
 
     settings = Settings()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -3,7 +3,7 @@
 Posts realistic Indonesian complaints to intake (web form, SMS and WhatsApp webhooks) at a steady
 rate with a burst now and then, and every few seconds prints how many complaints were accepted,
 routed, notified and mirrored, read from the complaint stream itself. The submissions of every
-channel and the channels' API keys are shared with the load generator (`shared.load`).
+channel and the channels' API keys are shared with the load generator (`lapor_hub.load`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
-from shared.demo_complaints import sample_complaint_fields
+from lapor_hub.demo_complaints import sample_complaint_fields
 from shared.events import Channel, parse_event
 from shared.settings import Settings
 

@@ -1,0 +1,3 @@
+from lapor_hub.cli import app
+
+app()
