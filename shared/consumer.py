@@ -35,23 +35,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from shared.db import TRANSIENT_ERRORS
 from shared.events import AnyEvent, Event, parse_event
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Faults that pass by themselves: the database or network is briefly away.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-)
 RETRY_WITHIN_BATCH_S = 120.0
 # Kafka answers a fetch once it has this much, or after this wait: under load a batch gathers
 # many events (each service applies a batch's events together, in a few statements) instead of

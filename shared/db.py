@@ -30,6 +30,23 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
     return pool
 
 
+# The one home of the database faults that pass by themselves, from the narrowest to the widest.
+# The database cannot be reached just now (a restart, a network cut, a full pool): intake answers
+# 503 with Retry-After rather than a false "accepted".
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+# What a consumer batch retries with backoff: the database away, or a transaction that lost a race.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    *DATABASE_UNAVAILABLE,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
 # The database, or the connection to it, is away for now (a restart, a network cut): loops that
 # outlive it wait and try again. InterfaceError is what asyncpg raises for a connection that
 # closed under a statement or transaction.

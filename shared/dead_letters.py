@@ -16,7 +16,8 @@ from enum import StrEnum
 import asyncpg
 from pydantic import ValidationError
 
-from shared.consumer import TRANSIENT_ERRORS, EventHandler
+from shared.consumer import EventHandler
+from shared.db import TRANSIENT_ERRORS
 from shared.events import parse_event
 
 

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.intake.api import WhatsAppApp, create_api, intake_state
 from services.intake.console import console_state, mount_console
+from services.intake.http import WhatsAppApp, create_api, intake_state
 from services.intake.repository import SCHEMA
 from services.intake.service import PRODUCER, IntakeService
 from shared.consumer import (
