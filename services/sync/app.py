@@ -13,9 +13,12 @@ from functools import partial
 from faststream import FastStream
 
 from services.sync.adapters.national import HttpNationalLapor, NationalApiSettings
+from services.sync.backpressure import Backpressure
 from services.sync.gate import national_gate
+from services.sync.mirror import Mirror
+from services.sync.poller import Poller
 from services.sync.repository import SCHEMA
-from services.sync.service import Backpressure, Mirror, Poller, SyncService
+from services.sync.service import SyncService
 from services.sync.settings import SyncSettings
 from shared.consumer import (
     ConsumptionSwitch,
@@ -50,7 +53,7 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
             broker,
             group_id=settings.sync_consumer_group,
             handle=service.handle,
-            handle_leading=service.queue,
+            handle_leading=service.apply_together,
             acts_on=event_types(ComplaintReceived, ComplaintRouted, ComplaintStatusChanged),
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.sync.adapters.national import (
@@ -25,6 +26,7 @@ from services.sync.adapters.national import (
 from services.sync.domain.circuit import CircuitBreaker, CircuitState
 from services.sync.domain.pace import DrainPace
 from services.sync.settings import SyncSettings
+from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -167,3 +169,20 @@ def national_gate(settings: SyncSettings, client: NationalLapor) -> NationalGate
             now=time.monotonic(),
         ),
     )
+
+
+class TalksToNational:
+    """What the drain and the poller share: the database, the gate, where events go."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        gate: NationalGate,
+        settings: SyncSettings,
+        topic: str = COMPLAINT_EVENTS.name,
+    ) -> None:
+        self._pool = pool
+        self._gate = gate
+        self._national = gate.client
+        self._settings = settings
+        self._topic = topic

@@ -327,6 +327,11 @@ class SyncRepository:
         )
         return None if row is None else DeadLetter(**dict(row))
 
+    async def mark_replayed(self, dead_id: int) -> None:
+        await self._db.execute(
+            "UPDATE sync.dead_letters SET replayed_at = now() WHERE id = $1", dead_id
+        )
+
     async def replay(self, dead: DeadLetter) -> int:
         """Queue a dead letter again, with the later dead events of its complaint (they were
         most likely set aside because it was); returns how many events were queued."""

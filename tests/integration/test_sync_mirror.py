@@ -22,9 +22,11 @@ from prometheus_client import REGISTRY
 from services.sync.adapters.national import HttpNationalLapor, NationalApiSettings
 from services.sync.domain.reconcile import Difference
 from services.sync.gate import NationalGate, national_gate
+from services.sync.mirror import Mirror
+from services.sync.poller import Poller
 from services.sync.reconcile import reconcile
 from services.sync.repository import SyncRepository
-from services.sync.service import Mirror, Poller, SyncService
+from services.sync.service import SyncService
 from services.sync.settings import SyncSettings
 from services.sync.simulator import registry
 from services.sync.simulator.server import NationalSimulator
@@ -423,9 +425,9 @@ async def test_the_drain_woken_by_queued_and_recorded_events_keeps_each_complain
     notes = {e.complaint_id: [f"langkah {n} {e.complaint_id}" for n in range(3)] for e in received}
     draining = asyncio.create_task(mirror.run())
     try:
-        await service.queue(received)
+        await service.apply_together(received)
         for step in range(3):  # each follow-up while the one before may still be in flight
-            await service.queue(
+            await service.apply_together(
                 [
                     _status(e, ComplaintStatus.FOLLOWED_UP, note=notes[e.complaint_id][step])
                     for e in received
