@@ -19,9 +19,9 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from bench.measure import Figures, figures, scratch_database
-from services.notifier.directory import known_agencies
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.repository import NotifierRepository
+from shared.agencies import agency_names
 from shared.events import AuthorityLevel, ComplaintReceived, ComplaintRouted
 from shared.kafka import idempotent_producer, publish, scratch_topic
 from shared.settings import Settings
@@ -84,7 +84,7 @@ async def notifier_service(
     smtp = Controller(_Sink(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     async with scratch_topic(settings.kafka_bootstrap_servers, "bench.notifier") as topic:
-        names = known_agencies()
+        names = agency_names()
         try:
             async with scratch_database(
                 settings.database_url, "lapor_hub_bench", ("notifier",)

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from rich.table import Table
 
 from lapor_hub.demo import SUBMISSIONS, Submission
-from services.notifier.domain.directory import NO_CONTACTS_NEEDED
+from shared.agencies import CENTRAL_AGENCY
 
 CHANNELS = tuple(SUBMISSIONS)
 STAGES = ("accepted", "routed", "notified", "mirrored")
@@ -65,7 +65,7 @@ class Journey:
     @property
     def notification_expected(self) -> bool:
         """Central agencies are left to national LAPOR: nobody here is told."""
-        return self.agency_code not in NO_CONTACTS_NEEDED
+        return self.agency_code != CENTRAL_AGENCY
 
     @property
     def complete(self) -> bool:

@@ -19,12 +19,11 @@ from services.notifier.domain.messages import Deadline
 from services.notifier.domain.plan import plan_deadline_alert
 from services.notifier.domain.privacy import agency_view
 from services.notifier.repository import NotifierRepository
+from shared.agencies import TRIAGE_AGENCY
 from shared.db import DATABASE_AWAY
 from shared.working_days import add_working_days, local_date
 
 log = logging.getLogger(__name__)
-# The Diskominfo admin koordinator team: told of every escalation.
-ADMIN_AGENCY = "63.triage"
 
 Clock = Callable[[], datetime]
 
@@ -62,7 +61,7 @@ class DeadlineJob:
         queued = 0
         async with self._pool.acquire() as connection, connection.transaction():
             repository = NotifierRepository(connection)
-            admin = await repository.contacts(ADMIN_AGENCY)
+            admin = await repository.contacts(TRIAGE_AGENCY)  # the admin koordinator team
             admin_emails = admin.emails if admin else ()
             for row in await repository.awaiting_follow_up(due_by=horizon):
                 alert = alert_due(row.status, row.followup_due, today)

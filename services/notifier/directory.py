@@ -1,8 +1,7 @@
-"""Reading the agency directory file (TOML) and the agency list it is checked against."""
+"""Reading the agency directory file (TOML), checked against the agency list (`shared.agencies`)."""
 
 from __future__ import annotations
 
-import csv
 import os
 import tomllib
 from collections.abc import Mapping
@@ -10,16 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from services.notifier.domain.directory import AgencyContacts, DirectoryError, validate_directory
+from shared.agencies import agency_names
 
 HERE = Path(__file__).resolve().parent
 DIRECTORY_FILE = HERE / "agency_directory.toml"
-AGENCIES_FILE = HERE / "agencies.csv"
-
-
-def known_agencies(path: Path = AGENCIES_FILE) -> dict[str, str]:
-    """Agency names by code."""
-    with path.open(encoding="utf-8") as file:
-        return {row["code"]: row["name"] for row in csv.DictReader(file)}
 
 
 def _resolve_secret(entry: dict[str, Any], key: str, environ: Mapping[str, str]) -> list[str]:
@@ -54,4 +47,4 @@ def load_directory(
     ]
     if problems:
         raise DirectoryError(problems)
-    return validate_directory(entries, known_agencies() if agencies is None else agencies)
+    return validate_directory(entries, agency_names() if agencies is None else agencies)

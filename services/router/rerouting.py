@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.router.domain import TRIAGE_AGENCY
+from shared.agencies import TRIAGE_AGENCY
 
 MAX_BOUNCES_BEFORE_TRIAGE = 2
 

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from services.router.domain import TRIAGE_AGENCY, ComplaintText, Router, RoutingDecision
+from services.router.domain import ComplaintText, Router, RoutingDecision
 from services.router.repository import RouterRepository
 from services.router.rerouting import after_rejection
+from shared.agencies import CLOSED_STATUSES, TRIAGE_AGENCY
 from shared.db import Connection
 from shared.events import (
     Actor,
@@ -52,7 +53,6 @@ DECISION_SECONDS = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
 )
 log = logging.getLogger(__name__)
-CLOSED_STATUSES = frozenset({ComplaintStatus.RESOLVED, ComplaintStatus.ARCHIVED})
 
 
 def complaint_text(complaint: Complaint) -> ComplaintText:

@@ -30,7 +30,7 @@ from aiosmtpd.controller import Controller
 
 from services.notifier.api import inbox_api
 from services.notifier.app import _EmbeddedServer
-from services.notifier.deadlines import ADMIN_AGENCY, DeadlineJob
+from services.notifier.deadlines import DeadlineJob
 from services.notifier.delivery import DeliveryQueue, DeliveryWorker
 from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
@@ -44,6 +44,7 @@ from services.notifier.senders import (
 )
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
+from shared.agencies import TRIAGE_AGENCY
 from shared.consumer import apply_batch, keep_in_dead_letters
 from shared.db import create_pool
 from shared.events import (
@@ -651,7 +652,7 @@ async def test_a_reminder_and_an_escalation_fire_once_on_a_controlled_clock(
 ) -> None:
     box, smtp_port = mailbox
     agency, admin = _agency(), _agency()
-    await _register(pool, agency, admin.model_copy(update={"code": ADMIN_AGENCY}))
+    await _register(pool, agency, admin.model_copy(update={"code": TRIAGE_AGENCY}))
     service = NotifierService(pool, PUBLIC_URL)
     received = complaint_received()
     await service.handle(received)

@@ -216,10 +216,11 @@ def test_the_directory_lists_every_problem() -> None:
 
 
 def test_the_shipped_directory_is_valid() -> None:
-    from services.notifier.directory import known_agencies, load_directory
+    from services.notifier.directory import load_directory
+    from shared.agencies import CENTRAL_AGENCY, agency_names
 
     directory = load_directory(environ={})
-    assert set(directory) == set(known_agencies()) - {"pusat"}
+    assert set(directory) == set(agency_names()) - {CENTRAL_AGENCY}
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.intake.domain.personal_data import masked
+from shared.agencies import CENTRAL_AGENCY, CLOSED_STATUSES, TRIAGE_AGENCY
 from shared.events import (
     AgencyNotified,
     AnyEvent,
@@ -26,12 +26,6 @@ from shared.events import (
     RoutingOverrideRequested,
 )
 
-# Kalimantan Selatan keeps WITA (UTC+8): "today" and every time shown are in it.
-WITA = ZoneInfo("Asia/Makassar")
-TRIAGE_AGENCY = "63.triage"
-# Handed back to national LAPOR: no local agency is told of it.
-CENTRAL_AGENCY = "pusat"
-CLOSED = frozenset({ComplaintStatus.RESOLVED.value, ComplaintStatus.ARCHIVED.value})
 # The agency has not answered yet: received the assignment, at most acknowledged it.
 AWAITING_FOLLOWUP = frozenset({ComplaintStatus.ROUTED.value, ComplaintStatus.ACKNOWLEDGED.value})
 
@@ -89,7 +83,7 @@ def waits_for(progress: Progress) -> set[Stage]:
     waiting: set[Stage] = set()
     if not progress.mirrored:
         waiting.add(Stage.MIRRORED)
-    if progress.status in CLOSED:
+    if progress.status in CLOSED_STATUSES:
         return waiting
     if not progress.routed:
         waiting.add(Stage.ROUTED)
@@ -103,7 +97,7 @@ def waits_for(progress: Progress) -> set[Stage]:
 
 
 def in_triage(progress: Progress) -> bool:
-    return progress.agency_code == TRIAGE_AGENCY and progress.status not in CLOSED
+    return progress.agency_code == TRIAGE_AGENCY and progress.status not in CLOSED_STATUSES
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,6 @@ import asyncpg
 
 from services.intake.console.domain import (
     AWAITING_FOLLOWUP,
-    CENTRAL_AGENCY,
-    CLOSED,
-    TRIAGE_AGENCY,
     Assignment,
     Progress,
     Stage,
@@ -23,6 +20,7 @@ from services.intake.console.domain import (
 )
 from services.intake.domain.personal_data import masked
 from services.intake.repository import SCHEMA
+from shared.agencies import CENTRAL_AGENCY, CLOSED_STATUSES, TRIAGE_AGENCY
 from shared.events import (
     Actor,
     ActorKind,
@@ -144,7 +142,7 @@ class ConsoleQueries:
             " WHERE p.agency_code = $1 AND NOT c.status = ANY($2::text[])"
             " ORDER BY c.received_at DESC LIMIT $3",
             TRIAGE_AGENCY,
-            list(CLOSED),
+            list(CLOSED_STATUSES),
             limit,
         )
         return [

@@ -23,7 +23,6 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from services.intake.console.domain import (
-    WITA,
     Assignment,
     describe,
     duration,
@@ -39,9 +38,10 @@ from services.intake.domain.personal_data import masked
 from services.intake.domain.tracking import normalize
 from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
-from services.router.domain import TRIAGE_AGENCY, load_routing_table
+from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
 from shared.dead_letters import RetryOutcome, pending, reapply
 from shared.ops_http import readiness
+from shared.working_days import WITA
 
 PREFIX = "/console"
 SESSION_COOKIE = "lapor_console"
@@ -78,7 +78,6 @@ class ConsoleState:
 def console_state(pool: asyncpg.Pool, intake: IntakeService, topic: str) -> ConsoleState:
     settings = ConsoleSettings()
     secret = settings.console_session_secret
-    table = load_routing_table()
     return ConsoleState(
         pool=pool,
         intake=intake,
@@ -88,8 +87,8 @@ def console_state(pool: asyncpg.Pool, intake: IntakeService, topic: str) -> Cons
             secret.get_secret_value() if secret else secrets.token_urlsafe(32),
             salt="lapor-hub-console",
         ),
-        agencies={a.code: a.name for a in table.agencies if a.code != TRIAGE_AGENCY},
-        regions={r.code: r.name for r in table.regions},
+        agencies={c: n for c, n in agency_names().items() if c != TRIAGE_AGENCY},
+        regions=region_names(),
     )
 
 

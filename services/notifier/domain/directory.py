@@ -11,8 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError
 
+from shared.agencies import CENTRAL_AGENCY
+
 # Handed back to national LAPOR by the sync service; nobody here to tell.
-NO_CONTACTS_NEEDED = frozenset({"pusat"})
+NO_CONTACTS_NEEDED = frozenset({CENTRAL_AGENCY})
 
 
 class _Strict(BaseModel):

@@ -12,11 +12,13 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 
+from shared import agencies
 from shared.events import AuthorityLevel
 
+# The two agencies that are not ordinary SKPD, as every service knows them (`shared.agencies`).
+TRIAGE_AGENCY = agencies.TRIAGE_AGENCY
+CENTRAL_AGENCY = agencies.CENTRAL_AGENCY
 DEFAULT_TABLE_PATH = Path(__file__).resolve().parent.parent / "routing_table.toml"
-TRIAGE_AGENCY = "63.triage"
-CENTRAL_AGENCY = "pusat"
 
 Phrase = Annotated[str, Field(min_length=1, max_length=120)]
 
