@@ -68,7 +68,7 @@ log = logging.getLogger("chaos")
 class Fault:
     """What fails, `at_s` seconds into the load, for `hold_s` seconds."""
 
-    kind: str  # kill | kafka | postgres | national
+    kind: str  # kill | kafka | postgres | pg-terminate | pg-slow | national
     target: str
     at_s: float
     hold_s: float
@@ -76,7 +76,10 @@ class Fault:
 
 def plan_faults(seed: int, duration_s: float, kills_per_service: int) -> list[Fault]:
     """The run's faults, the same for the same seed: every service killed at random moments,
-    then the broker down 30 s, PostgreSQL 10 s after it, and national down for a window."""
+    then the broker down 30 s, PostgreSQL 10 s after it, and national down for a window; at
+    random moments, every service's connections terminated (pg_terminate_backend, as a failover
+    does), and PostgreSQL answering slowly for 15 s (its tables locked by turns, once past the
+    pools' lock timeout)."""
     rng = random.Random(seed)
     kafka_at = rng.uniform(0.15, 0.25) * duration_s
     postgres_at = kafka_at + 30 + rng.uniform(5, 10)
@@ -90,6 +93,8 @@ def plan_faults(seed: int, duration_s: float, kills_per_service: int) -> list[Fa
             round(rng.uniform(0.1, 0.6) * duration_s, 1),
             national_hold,
         ),
+        Fault("pg-terminate", "every service", round(rng.uniform(0.1, 0.9) * duration_s, 1), 4.0),
+        Fault("pg-slow", "every table", round(rng.uniform(0.1, 0.8) * duration_s, 1), 15.0),
     ]
     # One kill of each service in each of `kills_per_service` slices of the run, so that two
     # kills of one service never fall on the same down time.
@@ -271,6 +276,13 @@ async def _inflict(
         await asyncio.sleep(max(0.0, happened.started + fault.hold_s - time.time()))
         await stack.run_async(up)
         _say(origin, f"{fault.kind}: started again")
+    elif fault.kind == "pg-terminate":
+        terminated = await _terminate_connections(stack, fault.hold_s)
+        happened.note = f"{terminated} connections terminated"
+        _say(origin, f"postgres: {happened.note}")
+    elif fault.kind == "pg-slow":
+        _say(origin, f"postgres: answering slowly for {fault.hold_s:g} s")
+        happened.note = await _answer_slowly(stack, fault.hold_s)
     else:
         start = datetime.now(UTC)
         window = {
@@ -285,6 +297,51 @@ async def _inflict(
         await asyncio.sleep(fault.hold_s)
     happened.ended = time.time()
     return happened
+
+
+async def _terminate_connections(stack: ChaosStack, hold_s: float) -> int:
+    """pg_terminate_backend of every other connection to lapor-hub's database, three times over
+    `hold_s` (pools reconnect between); a database down just then terminates nothing."""
+    terminated = 0
+    for _ in range(3):
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            admin = await asyncpg.connect(stack.database_url, timeout=3)
+            try:
+                terminated += await admin.fetchval(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
+                    " FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            finally:
+                await admin.close()
+        await asyncio.sleep(hold_s / 3)
+    return terminated
+
+
+async def _answer_slowly(stack: ChaosStack, hold_s: float) -> str:
+    """Every service table locked (ACCESS EXCLUSIVE) by turns: 2 s held, 0.5 s free, and once
+    12 s, past the pools' lock timeout, so statements wait, and some fail and are retried."""
+    deadline = time.time() + hold_s
+    rounds = 0
+    with contextlib.suppress(OSError, asyncpg.PostgresError):
+        admin = await asyncpg.connect(stack.database_url, timeout=3)
+        try:
+            tables = await admin.fetch(
+                "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables"
+                " WHERE schemaname = ANY($1::text[])",
+                list(SERVICES),
+            )
+            names = ", ".join(row["name"] for row in tables)
+            while time.time() < deadline:
+                held_s = 12.0 if rounds == 1 else 2.0
+                async with admin.transaction():
+                    await admin.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+                    await asyncio.sleep(min(held_s, max(0.0, deadline - time.time())))
+                rounds += 1
+                await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+    return f"{rounds} rounds of locks"
 
 
 async def _national_creates(control_url: str) -> dict[str, int]:

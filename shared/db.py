@@ -22,30 +22,68 @@ class PooledConnection(asyncpg.Connection):
         return ""
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# Every pooled statement is bounded: a PostgreSQL that answers slowly, or a row locked by a
+# stuck transaction, fails the statement (QueryCanceledError, LockNotAvailableError: both passing
+# faults, retried) instead of holding a consumer batch past Kafka's max.poll.interval. No pooled
+# statement of lapor-hub's needs seconds; the dedicated connections (a relay's LISTEN and its
+# leader's advisory lock) are not pooled and not bounded.
+STATEMENT_TIMEOUT_S = 30.0
+LOCK_TIMEOUT_S = 10.0
+
+
+async def create_pool(
+    database_url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout_s: float = STATEMENT_TIMEOUT_S,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, connection_class=PooledConnection
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        connection_class=PooledConnection,
+        server_settings={
+            "statement_timeout": str(int(statement_timeout_s * 1000)),
+            "lock_timeout": str(int(lock_timeout_s * 1000)),
+        },
     )
     assert pool is not None  # create_pool only returns None when not awaited
     return pool
 
 
 # The one home of the database faults that pass by themselves, from the narrowest to the widest.
-# The database cannot be reached just now (a restart, a network cut, a full pool): intake answers
-# 503 with Retry-After rather than a false "accepted".
+# The server's own faults: whatever the statement, it failed because of the server's state, not
+# because of the event it carried. A failover or pg_terminate_backend (AdminShutdown,
+# CrashShutdown), a statement or lock timeout (QueryCanceled, LockNotAvailable), a full disk or
+# memory, a primary turned read-only, an I/O or internal error. Such an event is never poison:
+# set aside as a dead letter with its offset committed, every later event of its complaint would
+# be ignored.
+SERVER_FAULTS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    asyncpg.exceptions.PostgresSystemError,
+    asyncpg.exceptions.InternalServerError,
+)
+# The database cannot serve just now (a restart, a network cut, a full pool, a server fault):
+# intake answers 503 with Retry-After rather than a false "accepted".
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
+    *SERVER_FAULTS,
 )
-# What a consumer batch retries with backoff: the database away, or a transaction that lost a race.
+# What a consumer batch retries with backoff (never a dead letter): the database unavailable, or
+# a transaction that lost a race (serialization failure, deadlock). What remains among errors, a
+# constraint or data error, the handler's own refusal, is the event's, and may be a dead letter.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     *DATABASE_UNAVAILABLE,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
+    asyncpg.exceptions.TransactionRollbackError,
 )
 # The database, or the connection to it, is away for now (a restart, a network cut): loops that
 # outlive it wait and try again. InterfaceError is what asyncpg raises for a connection that

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from aiokafka.structs import ConsumerRecord
+
 from shared.events import (
     Actor,
     ActorKind,
@@ -22,6 +24,7 @@ from shared.events import (
     ComplaintStatusChanged,
     Event,
     NotificationChannel,
+    event_headers,
 )
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
@@ -110,6 +113,25 @@ def mirrored(received: ComplaintReceived) -> ComplaintMirrored:
             national_complaint_id="1000001",
             mirrored_event_id=received.event_id,
         )
+    )
+
+
+def consumer_record(
+    event: Event, offset: int = 0, *, headers: bool = False
+) -> ConsumerRecord[bytes, bytes]:
+    """The event as a consumer fetches it from the complaint stream (keyed by its complaint)."""
+    return ConsumerRecord(
+        topic="t",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=str(event.complaint_id).encode(),
+        value=event.model_dump_json().encode(),
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=tuple(event_headers(event)) if headers else (),
     )
 
 

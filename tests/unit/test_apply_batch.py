@@ -6,11 +6,13 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 
+import asyncpg
+import pytest
 from aiokafka.structs import ConsumerRecord
 
 from shared.consumer import apply_batch, event_types, own_events
-from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event, event_headers
-from testkit.factories import complaint_received, mirrored, notified, routed
+from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event
+from testkit.factories import complaint_received, consumer_record, mirrored, notified, routed
 
 
 class _OneByOne:
@@ -24,22 +26,6 @@ class _OneByOne:
 
     async def poison(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
         raise AssertionError(error)
-
-
-def _record(event: Event, offset: int, *, headers: bool = False) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic="t",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=str(event.complaint_id).encode(),
-        value=event.model_dump_json().encode(),
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=0,
-        headers=tuple(event_headers(event)) if headers else (),
-    )
 
 
 async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_order() -> None:
@@ -61,7 +47,7 @@ async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_orde
         rounds.append([e.event_id for e in lot])
         return {e.event_id for e in lot if isinstance(e, ComplaintReceived | ComplaintRouted)}
 
-    records = [_record(event, offset) for offset, event in enumerate(events)]
+    records = [consumer_record(event, offset) for offset, event in enumerate(events)]
     await apply_batch(
         records, service.handle, service.poison, 4, handle_leading=take_all_but_notified
     )
@@ -77,10 +63,10 @@ async def test_rounds_take_each_complaints_next_event_and_leave_the_rest_in_orde
 async def test_events_of_other_types_are_passed_over_unread_by_their_header() -> None:
     first, second = complaint_received(), complaint_received()
     events: list[Event] = [first, routed(first, "63.pupr"), notified(first, "63.pupr"), second]
-    records = [_record(event, offset, headers=True) for offset, event in enumerate(events)]
+    records = [consumer_record(event, offset, headers=True) for offset, event in enumerate(events)]
     # A record without headers (an older producer) is read to find out what it is.
     unlabelled = mirrored(second)
-    records.append(_record(unlabelled, 4))
+    records.append(consumer_record(unlabelled, 4))
     # A poison record of a type the service does not act on is never read at all.
     records.append(dataclasses.replace(records[2], value=b"not json"))
     service = _OneByOne()
@@ -98,7 +84,7 @@ async def test_a_services_own_events_of_a_type_are_passed_over_unread() -> None:
     own, elsewhere = complaint_received(), complaint_received()
     elsewhere = elsewhere.model_copy(update={"producer": "sync"})  # national disposed it here
     events: list[Event] = [own, routed(own, "63.pupr"), elsewhere]
-    records = [_record(event, offset, headers=True) for offset, event in enumerate(events)]
+    records = [consumer_record(event, offset, headers=True) for offset, event in enumerate(events)]
     service = _OneByOne()
     await apply_batch(
         records,
@@ -108,3 +94,51 @@ async def test_a_services_own_events_of_a_type_are_passed_over_unread() -> None:
         passes_over=own_events("intake", ComplaintReceived),
     )
     assert sorted(service.applied) == sorted(e.event_id for e in events[1:])
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        asyncpg.exceptions.AdminShutdownError(
+            "terminating connection due to administrator command"
+        ),
+        asyncpg.exceptions.CrashShutdownError("terminating connection because of crash"),
+        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout"),
+        asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"),
+        asyncpg.exceptions.OutOfMemoryError("out of memory"),
+        asyncpg.exceptions.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only"),
+        asyncpg.exceptions.SerializationError("could not serialize access"),
+    ],
+    ids=lambda fault: type(fault).__name__,
+)
+async def test_a_database_servers_fault_is_retried_never_poison(fault: Exception) -> None:
+    """Set aside as a dead letter, its offset committed, the event would be lost to the service
+    and every later event of its complaint ignored: a server's fault is retried until it passes."""
+    received = complaint_received()
+    service = _OneByOne()
+    failures = [fault]
+
+    async def handle(event: AnyEvent) -> None:
+        if failures:
+            raise failures.pop()
+        await service.handle(event)
+
+    await apply_batch([consumer_record(received, 0)], handle, service.poison, 1)
+
+    assert service.applied == [received.event_id]
+
+
+async def test_an_event_its_handler_refuses_is_still_poison() -> None:
+    received = complaint_received()
+    poisoned: list[Exception] = []
+
+    async def refuse(event: AnyEvent) -> None:
+        raise asyncpg.exceptions.CheckViolationError("new row violates check constraint")
+
+    async def poison(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        poisoned.append(error)
+
+    await apply_batch([consumer_record(received, 0)], refuse, poison, 1)
+
+    assert [type(error) for error in poisoned] == [asyncpg.exceptions.CheckViolationError]

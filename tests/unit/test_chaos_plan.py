@@ -17,6 +17,10 @@ def test_a_seed_gives_the_same_plan_and_every_fault_the_issue_asks_for() -> None
     assert (kafka.hold_s, postgres.hold_s) == (30.0, 10.0)
     assert postgres.at_s >= kafka.at_s + kafka.hold_s  # one outage at a time
     assert national.target in {"unavailable", "refuse"}
+    (terminate,) = by_kind["pg-terminate"]  # every service's connections, as a failover does
+    assert 0 < terminate.at_s < 300
+    (slow,) = by_kind["pg-slow"]  # past the pools' lock timeout
+    assert slow.hold_s > 10.0
     assert sorted(f.target for f in by_kind["kill"]) == sorted(SERVICES * 3)
     assert [f.at_s for f in plan] == sorted(f.at_s for f in plan)
     assert all(0 < f.at_s < 300 for f in plan)
