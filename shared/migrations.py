@@ -60,3 +60,66 @@ def apply_migrations(
             )
         )
     return reports
+
+
+# The tables every service's schema has, written once: a service's migration (a yoyo `.py` file)
+# applies them with `create(...)`, and every schema gets the same columns, constraints, indexes.
+
+# Idempotent consumption: an event id is recorded in the same transaction as its effects, so a
+# redelivered event is recognised and changes nothing.
+PROCESSED_EVENTS = (
+    """CREATE TABLE processed_events (
+    event_id     uuid PRIMARY KEY,
+    event_type   text NOT NULL,
+    complaint_id uuid NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now()
+)""",
+)
+# Transactional outbox (`shared.outbox`): an event is written in the same transaction as the
+# state it announces and a relay publishes it to Kafka. Rows are claimed by state (FOR UPDATE
+# SKIP LOCKED), never by a moving id cursor, so a late-committing transaction cannot be skipped.
+OUTBOX = (
+    """CREATE TABLE outbox (
+    id            bigserial PRIMARY KEY,
+    event_id      uuid NOT NULL UNIQUE,
+    complaint_id  uuid NOT NULL,
+    event_type    text NOT NULL,
+    topic         text NOT NULL,
+    payload       bytea NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    published_at  timestamptz,
+    attempts      integer NOT NULL DEFAULT 0,
+    last_error    text
+)""",
+    "CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL",
+)
+
+
+def dead_letters(*, from_kafka_only: bool = True, extra_columns: tuple[str, ...] = ()) -> str:
+    """Events a service could not apply, kept with the reason for an operator to replay
+    (`shared.consumer.keep_in_dead_letters` fills the Kafka position; `shared.dead_letters`
+    replays them). A service that also sets aside events it holds itself (sync: what national
+    rejected) has no Kafka position for those, and its own columns after the common ones."""
+    required = " NOT NULL" if from_kafka_only else ""
+    columns = (
+        "id bigserial PRIMARY KEY",
+        "topic text NOT NULL",
+        f"partition integer{required}",
+        f'"offset" bigint{required}',
+        "key bytea",
+        "payload bytea",
+        "error text NOT NULL",
+        *extra_columns,
+        "created_at timestamptz NOT NULL DEFAULT now()",
+        "replayed_at timestamptz",
+        'UNIQUE (topic, partition, "offset")',
+    )
+    return "CREATE TABLE dead_letters (\n    " + ",\n    ".join(columns) + "\n)"
+
+
+def create(*statements: str) -> None:
+    """In a yoyo migration module: one step a statement, as yoyo makes of an SQL file."""
+    from yoyo import step
+
+    for statement in statements:
+        step(statement)

@@ -1,5 +1,12 @@
--- Every accepted complaint, the keys that make a retried submission return the same one, the
--- API keys of channels and operators (hashed), and the public timeline built from later events.
+"""Every accepted complaint, the keys that make a retried submission return the same one, the
+API keys of channels and operators (hashed), the public timeline built from later events, and
+the events intake could not apply to the timeline (`shared.migrations.dead_letters`).
+"""
+
+from shared.migrations import create, dead_letters
+
+create(
+    """
 CREATE TABLE complaints (
     complaint_id         uuid PRIMARY KEY,
     tracking_number      text NOT NULL UNIQUE,
@@ -50,17 +57,6 @@ CREATE TABLE replies (
     event_id            uuid NOT NULL,
     PRIMARY KEY (channel, channel_message_id)
 );
-
--- Events intake could not apply to the timeline (see shared/consumer.py).
-CREATE TABLE dead_letters (
-    id           bigserial PRIMARY KEY,
-    topic        text NOT NULL,
-    partition    integer NOT NULL,
-    "offset"     bigint NOT NULL,
-    key          bytea,
-    payload      bytea,
-    error        text NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    replayed_at  timestamptz,
-    UNIQUE (topic, partition, "offset")
-);
+""",
+    dead_letters(),
+)

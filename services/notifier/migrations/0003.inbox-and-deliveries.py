@@ -1,6 +1,13 @@
--- The notifier's own copy of each complaint (ComplaintRouted does not carry its text), each
--- agency's assignments and what the agency did with them, the agency directory, API keys, and
--- the durable delivery queue (one row per notification and channel).
+"""The notifier's own copy of each complaint (ComplaintRouted does not carry its text), each
+agency's assignments and what the agency did with them, the agency directory, API keys, and
+the durable delivery queue (one row per notification and channel), and the events the notifier
+could not apply, kept with the reason for an operator to replay (`shared.migrations.dead_letters`).
+"""
+
+from shared.migrations import create, dead_letters
+
+create(
+    """
 CREATE TABLE complaints (
     complaint_id     uuid PRIMARY KEY,
     tracking_number  text NOT NULL UNIQUE,
@@ -85,17 +92,6 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state IN ('pending', 'sending');
 CREATE INDEX deliveries_dead ON deliveries (created_at) WHERE state = 'dead';
-
--- Events the notifier could not apply, kept with the reason for an operator to replay.
-CREATE TABLE dead_letters (
-    id           bigserial PRIMARY KEY,
-    topic        text NOT NULL,
-    partition    integer NOT NULL,
-    "offset"     bigint NOT NULL,
-    key          bytea,
-    payload      bytea,
-    error        text NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    replayed_at  timestamptz,
-    UNIQUE (topic, partition, "offset")
-);
+""",
+    dead_letters(),
+)

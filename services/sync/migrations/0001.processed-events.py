@@ -1,0 +1,5 @@
+"""Idempotent consumption (`shared.migrations.PROCESSED_EVENTS`)."""
+
+from shared.migrations import PROCESSED_EVENTS, create
+
+create(*PROCESSED_EVENTS)
