@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Generator
 import uvicorn
 from faststream import FastStream
 
-from services.notifier.api import inbox_api
 from services.notifier.deadlines import DeadlineJob
-from services.notifier.delivery import SCHEMA, DeliveryQueue, DeliveryWorker
+from services.notifier.delivery import DeliveryQueue, DeliveryWorker
 from services.notifier.directory import load_directory
-from services.notifier.repository import NotifierRepository
+from services.notifier.http import inbox_api
+from services.notifier.repository import SCHEMA, NotifierRepository
 from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
@@ -54,7 +54,9 @@ def create_app(settings: NotifierSettings) -> FastStream:
             await NotifierRepository(connection).load_directory(directory.values())
         citizen_sms = settings.notifier_citizen_sms_gateway_url
         citizen_secret = settings.notifier_citizen_sms_gateway_secret
-        service = NotifierService(pool, settings.notifier_public_url, citizen_sms)
+        service = NotifierService(
+            pool, settings.notifier_public_url, citizen_sms, settings.complaint_events_topic
+        )
         subscriber = subscribe_to_complaint_events(
             broker,
             group_id=settings.notifier_consumer_group,
@@ -91,11 +93,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
 
         background = BackgroundTasks()
         api = inbox_api(
-            pool,
-            topic=settings.complaint_events_topic,
-            checks=dependency_checks(pool, broker),
-            background=background,
-            citizen_sms_gateway_url=citizen_sms,
+            service, pool, checks=dependency_checks(pool, broker), background=background
         )
         server = _EmbeddedServer(
             uvicorn.Config(

@@ -25,16 +25,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.notifier.domain.citizen import CITIZEN
 from services.notifier.domain.retry import RetryPolicy
-from services.notifier.repository import WAKE_CHANNEL
+from services.notifier.repository import WAKE_CHANNEL, NotifierRepository
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
+from services.notifier.service import PRODUCER
 from shared.db import DATABASE_AWAY
 from shared.events import AgencyNotified, NotificationChannel
 from shared.group_commit import GroupCommit
-from shared.outbox import enqueue_all
 
 log = logging.getLogger(__name__)
-SCHEMA = "notifier"
-PRODUCER = "notifier"
 DRAIN_S = 5.0
 
 DELIVERIES = Counter(
@@ -83,16 +81,6 @@ class Claim:
     waiting_agencies: frozenset[str]
 
 
-# Only the worker holding the current attempt may mark it (a lease taken over moved `attempts`).
-# Given arrays of delivery ids, attempts and the ids of their AgencyNotified (NULL for reporters).
-_MARK_DELIVERED = (
-    "done AS (UPDATE notifier.deliveries d SET state = 'delivered', delivered_at = now(),"
-    " lease_until = NULL FROM unnest($1::uuid[], $2::integer[], $3::uuid[])"
-    " AS m(delivery_id, attempts, event_id) WHERE d.delivery_id = m.delivery_id"
-    " AND d.state = 'sending' AND d.attempts = m.attempts RETURNING m.event_id)"
-)
-
-
 class DeliveryQueue:
     def __init__(
         self,
@@ -114,12 +102,10 @@ class DeliveryQueue:
     async def claim(self, limit: int) -> Claim:
         """Up to `limit` due deliveries, no agency beyond its limit of deliveries in flight (see
         the migration defining `claim_deliveries`)."""
-        rows = await self._pool.fetch(
-            "SELECT * FROM notifier.claim_deliveries($1, $2, $3)",
-            limit,
-            self._per_agency,
-            self._lease_s,
-        )
+        async with self._pool.acquire() as connection:
+            rows = await NotifierRepository(connection).claim_deliveries(
+                limit, self._per_agency, self._lease_s
+            )
         return Claim(
             deliveries=[
                 ClaimedDelivery(
@@ -157,21 +143,12 @@ class DeliveryQueue:
             if delivery.agency_code != CITIZEN
         }
         async with self._pool.acquire() as connection:
-            marked = await enqueue_all(
-                connection,
-                SCHEMA,
-                list(announced.values()),
+            marked = await NotifierRepository(connection).mark_delivered(
+                [
+                    (delivery.delivery_id, delivery.attempts, announced.get(delivery.delivery_id))
+                    for delivery in deliveries
+                ],
                 self._topic,
-                along=_MARK_DELIVERED,
-                along_args=(
-                    [delivery.delivery_id for delivery in deliveries],
-                    [delivery.attempts for delivery in deliveries],
-                    [
-                        event.event_id if (event := announced.get(delivery.delivery_id)) else None
-                        for delivery in deliveries
-                    ],
-                ),
-                each_only_if="done",
             )
         return [marked] * len(deliveries)
 
@@ -193,28 +170,17 @@ class DeliveryQueue:
         decision = self._policy.after_failure(
             delivery.attempts, permanent=error.permanent, retry_after=error.retry_after
         )
-        await self._pool.execute(
-            "UPDATE notifier.deliveries SET last_error = $3, lease_until = NULL,"
-            " state = CASE WHEN $4::interval IS NULL THEN 'dead' ELSE 'pending' END,"
-            " next_attempt_at = now() + coalesce($4::interval, '0')"
-            " WHERE delivery_id = $1 AND state = 'sending' AND attempts = $2",
-            delivery.delivery_id,
-            delivery.attempts,
-            str(error)[:2000],
-            decision.delay,
-        )
+        async with self._pool.acquire() as connection:
+            await NotifierRepository(connection).delivery_failed(
+                delivery.delivery_id, delivery.attempts, str(error)[:2000], decision.delay
+            )
         outcome = "dead" if decision.give_up else "failed"
         DELIVERIES.labels(delivery.channel.value, delivery.agency_code, outcome).inc()
         return decision.give_up
 
     async def measure(self) -> None:
-        rows = await self._pool.fetch(
-            "SELECT channel, count(*) FILTER (WHERE state IN ('pending', 'sending')) AS waiting,"
-            " count(*) FILTER (WHERE state = 'dead') AS dead,"
-            " extract(epoch FROM now() - min(created_at) FILTER"
-            "  (WHERE state IN ('pending', 'sending'))) AS oldest"
-            " FROM notifier.deliveries WHERE state <> 'delivered' GROUP BY channel"
-        )
+        async with self._pool.acquire() as connection:
+            rows = await NotifierRepository(connection).queue_by_channel()
         for channel in NotificationChannel:
             QUEUE_DEPTH.labels(channel.value).set(0)
             DEAD_LETTERS.labels(channel.value).set(0)

@@ -10,16 +10,25 @@ import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.db import Connection
-from shared.events import Complaint, ComplaintReceived, ComplaintRouted, ComplaintStatus
+from shared.events import (
+    AgencyNotified,
+    Complaint,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatus,
+    Event,
+)
+from shared.outbox import enqueue, enqueue_all
 
 # Delivery workers LISTEN here, so a new delivery goes out at once rather than at the next poll.
+SCHEMA = "notifier"
 WAKE_CHANNEL = "notifier_deliveries"
 
 
@@ -131,9 +140,81 @@ def _assignment(row: object) -> AssignmentRow:
     return AssignmentRow(**values)
 
 
+# Only the worker holding the current attempt may mark it (a lease taken over moved `attempts`).
+# Given arrays of delivery ids, attempts and the ids of their AgencyNotified (NULL for reporters).
+_MARK_DELIVERED = (
+    "done AS (UPDATE notifier.deliveries d SET state = 'delivered', delivered_at = now(),"
+    " lease_until = NULL FROM unnest($1::uuid[], $2::integer[], $3::uuid[])"
+    " AS m(delivery_id, attempts, event_id) WHERE d.delivery_id = m.delivery_id"
+    " AND d.state = 'sending' AND d.attempts = m.attempts RETURNING m.event_id)"
+)
+
+
 class NotifierRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
+
+    async def publish(self, event: Event, topic: str) -> None:
+        await enqueue(self._db, SCHEMA, event, topic)
+
+    # --- the delivery queue --------------------------------------------------------------------
+
+    async def claim_deliveries(self, limit: int, per_agency: int, lease_s: float) -> list[Any]:
+        """Up to `limit` due deliveries, no agency beyond `per_agency` in flight; a row without
+        a delivery names an agency held back by its limit (the migration defining
+        `claim_deliveries`)."""
+        return list(
+            await self._db.fetch(
+                "SELECT * FROM notifier.claim_deliveries($1, $2, $3)", limit, per_agency, lease_s
+            )
+        )
+
+    async def mark_delivered(
+        self, attempts: Sequence[tuple[uuid.UUID, int, AgencyNotified | None]], topic: str
+    ) -> bool:
+        """Mark these attempts (delivery id, attempt, its AgencyNotified if an agency's) delivered
+        and publish their events, in one statement; whether any was still this worker's."""
+        announced = [event for _, _, event in attempts if event is not None]
+        return await enqueue_all(
+            self._db,
+            SCHEMA,
+            announced,
+            topic,
+            along=_MARK_DELIVERED,
+            along_args=(
+                [delivery_id for delivery_id, _, _ in attempts],
+                [attempt for _, attempt, _ in attempts],
+                [event.event_id if event else None for _, _, event in attempts],
+            ),
+            each_only_if="done",
+        )
+
+    async def delivery_failed(
+        self, delivery_id: uuid.UUID, attempts: int, error: str, retry_in: timedelta | None
+    ) -> None:
+        """The next attempt in `retry_in`, or (None) a dead letter; only for the current attempt."""
+        await self._db.execute(
+            "UPDATE notifier.deliveries SET last_error = $3, lease_until = NULL,"
+            " state = CASE WHEN $4::interval IS NULL THEN 'dead' ELSE 'pending' END,"
+            " next_attempt_at = now() + coalesce($4::interval, '0')"
+            " WHERE delivery_id = $1 AND state = 'sending' AND attempts = $2",
+            delivery_id,
+            attempts,
+            error,
+            retry_in,
+        )
+
+    async def queue_by_channel(self) -> list[Any]:
+        """Per channel: deliveries waiting or being sent, dead letters, the oldest waiting (s)."""
+        return list(
+            await self._db.fetch(
+                "SELECT channel, count(*) FILTER (WHERE state IN ('pending', 'sending'))"
+                " AS waiting, count(*) FILTER (WHERE state = 'dead') AS dead,"
+                " extract(epoch FROM now() - min(created_at) FILTER"
+                "  (WHERE state IN ('pending', 'sending'))) AS oldest"
+                " FROM notifier.deliveries WHERE state <> 'delivered' GROUP BY channel"
+            )
+        )
 
     async def routing_facts(self, routed: Sequence[ComplaintRouted]) -> RoutingFacts:
         """In one statement, what planning these routings needs: their complaints, the contacts
@@ -223,6 +304,15 @@ class NotifierRepository:
             "SELECT document FROM notifier.complaints WHERE complaint_id = $1", complaint_id
         )
         return None if document is None else Complaint.model_validate_json(document)
+
+    async def overdue_by_agency(self) -> dict[str, int]:
+        """Current assignments past their follow-up due date (in WITA) and not followed up."""
+        rows = await self._db.fetch(
+            "SELECT agency_code, count(*) AS n FROM notifier.assignments WHERE current"
+            " AND status IN ('routed', 'acknowledged')"
+            " AND followup_due < (now() AT TIME ZONE 'Asia/Makassar')::date GROUP BY agency_code"
+        )
+        return {row["agency_code"]: row["n"] for row in rows}
 
     async def assignments_of(self, agency_code: str) -> list[AssignmentRow]:
         rows = await self._db.fetch(

@@ -1,6 +1,7 @@
-"""The notifier's event handlers. Events are applied in bulk, each bulk one statement that
-records the event ids with their effects, so a redelivered event changes nothing and never
-notifies twice."""
+"""The notifier's use cases: the event handlers, and the agencies' actions from their inbox.
+Events are applied in bulk, each bulk one statement that records the event ids with their
+effects, so a redelivered event changes nothing and never notifies twice. An action is applied
+with its ComplaintStatusChanged in the outbox, in one transaction."""
 
 from __future__ import annotations
 
@@ -11,14 +12,25 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 from prometheus_client import Counter
 
-from services.notifier.domain.citizen import plan_citizen_update, routed_update
+from services.notifier.domain.citizen import plan_citizen_update, routed_update, status_update
 from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.inbox import InboxAction, apply_action
 from services.notifier.domain.plan import PlannedDelivery, RoutedComplaint, plan_assignment
 from services.notifier.domain.privacy import agency_view
-from services.notifier.repository import DeliveryCause, NotifierRepository
-from shared.events import AnyEvent, Complaint, ComplaintReceived, ComplaintRouted
+from services.notifier.repository import AssignmentRow, DeliveryCause, NotifierRepository
+from shared.events import (
+    Actor,
+    ActorKind,
+    AnyEvent,
+    Complaint,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatusChanged,
+)
+from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
+PRODUCER = "notifier"
 
 ASSIGNMENTS = Counter(
     "lapor_hub_notifier_assignments_total", "Assignments received, by agency", ["agency"]
@@ -31,11 +43,16 @@ class MissingComplaintError(LookupError):
 
 class NotifierService:
     def __init__(
-        self, pool: asyncpg.Pool, public_url: str, citizen_sms_gateway_url: str | None = None
+        self,
+        pool: asyncpg.Pool,
+        public_url: str,
+        citizen_sms_gateway_url: str | None = None,
+        topic: str = COMPLAINT_EVENTS.name,
     ) -> None:
         self._pool = pool
         self._public_url = public_url.rstrip("/")
         self._citizen_sms_gateway_url = citizen_sms_gateway_url
+        self._topic = topic
 
     def inbox_url(self, tracking_number: str) -> str:
         return f"{self._public_url}/inbox/assignments/{tracking_number}"
@@ -126,3 +143,61 @@ class NotifierService:
             sms_gateway_url=self._citizen_sms_gateway_url,
         )
         return [*planned, *([update] if update else [])]
+
+    async def act(
+        self,
+        agency: str,
+        officer: str,
+        tracking_number: str,
+        action: InboxAction,
+        *,
+        note: str | None = None,
+        suggested_agency_code: str | None = None,
+    ) -> AssignmentRow | None:
+        """An agency's action on its current assignment, stored with its ComplaintStatusChanged
+        (and the reporter's update) in one transaction; the assignment as it is now, or None when
+        the agency has no such assignment. Raises InvalidTransitionError or MissingTextError."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = NotifierRepository(connection)
+            row = await repository.current_assignment(tracking_number, agency, for_update=True)
+            if row is None:
+                return None
+            transition = apply_action(row.status, action, note, suggested_agency_code)
+            event = ComplaintStatusChanged(
+                complaint_id=row.complaint_id,
+                correlation_id=row.correlation_id,
+                causation_id=row.routed_event_id,
+                producer=PRODUCER,
+                tracking_number=row.tracking_number,
+                status=transition.status,
+                previous_status=transition.previous,
+                actor=Actor(kind=ActorKind.AGENCY, id=agency),
+                agency_code=agency,
+                note=transition.note,
+                suggested_agency_code=transition.suggested_agency_code,
+            )
+            await repository.record_action(row, transition, officer, event.event_id)
+            await repository.publish(event, self._topic)
+            await self._tell_the_reporter(repository, row, event)
+            return await repository.current_assignment(tracking_number, agency)
+
+    async def _tell_the_reporter(
+        self, repository: NotifierRepository, row: AssignmentRow, event: ComplaintStatusChanged
+    ) -> None:
+        contacts = await repository.contacts(row.agency_code)
+        agency_name = contacts.name if contacts else row.agency_code
+        text = status_update(row.tracking_number, agency_name, event.status, event.note)
+        complaint = await repository.complaint(row.complaint_id)
+        if text is None or complaint is None:
+            return
+        update = plan_citizen_update(
+            complaint, text, key=str(event.event_id), sms_gateway_url=self._citizen_sms_gateway_url
+        )
+        if update is not None:
+            await repository.enqueue_deliveries(
+                [update],
+                complaint_id=row.complaint_id,
+                tracking_number=row.tracking_number,
+                cause_event_id=event.event_id,
+                correlation_id=row.correlation_id,
+            )

@@ -28,13 +28,13 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiosmtpd.controller import Controller
 
-from services.notifier.api import inbox_api
 from services.notifier.app import _EmbeddedServer
 from services.notifier.deadlines import DeadlineJob
 from services.notifier.delivery import DeliveryQueue, DeliveryWorker
 from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.retry import RetryPolicy
+from services.notifier.http import inbox_api
 from services.notifier.repository import NotifierRepository
 from services.notifier.senders import (
     DeliveryFailedError,
@@ -698,8 +698,8 @@ async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     server = _EmbeddedServer(
         uvicorn.Config(
             inbox_api(
+                NotifierService(pool, PUBLIC_URL, topic=OUTBOX_TOPIC.name),
                 pool,
-                topic=OUTBOX_TOPIC.name,
                 checks={"postgres": ready},
                 background=BackgroundTasks(),
             ),

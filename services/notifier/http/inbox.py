@@ -1,6 +1,7 @@
 """The agency inbox (FastAPI): each agency's officers see and act on their own assignments with
-their own API keys; operators see dead letters and edit the directory. `/metrics`, `/healthz`,
-`/readyz` for operations; the OpenAPI document at `/openapi.json`."""
+their own API keys (the actions themselves are `NotifierService.act`); operators see dead letters
+and edit the directory. `/metrics`, `/healthz`, `/readyz` for operations; the OpenAPI document at
+`/openapi.json`."""
 
 from __future__ import annotations
 
@@ -17,25 +18,19 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from services.notifier.domain.citizen import plan_citizen_update, status_update
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import (
     InboxAction,
     InvalidTransitionError,
     MissingTextError,
     allowed_actions,
-    apply_action,
 )
 from services.notifier.domain.privacy import AgencyView, agency_view
 from services.notifier.repository import ApiKey, AssignmentRow, NotifierRepository
+from services.notifier.service import NotifierService
 from shared.db import Connection
-from shared.events import Actor, ActorKind, ComplaintStatusChanged
 from shared.ops_http import ReadinessCheck, health, readiness
-from shared.outbox import enqueue
 from shared.runtime import BackgroundTasks
-
-SCHEMA = "notifier"
-PRODUCER = "notifier"
 
 OVERDUE = Gauge(
     "lapor_hub_notifier_overdue_assignments",
@@ -84,9 +79,8 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Conflict}}
 
 @dataclass(frozen=True)
 class Wiring:
+    service: NotifierService
     pool: asyncpg.Pool
-    topic: str
-    citizen_sms_gateway_url: str | None
     checks: Mapping[str, ReadinessCheck]
     background: BackgroundTasks
 
@@ -178,66 +172,25 @@ async def _act(
     note: str | None = None,
     suggested_agency_code: str | None = None,
 ) -> AssignmentOut | JSONResponse:
-    """Apply the action and store its ComplaintStatusChanged in the outbox, in one transaction."""
-    agency = _agency_of(who)
-    async with db.transaction():
-        repository = NotifierRepository(db)
-        row = await repository.current_assignment(tracking_number, agency, for_update=True)
-        if row is None:
-            raise _not_found()
-        try:
-            transition = apply_action(row.status, action, note, suggested_agency_code)
-        except InvalidTransitionError as error:
-            conflict = Conflict(
-                detail=str(error), status=row.status, allowed_actions=list(error.allowed)
-            )
-            return JSONResponse(conflict.model_dump(mode="json"), status.HTTP_409_CONFLICT)
-        except MissingTextError as error:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
-        event = ComplaintStatusChanged(
-            complaint_id=row.complaint_id,
-            correlation_id=row.correlation_id,
-            causation_id=row.routed_event_id,
-            producer=PRODUCER,
-            tracking_number=row.tracking_number,
-            status=transition.status,
-            previous_status=transition.previous,
-            actor=Actor(kind=ActorKind.AGENCY, id=agency),
-            agency_code=agency,
-            note=transition.note,
-            suggested_agency_code=transition.suggested_agency_code,
+    try:
+        row = await wiring.service.act(
+            _agency_of(who),
+            who.name,
+            tracking_number,
+            action,
+            note=note,
+            suggested_agency_code=suggested_agency_code,
         )
-        await repository.record_action(row, transition, who.name, event.event_id)
-        await enqueue(db, SCHEMA, event, wiring.topic)
-        await _tell_the_reporter(repository, wiring, row, event)
-        updated = await repository.current_assignment(tracking_number, agency)
-        assert updated is not None
-        return await _out(repository, updated)
-
-
-async def _tell_the_reporter(
-    repository: NotifierRepository,
-    wiring: Wiring,
-    row: AssignmentRow,
-    event: ComplaintStatusChanged,
-) -> None:
-    contacts = await repository.contacts(row.agency_code)
-    agency_name = contacts.name if contacts else row.agency_code
-    text = status_update(row.tracking_number, agency_name, event.status, event.note)
-    complaint = await repository.complaint(row.complaint_id)
-    if text is None or complaint is None:
-        return
-    update = plan_citizen_update(
-        complaint, text, key=str(event.event_id), sms_gateway_url=wiring.citizen_sms_gateway_url
-    )
-    if update is not None:
-        await repository.enqueue_deliveries(
-            [update],
-            complaint_id=row.complaint_id,
-            tracking_number=row.tracking_number,
-            cause_event_id=event.event_id,
-            correlation_id=row.correlation_id,
+    except InvalidTransitionError as error:
+        conflict = Conflict(
+            detail=str(error), status=error.status, allowed_actions=list(error.allowed)
         )
+        return JSONResponse(conflict.model_dump(mode="json"), status.HTTP_409_CONFLICT)
+    except MissingTextError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    if row is None:
+        raise _not_found()
+    return await _out(NotifierRepository(db), row)
 
 
 @inbox.post("/{tracking_number}/acknowledge", response_model=AssignmentOut, responses=CONFLICT)
@@ -299,14 +252,9 @@ async def put_agency(agency_code: str, contacts: AgencyContacts, db: Db, _: Oper
 
 @operations.get("/metrics", include_in_schema=False)
 async def metrics(db: Db) -> Response:
-    rows = await db.fetch(
-        "SELECT agency_code, count(*) AS n FROM notifier.assignments WHERE current"
-        " AND status IN ('routed', 'acknowledged')"
-        " AND followup_due < (now() AT TIME ZONE 'Asia/Makassar')::date GROUP BY agency_code"
-    )
     OVERDUE.clear()
-    for row in rows:
-        OVERDUE.labels(row["agency_code"]).set(row["n"])
+    for agency, overdue in (await NotifierRepository(db).overdue_by_agency()).items():
+        OVERDUE.labels(agency).set(overdue)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -327,25 +275,18 @@ async def readyz(wiring: Wired) -> JSONResponse:
 
 
 def inbox_api(
+    service: NotifierService,
     pool: asyncpg.Pool,
     *,
-    topic: str,
     checks: Mapping[str, ReadinessCheck],
     background: BackgroundTasks,
-    citizen_sms_gateway_url: str | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title="lapor-hub notifier: agency inbox",
         description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
         version="1",
     )
-    api.state.wiring = Wiring(
-        pool=pool,
-        topic=topic,
-        checks=checks,
-        background=background,
-        citizen_sms_gateway_url=citizen_sms_gateway_url,
-    )
+    api.state.wiring = Wiring(service=service, pool=pool, checks=checks, background=background)
     api.include_router(inbox)
     api.include_router(operations)
     return api
