@@ -6,7 +6,9 @@ its own database transaction and records the event id, so a redelivery is absorb
 fault (PostgreSQL restarting) is retried with backoff inside the batch for a bounded time, well
 under Kafka's max.poll.interval; past that the batch is rewound and fetched again. An event that
 cannot be parsed, or that its handler refuses for any other reason, is handed to `on_poison`
-(kept with its reason, for an operator to replay) instead of blocking the partition.
+(kept with its reason, for an operator to replay) instead of blocking the partition. An event of
+a newer major schema version than the service reads is not poison (see `shared.events`): the
+batch is held, nothing committed, and fetched again after a pause until the service is upgraded.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tenacity import (
 )
 
 from shared.db import TRANSIENT_ERRORS
-from shared.events import AnyEvent, Event, parse_event
+from shared.events import AnyEvent, Event, NewerSchemaError, parse_event
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,18 @@ RETRY_WITHIN_BATCH_S = 120.0
 # quiet an event waits at most the wait.
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 100
+# How long a batch holding an event of a newer major schema waits before it is fetched again.
+HOLD_NEWER_SCHEMA_S = 5.0
 
 DEAD_LETTERS = Counter(
     "lapor_hub_dead_letters_total",
     "Events a service could not apply and kept for an operator, by service",
     ["service"],
+)
+HELD_NEWER_SCHEMA = Counter(
+    "lapor_hub_events_held_newer_schema_total",
+    "Batches held because an event is of a newer major schema than the service reads",
+    ["group"],
 )
 CONSUMER_LAG = Gauge(
     "lapor_hub_consumer_lag_events",
@@ -157,12 +166,13 @@ async def apply_batch(
         if _may_act_on(record, acts_on, passes_over):
             by_complaint[record.key].append(record)
     queues = list(by_complaint.values())
-    parsed: dict[int, AnyEvent | ValidationError] = {}
+    # Every record parsed before any is applied: an event of a newer major schema
+    # (NewerSchemaError) holds the whole batch before it changed anything.
+    parsed = {id(record): _parsed(record) for queue in queues for record in queue}
     if handle_leading is not None:
         offered, queues = queues, []
         while offered:
-            heads = {id(queue[0]): _parsed(queue[0]) for queue in offered}
-            parsed.update(heads)
+            heads = {id(queue[0]): parsed[id(queue[0])] for queue in offered}
             leading = [e for e in heads.values() if not isinstance(e, ValidationError)]
             applied = await _apply_leading(leading, handle_leading)
             again = []
@@ -178,7 +188,7 @@ async def apply_batch(
     async def apply_in_order(complaint_records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async with limit:
             for record in complaint_records:
-                await apply_record(record, handle, on_poison, event=parsed.get(id(record)))
+                await apply_record(record, handle, on_poison, event=parsed[id(record)])
 
     async with asyncio.TaskGroup() as group:
         for complaint_records in queues:
@@ -298,6 +308,12 @@ def subscribe_to_complaint_events(
                 acts_on=acts_on,
                 passes_over=passes_over,
             )
+        except NewerSchemaError as error:
+            HELD_NEWER_SCHEMA.labels(group_id).inc()
+            log.warning("%s: batch held, %s", group_id, error)
+            await asyncio.sleep(HOLD_NEWER_SCHEMA_S)
+            await message.nack()
+            return
         except Exception:
             log.exception("batch of %d events not applied; it will be fetched again", len(records))
             await message.nack()

@@ -2,11 +2,28 @@
 
 Each event is one pydantic model carrying the common envelope fields (event id, type, schema
 version, occurrence time, complaint id, correlation and causation ids, producer). A consumer
-parses bytes with `parse_event`, which rejects unknown types and unknown schema versions with
-field-level errors instead of guessing. The Kafka key is always the complaint id.
+parses bytes with `parse_event`, which rejects unknown types and bad fields with field-level
+errors instead of guessing. The Kafka key is always the complaint id.
 
-Changing an event in a way old consumers cannot read means a new schema version; the JSON
-Schemas in `shared/schemas/` are exported from these models (`make schemas`).
+How events evolve (services are upgraded one at a time, so for a while an older consumer reads
+what a newer producer wrote, from Kafka or from its own stored copy):
+
+- Readers are tolerant. `parse_event` and `read_stored` ignore fields they do not know, at any
+  depth, so a producer may add an optional field without waiting for every consumer. Writers are
+  strict: a model built in code, and intake's HTTP input (a citizen's unknown field is a 422),
+  forbid unknown fields.
+- `schema_version` is the major version; `schema_minor` counts additive changes within it (a new
+  optional field: raise the model's `schema_minor` default). A newer minor is read as the major
+  the reader knows.
+- A change an older reader would misread (a field removed, renamed, retyped, a new meaning) is a
+  new major `schema_version`. A reader meeting a newer major than its own raises
+  `NewerSchemaError`: its consumer holds the partition (nothing committed, fetched again) until
+  it is upgraded, rather than setting the event aside as a dead letter. Producers therefore move
+  to a new major only once every consumer reads it.
+- A new value of an enum (a status) is not additive for an older reader: a new major, or the
+  readers upgraded first.
+
+The JSON Schemas in `shared/schemas/` are exported from these models (`make schemas`).
 """
 
 from __future__ import annotations
@@ -14,7 +31,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -25,6 +42,7 @@ from pydantic import (
     HttpUrl,
     TypeAdapter,
     field_validator,
+    model_validator,
 )
 
 REGION_CODE_PATTERN = r"^63(\d{2})?$"
@@ -32,7 +50,8 @@ DISTRICT_CODE_PATTERN = r"^63\d{2}\d{3}$"
 
 
 class Contract(BaseModel):
-    """Base of every contract: immutable, strict about unknown fields."""
+    """Base of every contract: immutable, strict about unknown fields when written (readers of
+    events and stored copies tolerate them: see `parse_event`, `read_stored`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -176,12 +195,25 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class NewerSchemaError(Exception):
+    """An event of a newer major schema version than this code reads: not poison, the reader is
+    the one to be upgraded. (Not a ValueError, so pydantic lets it through.)"""
+
+    def __init__(self, event_type: str, version: object, known: int) -> None:
+        super().__init__(
+            f"{event_type} schema_version {version!r} is newer than {known}, the one this"
+            " service reads: upgrade it"
+        )
+        self.event_type = event_type
+
+
 class Event(Contract):
     """The envelope every event shares."""
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     event_type: str
-    schema_version: int
+    schema_version: int = Field(description="The major version: a change old readers misread")
+    schema_minor: int = Field(default=0, ge=0, description="Additive changes within the major")
     occurred_at: AwareDatetime = Field(default_factory=_utc_now)
     complaint_id: uuid.UUID
     correlation_id: uuid.UUID = Field(description="Id of the first event of this complaint's flow")
@@ -192,6 +224,16 @@ class Event(Contract):
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_from_a_newer_major(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = cls.model_fields["schema_version"].default
+            version = data.get("schema_version")
+            if isinstance(known, int) and isinstance(version, int) and version > known:
+                raise NewerSchemaError(str(data.get("event_type")), version, known)
+        return data
 
     @property
     def key(self) -> bytes:
@@ -319,10 +361,20 @@ _any_event: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 
 def parse_event(data: bytes | str | dict[str, Any]) -> AnyEvent:
-    """Parse any event; raises `pydantic.ValidationError` naming each bad field."""
+    """Parse any event as a tolerant reader (unknown fields ignored, at any depth); raises
+    `pydantic.ValidationError` naming each bad field, `NewerSchemaError` for a newer major."""
     if isinstance(data, dict):
-        return _any_event.validate_python(data)
-    return _any_event.validate_json(data)
+        return _any_event.validate_python(data, extra="ignore")
+    return _any_event.validate_json(data, extra="ignore")
+
+
+C = TypeVar("C", bound=Contract)
+
+
+def read_stored(model: type[C], document: bytes | str) -> C:
+    """A contract a service stored (a complaint's document), read as tolerantly as an event:
+    it may have been written by a newer version of the service or of the event it came in."""
+    return model.model_validate_json(document, extra="ignore")
 
 
 def encode_event(event: Event) -> bytes:

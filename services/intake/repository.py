@@ -18,6 +18,7 @@ from shared.events import (
     ComplaintReceived,
     ComplaintRouted,
     Event,
+    read_stored,
 )
 from shared.outbox import enqueue_all
 
@@ -380,7 +381,7 @@ def _stored(record: asyncpg.Record) -> StoredComplaint:
     return StoredComplaint(
         complaint_id=record["complaint_id"],
         tracking_number=record["tracking_number"],
-        document=Complaint.model_validate_json(record["document"]),
+        document=read_stored(Complaint, record["document"]),
         access_token_hash=record["access_token_hash"],
         status=record["status"],
         agency_code=record["agency_code"],

@@ -24,6 +24,7 @@ from shared.events import (
     ComplaintRouted,
     ComplaintStatus,
     Event,
+    read_stored,
 )
 from shared.outbox import enqueue, enqueue_all
 
@@ -234,7 +235,7 @@ class NotifierRepository:
         facts = RoutingFacts()
         for kind, key, value in rows:
             if kind == "complaint":
-                facts.complaints[uuid.UUID(key)] = Complaint.model_validate_json(value)
+                facts.complaints[uuid.UUID(key)] = read_stored(Complaint, value)
             elif kind == "contacts":
                 facts.contacts[key] = _contacts(value)
             else:
@@ -303,7 +304,7 @@ class NotifierRepository:
         document = await self._db.fetchval(
             "SELECT document FROM notifier.complaints WHERE complaint_id = $1", complaint_id
         )
-        return None if document is None else Complaint.model_validate_json(document)
+        return None if document is None else read_stored(Complaint, document)
 
     async def overdue_by_agency(self) -> dict[str, int]:
         """Current assignments past their follow-up due date (in WITA) and not followed up."""

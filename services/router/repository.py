@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.db import Connection
-from shared.events import Complaint, ComplaintReceived, ComplaintRouted, Event
+from shared.events import Complaint, ComplaintReceived, ComplaintRouted, Event, read_stored
 
 # Probable duplicates: at least this trigram similarity, same region, within this window.
 DUPLICATE_SIMILARITY = 0.55
@@ -163,7 +163,7 @@ class RouterRepository:
             complaint_id,
         )
         return RoutingHistory(
-            complaint=Complaint.model_validate_json(row["document"]),
+            complaint=read_stored(Complaint, row["document"]),
             current_agency=row["current_agency"],
             routing_round=int(routing_round),
             rejected_by=tuple(r["wrong_agency"] for r in rejected),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -183,3 +184,28 @@ async def test_a_similar_complaint_in_the_same_region_is_linked_not_merged(
     assert routed.possible_duplicate_of == first.complaint.tracking_number
     [first_routed] = await _routed(pool, first)
     assert first_routed.possible_duplicate_of is None
+
+
+async def test_rolling_upgrade_a_router_reads_what_a_newer_intake_and_router_wrote(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    """Mid-upgrade, this (v1) router reads a ComplaintReceived from a newer intake (a newer minor
+    with fields it does not know) and a complaint document stored by a newer router instance."""
+    received = _provincial_road_complaint()
+    written = json.loads(received.model_dump_json())
+    written |= {"schema_minor": 1, "ingress": "edge-2"}
+    written["complaint"]["sentiment"] = {"score": -0.7}
+    await service.handle(parse_event(json.dumps(written)))
+    [routed] = await _routed(pool, received)
+    await pool.execute(
+        "UPDATE router.complaints"
+        " SET document = jsonb_set(document, '{location,what3words}', '\"kopi.jukung.sungai\"')"
+        " WHERE complaint_id = $1",
+        received.complaint_id,
+    )
+
+    await service.handle(_rejection(routed))  # re-routing reads the stored document
+
+    first, again = await _routed(pool, received)
+    assert again.routing_round == 2
+    assert again.agency_code != first.agency_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from shared.consumer import apply_batch, event_types, own_events
-from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event
+from shared.events import AnyEvent, ComplaintReceived, ComplaintRouted, Event, NewerSchemaError
 from testkit.factories import complaint_received, consumer_record, mirrored, notified, routed
 
 
@@ -142,3 +143,30 @@ async def test_an_event_its_handler_refuses_is_still_poison() -> None:
     await apply_batch([consumer_record(received, 0)], refuse, poison, 1)
 
     assert [type(error) for error in poisoned] == [asyncpg.exceptions.CheckViolationError]
+
+
+def _written_by_a_newer_producer(event: Event, **changes: object) -> ConsumerRecord[bytes, bytes]:
+    record = consumer_record(event)
+    document = {**json.loads(record.value or b""), **changes}
+    return dataclasses.replace(record, value=json.dumps(document).encode())
+
+
+async def test_a_consumer_applies_an_event_of_a_newer_minor_version() -> None:
+    received = complaint_received()
+    service = _OneByOne()
+    record = _written_by_a_newer_producer(received, schema_minor=2, priority="urgent")
+
+    await apply_batch([record], service.handle, service.poison, 1)
+
+    assert service.applied == [received.event_id]
+
+
+async def test_a_consumer_holds_an_event_of_a_newer_major_version() -> None:
+    """Neither applied nor a dead letter: the batch fails, nothing is committed, and it is
+    fetched again until the service is upgraded."""
+    first, newer = complaint_received(), complaint_received()
+    service = _OneByOne()
+    records = [consumer_record(first), _written_by_a_newer_producer(newer, schema_version=2)]
+
+    with pytest.raises(NewerSchemaError):
+        await apply_batch(records, service.handle, service.poison, 1, handle_leading=None)

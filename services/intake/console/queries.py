@@ -29,6 +29,7 @@ from shared.events import (
     ComplaintRouted,
     RoutingOverrideRequested,
     parse_event,
+    read_stored,
 )
 from shared.outbox import enqueue
 
@@ -187,7 +188,7 @@ class ConsoleQueries:
                 row["complaint_id"],
             )
         return ComplaintRecord(
-            complaint=Complaint.model_validate_json(row["document"]),
+            complaint=read_stored(Complaint, row["document"]),
             status=row["status"],
             agency_code=row["agency_code"],
             disposition_due=row["disposition_due"],
@@ -222,7 +223,7 @@ class ConsoleQueries:
                 return OverrideOutcome.ALREADY_REQUESTED
             complaint_id: uuid.UUID = row["complaint_id"]
             # In the flow of the routing that put it in triage (a routing always precedes).
-            routed = ComplaintRouted.model_validate_json(row["routed"]) if row["routed"] else None
+            routed = read_stored(ComplaintRouted, row["routed"]) if row["routed"] else None
             event = RoutingOverrideRequested(
                 complaint_id=complaint_id,
                 correlation_id=routed.correlation_id if routed else complaint_id,
