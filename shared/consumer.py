@@ -39,6 +39,7 @@ from tenacity import (
 
 from shared.db import TRANSIENT_ERRORS
 from shared.events import AnyEvent, Event, NewerSchemaError, parse_event
+from shared.masking import masked
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
             record.offset,
             record.key,
             record.value,
-            f"{type(error).__name__}: {error}",
+            masked(f"{type(error).__name__}: {error}"),
         )
 
     return keep

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from shared.consumer import EventHandler
 from shared.db import TRANSIENT_ERRORS
 from shared.events import parse_event
+from shared.masking import masked
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ async def reapply(
     except TRANSIENT_ERRORS:
         raise
     except Exception as error:  # refused again, as the consumer's handler refused it
-        reason = f"{type(error).__name__}: {error}"
+        reason = masked(f"{type(error).__name__}: {error}")
         await pool.execute(
             f'UPDATE "{schema}".dead_letters SET error = $2 WHERE id = $1', dead_id, reason
         )

@@ -116,6 +116,7 @@ class PersonalData(StrEnum):
 
     NIK = "nik"
     PHONE = "phone"
+    EMAIL = "email"
 
 
 class ComplaintContent(Contract):

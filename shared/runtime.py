@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from shared.db import database_ready
 from shared.kafka import broker_ready
+from shared.masking import configure_logging
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,7 @@ def _report_stop(task: asyncio.Task[None]) -> None:
 
 def run(app: FastStream, settings: Settings) -> None:
     """Run a service in the foreground until SIGINT/SIGTERM."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     # uvloop: socket writes (every database statement, every SMTP command) cost a fraction of
     # asyncio's own loop, which showed as a quarter of a service's CPU.
     uvloop.run(_when_dependencies_answer(app, settings))

@@ -1,13 +1,11 @@
-import logging
 import socket
 
 import uvicorn
 
 from services.intake.app import app, settings
+from shared.masking import configure_logging
 
-logging.basicConfig(
-    level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
+configure_logging(settings.log_level)
 
 
 def _listening_socket() -> socket.socket:

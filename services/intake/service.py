@@ -21,7 +21,6 @@ from prometheus_client import Counter
 
 from services.intake.domain.channels import Inbound
 from services.intake.domain.imports import ImportRow, imported_at
-from services.intake.domain.personal_data import personal_data_in
 from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
 from services.intake.repository import (
     SCHEMA,
@@ -48,6 +47,7 @@ from shared.events import (
     ComplaintStatusChanged,
 )
 from shared.group_commit import GroupCommit, each_alone_on
+from shared.masking import personal_data_in
 from shared.outbox import enqueue
 from shared.topics import COMPLAINT_EVENTS
 

@@ -31,6 +31,7 @@ from shared.events import (
 )
 from shared.kafka import idempotent_producer, publish
 from shared.topics import TopicSpec
+from testkit.factories import followup, publish_all
 from testkit.processes import ServiceProcess, free_port
 
 WHATSAPP = {
@@ -698,6 +699,39 @@ async def test_the_public_status_shows_no_reply_text_and_no_phone_or_nik(
         assert "Budi" not in shown and "6371010101010001" not in shown
         assert "5555" not in shown
     assert status.json()["timeline"][-1]["status"] == "reporter_replied"
+
+
+async def test_the_public_view_masks_location_notes_and_the_exact_position(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    form = {
+        "api_key": keys["channel:open311"],
+        "service_code": "pekerjaan-umum-dan-penataan-ruang",
+        "description": "Drainase tersumbat",
+        "address_string": "rumah Pak RT, HP +62 812-5555-7777",
+        "lat": "-3.3194374",
+        "long": "114.5907603",
+    }
+    tracking = intake.http.post("/open311/v2/requests.json", data=form).json()[0][
+        "service_request_id"
+    ]
+    [received] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
+    follow_up = followup(received, 1).model_copy(
+        update={"note": "Sudah dicek dengan pelapor, NIK 6371.0101.0101.0001, wa (+62) 8125555777"}
+    )
+    await publish_all(bootstrap_servers, fresh_topic.name, [follow_up])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = intake.http.get(f"/v1/complaints/{tracking}")
+        if status.json()["status"] == "followed_up":
+            break
+        await asyncio.sleep(0.3)
+    open311 = intake.http.get(f"/open311/v2/requests/{tracking}.json").json()[0]
+    assert status.json()["timeline"][-1]["status"] == "followed_up"
+    for shown in (status.text, json.dumps(open311)):
+        assert "5555" not in shown and "0101" not in shown, shown
+    assert "[nomor telepon disamarkan]" in status.json()["location"]
+    assert (open311["lat"], open311["long"]) == (-3.319, 114.591)
 
 
 def test_bodies_over_the_limit_are_refused_declared_or_streamed(

@@ -15,7 +15,6 @@ from services.intake.domain.channels import (
     whatsapp_signature_valid,
 )
 from services.intake.domain.imports import parse_import
-from services.intake.domain.personal_data import masked, personal_data_in
 from services.intake.domain.tracking import (
     ALPHABET,
     is_valid,
@@ -23,7 +22,7 @@ from services.intake.domain.tracking import (
     normalize,
     quoted_tracking_numbers,
 )
-from shared.events import Channel, PersonalData
+from shared.events import Channel
 
 
 def test_tracking_numbers_are_valid_unique_and_free_of_look_alikes() -> None:
@@ -143,12 +142,6 @@ def test_long_first_sentences_are_cut_at_a_word() -> None:
     assert len(title) <= 81 and title.endswith("…") and not title.endswith(" …")
 
 
-def test_nik_and_phone_numbers_in_text_are_flagged() -> None:
-    assert personal_data_in("NIK 6371010101010001") == (PersonalData.NIK,)
-    assert personal_data_in("hubungi 0812-5555-0101") == (PersonalData.PHONE,)
-    assert personal_data_in("jalan km 12, 3 minggu") == ()
-
-
 def test_jsonl_imports_report_broken_lines_and_give_rows_a_stable_identity() -> None:
     data = (
         b'{"title": "Jalan rusak", "body": "Berlubang", "channel": "paper"}\n'
@@ -180,8 +173,3 @@ def test_a_raw_email_without_message_id_is_known_by_its_bytes() -> None:
     first, again = parse_rfc822(raw), parse_rfc822(raw)
     assert first.message_id.startswith("sha256:") and first.message_id == again.message_id
     assert parse_rfc822(raw + b"Lagi.\r\n").message_id != first.message_id
-
-
-def test_public_text_hides_nik_and_phone_numbers() -> None:
-    text = "Saya (NIK 6371010101010001) di 0812-5555-3333 atau +6281255553333, RT 003"
-    assert masked(text) == "Saya (NIK [disamarkan]) di [disamarkan] atau [disamarkan], RT 003"

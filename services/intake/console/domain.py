@@ -12,7 +12,6 @@ from enum import StrEnum
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.intake.domain.personal_data import masked
 from shared.agencies import CENTRAL_AGENCY, CLOSED_STATUSES, TRIAGE_AGENCY
 from shared.events import (
     AgencyNotified,
@@ -25,6 +24,7 @@ from shared.events import (
     ComplaintStatusChanged,
     RoutingOverrideRequested,
 )
+from shared.masking import masked
 
 # The agency has not answered yet: received the assignment, at most acknowledged it.
 AWAITING_FOLLOWUP = frozenset({ComplaintStatus.ROUTED.value, ComplaintStatus.ACKNOWLEDGED.value})

@@ -18,7 +18,6 @@ from services.intake.console.domain import (
     StageCounts,
     waiting_counts,
 )
-from services.intake.domain.personal_data import masked
 from services.intake.repository import SCHEMA
 from shared.agencies import CENTRAL_AGENCY, CLOSED_STATUSES, TRIAGE_AGENCY
 from shared.events import (
@@ -31,6 +30,7 @@ from shared.events import (
     parse_event,
     read_stored,
 )
+from shared.masking import masked
 from shared.outbox import enqueue
 
 PRODUCER = "intake"

@@ -34,12 +34,12 @@ from services.intake.console.domain import (
 from services.intake.console.queries import ConsoleQueries, OverrideOutcome
 from services.intake.console.remote import Letter, Letters, Readiness, Services
 from services.intake.console.settings import ConsoleSettings
-from services.intake.domain.personal_data import masked
 from services.intake.domain.tracking import normalize
 from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
 from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
 from shared.dead_letters import RetryOutcome, pending, reapply
+from shared.masking import masked
 from shared.ops_http import readiness
 from shared.working_days import WITA
 

@@ -22,12 +22,12 @@ from services.intake.domain.channels import (
     parse_rfc822,
 )
 from services.intake.domain.imports import HandCollectedChannel, parse_import
-from services.intake.domain.personal_data import masked
 from services.intake.domain.tracking import normalize
 from services.intake.http.auth import Authenticated, Service, WhatsAppSender, require, state
 from services.intake.http.errors import REJECTED
 from services.intake.service import Accepted
 from shared.events import Channel, ComplaintContent
+from shared.masking import masked, masked_or_none
 
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl")
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
@@ -211,11 +211,11 @@ async def public_status(
         report_type=complaint.report_type.value,
         title=masked(complaint.title),
         category=complaint.category,
-        location=complaint.location.text,
+        location=masked_or_none(complaint.location.text),
         agency_code=status.agency_code,
         received_at=complaint.received_at,
         timeline=[
-            TimelineOut(at=t.occurred_at, status=t.status, note=t.public_note)
+            TimelineOut(at=t.occurred_at, status=t.status, note=masked_or_none(t.public_note))
             for t in status.timeline
         ],
     )

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.intake.domain.channels import Inbound
-from services.intake.domain.personal_data import masked
 from services.intake.domain.tracking import normalize
 from services.intake.http.auth import Service, authorised, require
 from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
+from shared.masking import masked, masked_or_none
 
 OPEN311_SERVICES: list[dict[str, str]] = json.loads(
     (Path(__file__).parent.parent / "open311_services.json").read_text()
@@ -93,15 +93,19 @@ async def open311_status(service_request_id: str, service: Service) -> JSONRespo
             {
                 "service_request_id": complaint.tracking_number,
                 "status": "closed" if status.status in {"resolved", "archived"} else "open",
-                "status_notes": status.timeline[-1].public_note if status.timeline else None,
+                "status_notes": masked_or_none(status.timeline[-1].public_note)
+                if status.timeline
+                else None,
                 "service_name": complaint.category,
                 # What the public status shows: the (masked) title, never the full text.
                 "description": masked(complaint.title),
                 "agency_responsible": status.agency_code,
                 "requested_datetime": complaint.received_at.isoformat(),
-                "address": complaint.location.text,
-                "lat": coordinates.latitude if coordinates else None,
-                "long": coordinates.longitude if coordinates else None,
+                "address": masked_or_none(complaint.location.text),
+                # A shared WhatsApp location is where the reporter stood, often their home:
+                # the public sees the neighbourhood (three decimals, about 100 m), not the house.
+                "lat": round(coordinates.latitude, 3) if coordinates else None,
+                "long": round(coordinates.longitude, 3) if coordinates else None,
             }
         ]
     )

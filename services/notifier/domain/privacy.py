@@ -4,39 +4,19 @@ whoever writes a message.
 - An anonymous complaint never carries its reporter's name or contacts to an agency (SP4N-LAPOR!'s
   *anonim*: only the admin knows who complained); the name is also masked where the reporter
   wrote it into the text.
-- NIK-like numbers (16 digits) and phone numbers in free text are masked in every message.
+- NIKs, phone numbers and e-mail addresses in free text are masked in every message
+  (`shared.masking`, the masking every path shares).
 - A confidential complaint (*rahasia*) is marked so, and its text never goes to a channel that is
   not private to the agency's officers (see `for_public_channel`); nor does any reporter's name.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from shared.events import Complaint
-
-NIK_MASK = "[NIK disamarkan]"
-PHONE_MASK = "[nomor telepon disamarkan]"
-NAME_MASK = "[nama pelapor disamarkan]"
-
-# 16 digits, possibly grouped by spaces, dots or dashes (as people type a NIK from their KTP).
-_NIK = re.compile(r"(?<![\d+])\d(?:[ .-]?\d){15}(?!\d)")
-# Indonesian mobile and landline numbers: +62 / 62 / 0, then 7 to 12 more digits, with optional
-# separators; written with or without the country code.
-_PHONE = re.compile(r"(?<![\w+(])\(?(?:\+62|62|0)[ .-]?\(?\d{2,4}\)?(?:[ .-]?\d){5,10}(?!\d)")
-
-
-def mask_identifiers(text: str) -> str:
-    """Free text with NIK-like numbers and phone numbers masked."""
-    return _PHONE.sub(PHONE_MASK, _NIK.sub(NIK_MASK, text))
-
-
-def _mask_name(text: str, name: str | None) -> str:
-    if not name or len(name.strip()) < 3:
-        return text
-    return re.sub(re.escape(name.strip()), NAME_MASK, text, flags=re.IGNORECASE)
+from shared.masking import masked, masked_or_none
 
 
 @dataclass(frozen=True)
@@ -64,10 +44,7 @@ class AgencyView:
 
 
 def agency_view(complaint: Complaint) -> AgencyView:
-    hidden_name = complaint.reporter.name if complaint.anonymous else None
-
-    def clean(text: str) -> str:
-        return mask_identifiers(_mask_name(text, hidden_name))
+    hidden = (complaint.reporter.name,) if complaint.anonymous else ()
 
     reporter = None
     if not complaint.anonymous:
@@ -78,9 +55,9 @@ def agency_view(complaint: Complaint) -> AgencyView:
         )
     return AgencyView(
         tracking_number=complaint.tracking_number,
-        title=clean(complaint.title),
-        body=clean(complaint.body),
-        location=clean(complaint.location.text) if complaint.location.text else None,
+        title=masked(complaint.title, names=hidden),
+        body=masked(complaint.body, names=hidden),
+        location=masked_or_none(complaint.location.text, names=hidden) or None,
         category=complaint.category,
         incident_date=complaint.incident_date.isoformat() if complaint.incident_date else None,
         received_at=complaint.received_at,
