@@ -285,6 +285,9 @@ class ComplaintRouted(Event):
     confidence: float = Field(ge=0, le=1)
     reasons: tuple[str, ...] = ()
     routing_table_version: str
+    model_version: str | None = Field(
+        default=None, max_length=80, description="The topic model beside the table, if any"
+    )
     routing_round: int = Field(default=1, ge=1, description="1 for the first assignment")
     decided_by: Actor = Field(default_factory=lambda: Actor(kind=ActorKind.SYSTEM, id="router"))
     disposition_due: date

@@ -13,6 +13,7 @@ from functools import partial
 from faststream import FastStream
 
 from services.router.domain import Router, load_routing_table
+from services.router.domain.model import load_active_model
 from services.router.service import SCHEMA, RouterService
 from shared.consumer import (
     event_types,
@@ -35,8 +36,9 @@ broker = build_broker(SERVICE, settings)
 
 @contextlib.asynccontextmanager
 async def lifespan() -> AsyncIterator[None]:
-    # The table is checked before anything connects: a bad table stops the start, loudly.
-    router = Router(load_routing_table())
+    # The table and the active model are checked before anything connects: a bad table or
+    # model file stops the start, loudly.
+    router = Router(load_routing_table(), load_active_model())
     pool = await create_pool(settings.database_url, max_size=5)
     service = RouterService(pool, router, settings.complaint_events_topic)
     subscriber = subscribe_to_complaint_events(

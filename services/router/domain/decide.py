@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.router.domain.model import NO_TOPIC, TopicModel
 from services.router.domain.phrases import EXACT_MARK, TermIndex
-from services.router.domain.places import PlaceFinder
+from services.router.domain.places import PlaceFinder, RegionFinding
 from services.router.domain.table import (
     CENTRAL_AGENCY,
     TRIAGE_AGENCY,
@@ -57,6 +58,8 @@ class RoutingDecision(BaseModel):
     confidence: float = Field(ge=0, le=1)
     reasons: tuple[str, ...]
     table_version: str
+    model_version: str | None = None
+    topic: str | None = Field(default=None, description="The routing-table topic it chose")
     candidates: tuple[Candidate, ...] = ()
 
     @property
@@ -86,10 +89,18 @@ class _TopicMatch:
 
 
 class Router:
-    """Built once from a validated table; `decide` is pure and fast."""
+    """Built once from a validated table (and, optionally, a trained topic model); `decide` is
+    pure and fast.
 
-    def __init__(self, table: RoutingTable) -> None:
+    With a model, the model proposes the topic and the rules place it: the topic's authority
+    rules (SMA vs SMP, provincial vs national road, ...) give the level and agency, and the place
+    finder gives the kab/kota, exactly as without one.
+    """
+
+    def __init__(self, table: RoutingTable, model: TopicModel | None = None) -> None:
         self.table = table
+        self.model = model
+        self._topics_by_id = {topic.id: topic for topic in table.topics}
         self._normalizer = TextNormalizer(table.normalization)
         self._places = PlaceFinder(table, self._normalizer)
         self._terms: TermIndex[tuple[int, float, str]] = TermIndex(self._normalizer)
@@ -109,8 +120,21 @@ class Router:
     def version(self) -> str:
         return self.table.version
 
-    def decide(self, complaint: ComplaintText) -> RoutingDecision:
-        thresholds = self.table.thresholds
+    @property
+    def normalizer(self) -> TextNormalizer:
+        return self._normalizer
+
+    @property
+    def model_version(self) -> str | None:
+        return self.model.version if self.model is not None else None
+
+    def model_words(self, complaint: ComplaintText) -> list[str]:
+        """The words the topic model reads: title and body normalised, place names left out."""
+        _, words, _ = self._read(complaint)
+        return [word for word in words if word]
+
+    def _read(self, complaint: ComplaintText) -> tuple[int, list[str], RegionFinding]:
+        """(how many words the title has, the text's words with place names blanked, place)."""
         title_words = self._normalizer.words(complaint.title)
         text_words = [*title_words, *self._normalizer.words(complaint.body)]
         place = self._places.find(
@@ -118,15 +142,22 @@ class Router:
             text_words,
             complaint.region_code,
             complaint.district_code,
-            thresholds.location_weight,
+            self.table.thresholds.location_weight,
         )
         words = ["" if n in place.place_words else word for n, word in enumerate(text_words)]
+        return len(title_words), words, place
+
+    def decide(self, complaint: ComplaintText) -> RoutingDecision:
+        thresholds = self.table.thresholds
+        split, words, place = self._read(complaint)
         stems = self._normalizer.stems(words)
-        split = len(title_words)
         matches = self._score(
             (words[:split], stems[:split]), (words[split:], stems[split:]), complaint.category
         )
         candidates = sorted(matches.values(), key=lambda match: match.score, reverse=True)
+        if self.model is not None:
+            present = {rule for _, rule in self._rules.find(words, stems)}
+            return self._decide_with_model(self.model, words, candidates, present, place)
         if not candidates or candidates[0].score < thresholds.min_score:
             best_guess = candidates[0].topic.category if candidates else "TOPIK LAINNYA"
             return self._triage(
@@ -163,15 +194,92 @@ class Router:
         if runner_up is not None:
             reasons.append(f"pesaing: '{runner_up.topic.label}' ({runner_up.score:.1f})")
         reasons.extend(place.reasons)
-        decision = self._assign(outcome, place.region, confidence, reasons)
-        return decision.model_copy(update={"candidates": explained})
+        decision = self._assign(
+            outcome, place.region, confidence, reasons, thresholds.min_confidence
+        )
+        return decision.model_copy(update={"candidates": explained, "topic": best.topic.id})
+
+    def _decide_with_model(
+        self,
+        model: TopicModel,
+        words: list[str],
+        candidates: list[_TopicMatch],
+        present_rules: set[tuple[int, int]],
+        place: RegionFinding,
+    ) -> RoutingDecision:
+        """The model's calibrated topic probabilities, blended with the rules' share of score;
+        the most probable authority (with its category) wins if it is probable enough."""
+        settings = model.settings
+        blend = settings.get("blend", 0.8)
+        guess = model.guess([word for word in words if word])
+        combined: dict[str, float] = defaultdict(float)
+        for topic_id, probability in guess.probabilities.items():
+            if topic_id == NO_TOPIC or topic_id in self._topics_by_id:
+                combined[topic_id] += blend * probability
+        rule_terms: dict[str, list[str]] = {}
+        if candidates:
+            total = sum(match.score for match in candidates)
+            strength = min(1.0, candidates[0].score / self.table.thresholds.saturation)
+            for match in candidates:
+                combined[match.topic.id] += (1 - blend) * strength * match.score / total
+                rule_terms[match.topic.id] = list(match.terms)
+        outcomes = {
+            topic_id: (
+                _Outcome(None, None, "TOPIK LAINNYA", None)
+                if topic_id == NO_TOPIC
+                else self._outcome(self._topics_by_id[topic_id], present_rules)
+            )
+            for topic_id in combined
+        }
+        by_outcome: dict[tuple[str, str], float] = defaultdict(float)
+        for topic_id, share in combined.items():
+            by_outcome[(outcomes[topic_id].key, outcomes[topic_id].category)] += share
+        ranked = sorted(combined, key=lambda topic_id: combined[topic_id], reverse=True)
+        best_key = max(by_outcome, key=lambda key: by_outcome[key])
+        best = next(t for t in ranked if (outcomes[t].key, outcomes[t].category) == best_key)
+        confidence = min(1.0, by_outcome[best_key])
+        outcome = outcomes[best]
+        explained = tuple(
+            Candidate(
+                topic=topic_id,
+                score=round(combined[topic_id], 3),
+                outcome=outcomes[topic_id].key,
+                terms=guess.terms.get(topic_id, ()) or tuple(rule_terms.get(topic_id, ())),
+            )
+            for topic_id in ranked[:5]
+        )
+        label = NO_TOPIC if best == NO_TOPIC else self._topics_by_id[best].label
+        reasons = [
+            f"model {model.version}: topik '{label}' "
+            f"({guess.probabilities.get(best, 0.0):.2f}): {', '.join(guess.terms.get(best, ()))}"
+        ]
+        if best in rule_terms:
+            reasons.append(f"aturan topik '{label}': {', '.join(rule_terms[best][:4])}")
+        if outcome.reason:
+            reasons.append(f"aturan kewenangan: {outcome.reason}")
+        runner_up = next((t for t in ranked if outcomes[t].key != outcome.key), None)
+        if runner_up is not None and combined[runner_up] >= 0.15:
+            rival = NO_TOPIC if runner_up == NO_TOPIC else self._topics_by_id[runner_up].label
+            reasons.append(f"pesaing: '{rival}' ({combined[runner_up]:.2f})")
+        reasons.extend(place.reasons)
+        accept = settings.get("accept", self.table.thresholds.min_confidence)
+        if best == NO_TOPIC:
+            reasons.append("bukan aduan atau topiknya tidak jelas")
+            decision = self._triage(outcome.category, place.region, confidence, tuple(reasons))
+        else:
+            decision = self._assign(outcome, place.region, confidence, reasons, accept)
+        return decision.model_copy(update={"candidates": explained, "topic": best})
 
     def _assign(
-        self, outcome: _Outcome, region: str | None, confidence: float, reasons: list[str]
+        self,
+        outcome: _Outcome,
+        region: str | None,
+        confidence: float,
+        reasons: list[str],
+        min_confidence: float,
     ) -> RoutingDecision:
-        thresholds = self.table.thresholds
-        if confidence < thresholds.min_confidence:
-            reasons.append(f"keyakinan {confidence:.2f} di bawah {thresholds.min_confidence}")
+        if confidence < min_confidence:
+            reasons.append(f"keyakinan {confidence:.2f} di bawah {min_confidence}")
             return self._triage(outcome.category, region, confidence, tuple(reasons))
         if outcome.level is None:
             reasons.append("jenjang kewenangan tidak disebut (mis. SD/SMP atau SMA/SMK?)")
@@ -192,6 +300,7 @@ class Router:
             confidence=round(confidence, 3),
             reasons=tuple(reasons),
             table_version=self.version,
+            model_version=self.model_version,
         )
 
     def _triage(
@@ -205,6 +314,7 @@ class Router:
             confidence=round(confidence, 3),
             reasons=(*reasons, "ke triase manual (admin koordinator)"),
             table_version=self.version,
+            model_version=self.model_version,
         )
 
     def _score(

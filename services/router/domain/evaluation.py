@@ -6,9 +6,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.router.domain.decide import ComplaintText, Router, RoutingDecision
+from shared.agencies import TRIAGE_AGENCY
 from shared.events import AuthorityLevel
 
 
@@ -19,6 +20,7 @@ class ExpectedRouting(BaseModel):
     level: AuthorityLevel
     region: str | None
     agency: str
+    topic: str | None = Field(default=None, description="The routing-table topic, if labelled")
 
 
 class LabelledComplaint(BaseModel):
@@ -32,6 +34,7 @@ class LabelledComplaint(BaseModel):
     location: str | None = None
     region: str | None = None
     category: str | None = None
+    source: str | None = Field(default=None, description="Where the text comes from")
     labels: ExpectedRouting
 
     def complaint(self) -> ComplaintText:
@@ -65,6 +68,15 @@ class EvaluationReport:
     total: int = 0
     correct: Counter[str] = field(default_factory=Counter)
     triaged: int = 0
+    definite: int = 0
+    """Complaints whose labelled agency is a real one (not triage)."""
+    definite_triaged: int = 0
+    placed: int = 0
+    """Complaints whose labelled region is known."""
+    placed_correct: int = 0
+    per_topic: dict[str, Counter[str]] = field(default_factory=dict)
+    """By labelled topic (or category when no topic is labelled): complaints, category and
+    agency hits, triaged."""
     agency_confusions: Counter[tuple[str, str]] = field(default_factory=Counter)
     category_confusions: Counter[tuple[str, str]] = field(default_factory=Counter)
     misses: list[Miss] = field(default_factory=list)
@@ -75,6 +87,15 @@ class EvaluationReport:
     @property
     def triage_rate(self) -> float:
         return self.triaged / self.total if self.total else 0.0
+
+    @property
+    def definite_triage_rate(self) -> float:
+        """Complaints with a definite agency that still went to triage: the cost of doubt."""
+        return self.definite_triaged / self.definite if self.definite else 0.0
+
+    @property
+    def placed_region_accuracy(self) -> float:
+        return self.placed_correct / self.placed if self.placed else 0.0
 
 
 def evaluate(router: Router, items: Iterable[LabelledComplaint]) -> EvaluationReport:
@@ -91,6 +112,17 @@ def evaluate(router: Router, items: Iterable[LabelledComplaint]) -> EvaluationRe
             "agency": decision.agency == expected.agency,
         }
         report.correct.update(name for name, hit in hits.items() if hit)
+        if expected.agency != TRIAGE_AGENCY:
+            report.definite += 1
+            report.definite_triaged += decision.triaged
+        if expected.region is not None:
+            report.placed += 1
+            report.placed_correct += hits["region"]
+        group = report.per_topic.setdefault(expected.topic or expected.category, Counter())
+        group["total"] += 1
+        group["category"] += hits["category"]
+        group["agency"] += hits["agency"]
+        group["triaged"] += decision.triaged
         if not hits["agency"]:
             report.agency_confusions[(expected.agency, decision.agency)] += 1
         if not hits["category"]:

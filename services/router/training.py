@@ -1,0 +1,247 @@
+"""Training the topic model (`lapor-hub route train`): scikit-learn is needed here only.
+
+Examples come from the labelled real corpus's train split, the team-written set (its topics
+derived by the rules wherever the rules agree with its labels), operators' and agencies'
+corrections, and one short seed phrase per table term, so every topic has some signal.
+Calibration (a temperature) and the blend with the rules and the triage threshold are chosen on
+the dev split, never on test. Everything is seeded: the same inputs give the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from services.router.domain import ComplaintText, Router, RoutingTable
+from services.router.domain.evaluation import LabelledComplaint, evaluate
+from services.router.domain.model import NO_TOPIC, TopicModel, features
+from shared.agencies import TRIAGE_AGENCY
+
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+TEAM_SET = FIXTURES / "routing_eval.jsonl"
+REAL_CORPUS = FIXTURES / "routing_real"
+SEED = 20250607
+MIN_DOCUMENT_FREQUENCY = 2
+REGULARISATION = 8.0  # LogisticRegression's C, for TF-IDF rows of unit length per block
+BLENDS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+ACCEPTS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+TEMPERATURES = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0)
+DEFAULT_SETTINGS = {"temperature": 1.0, "blend": 0.8, "accept": 0.35}
+
+
+@dataclass(frozen=True)
+class Example:
+    words: tuple[str, ...]
+    topic: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A routing an agency or operator corrected: the complaint and the agency that was right."""
+
+    complaint: ComplaintText
+    right_agency: str
+
+
+def read_labelled(path: Path) -> list[LabelledComplaint]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [LabelledComplaint.model_validate_json(line) for line in lines if line.strip()]
+
+
+def corpus_split(name: str, corpus: Path = REAL_CORPUS) -> list[LabelledComplaint]:
+    path = corpus / f"{name}.jsonl"
+    return read_labelled(path) if path.exists() else []
+
+
+def labelled_examples(
+    rules: Router, items: Iterable[LabelledComplaint], origin: str
+) -> list[Example]:
+    """A labelled topic as it is; else the rules' topic where the rules agree with the labels;
+    a message labelled triage with TOPIK LAINNYA is no complaint."""
+    examples = []
+    for item in items:
+        complaint = item.complaint()
+        topic = item.labels.topic
+        if topic is None:
+            labels = item.labels
+            if labels.agency == TRIAGE_AGENCY and labels.category == "TOPIK LAINNYA":
+                topic = NO_TOPIC
+            else:
+                decision = rules.decide(complaint)
+                agrees = (decision.category, decision.agency) == (labels.category, labels.agency)
+                topic = decision.topic if agrees else None
+        if topic is not None:
+            examples.append(Example(tuple(rules.model_words(complaint)), topic, origin))
+    return examples
+
+
+def correction_examples(rules: Router, corrections: Iterable[Correction]) -> list[Example]:
+    """The topic among the rules' candidates whose authority gives the agency that was right."""
+    table = rules.table
+    kabkota = {a.code for a in table.agencies if a.region is not None}
+    examples = []
+    for correction in corrections:
+        decision = rules.decide(correction.complaint)
+        right = correction.right_agency
+        wanted = "kabkota:-" if right in kabkota else None
+        for candidate in decision.candidates:
+            if candidate.outcome == wanted or candidate.outcome.endswith(f":{right}"):
+                words = tuple(rules.model_words(correction.complaint))
+                examples.append(Example(words, candidate.topic, "correction"))
+                break
+    return examples
+
+
+def seed_examples(rules: Router) -> list[Example]:
+    """Each table term alone, with its topic's label: a floor of signal for every topic."""
+    normalizer = rules.normalizer
+    examples = []
+    for topic in rules.table.topics:
+        for term in (topic.label, *topic.terms):
+            words = tuple(normalizer.words(term.removeprefix("=")))
+            if words:
+                examples.append(Example(words, topic.id, "seed"))
+    return examples
+
+
+def fit(examples: Sequence[Example], version: str) -> TopicModel:
+    """TF-IDF over the examples' n-grams, then multinomial logistic regression (seeded)."""
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    topics = sorted({example.topic for example in examples})
+    document_frequency: Counter[str] = Counter()
+    for example in examples:
+        word_part, char_part = features(example.words)
+        document_frequency.update({*word_part, *char_part})
+    vocabulary = sorted(g for g, n in document_frequency.items() if n >= MIN_DOCUMENT_FREQUENCY)
+    count = len(examples)
+    idf = np.asarray(
+        [math.log((1 + count) / (1 + document_frequency[g])) + 1 for g in vocabulary],
+        dtype=np.float32,
+    )
+    blank = TopicModel(
+        version=version,
+        topics=topics,
+        vocabulary=vocabulary,
+        idf=idf,
+        weights=np.zeros((len(vocabulary), len(topics)), np.float32),
+        bias=np.zeros(len(topics), np.float32),
+        settings=DEFAULT_SETTINGS,
+    )
+    rows, columns, values = [], [], []
+    for row, example in enumerate(examples):
+        ids, row_values = blank.vectorise(example.words)
+        rows += [row] * len(ids)
+        columns += ids
+        values += row_values.tolist()
+    matrix = csr_matrix((values, (rows, columns)), shape=(count, len(vocabulary)))
+    labels = [topics.index(example.topic) for example in examples]
+    classifier = LogisticRegression(C=REGULARISATION, max_iter=3000, random_state=SEED)
+    classifier.fit(matrix, labels)
+    weights = np.zeros((len(vocabulary), len(topics)), np.float32)
+    bias = np.zeros(len(topics), np.float32)
+    weights[:, classifier.classes_] = classifier.coef_.T
+    bias[classifier.classes_] = classifier.intercept_
+    # The file keeps weights as float16; decide with exactly what will be read back.
+    weights = weights.astype(np.float16).astype(np.float32)
+    return TopicModel(
+        version=version,
+        topics=topics,
+        vocabulary=vocabulary,
+        idf=idf,
+        weights=weights,
+        bias=bias,
+        settings=DEFAULT_SETTINGS,
+    )
+
+
+def calibrate(model: TopicModel, examples: Sequence[Example]) -> float:
+    """The temperature that gives dev's true topics the highest likelihood."""
+
+    def loss(temperature: float) -> float:
+        calibrated = model.with_settings(temperature=temperature)
+        total = 0.0
+        for example in examples:
+            guess = calibrated.guess(example.words, top=len(model.topics), terms=0)
+            total -= math.log(max(guess.probabilities.get(example.topic, 0.0), 1e-9))
+        return total
+
+    return min(TEMPERATURES, key=loss) if examples else 1.0
+
+
+def choose_thresholds(
+    table: RoutingTable, model: TopicModel, dev: Sequence[LabelledComplaint]
+) -> dict[str, float]:
+    """Blend and triage threshold with the best agency accuracy on dev, then fewest triaged."""
+    if not dev:
+        return {}
+    best: tuple[float, float, dict[str, float]] | None = None
+    for blend in BLENDS:
+        for accept in ACCEPTS:
+            router = Router(table, model.with_settings(blend=blend, accept=accept))
+            report = evaluate(router, dev)
+            key = (report.accuracy("agency"), -report.definite_triage_rate)
+            if best is None or key > best[:2]:
+                best = (*key, {"blend": blend, "accept": accept})
+    assert best is not None
+    return best[2]
+
+
+def train(
+    table: RoutingTable,
+    train_items: Sequence[LabelledComplaint],
+    dev_items: Sequence[LabelledComplaint],
+    *,
+    corrections: Sequence[Correction] = (),
+    team_items: Sequence[LabelledComplaint] = (),
+    today: str | None = None,
+) -> TopicModel:
+    """Fit on everything but dev; calibrate and choose thresholds on dev. Without a dev split,
+    every fifth team-written complaint is held out to choose them, then the model is refitted
+    on all with those settings."""
+    rules = Router(table)
+    corrected = correction_examples(rules, corrections)
+    seeds = seed_examples(rules)
+    team = list(team_items)
+    tuning, tuned_on = list(dev_items), "dev"
+    if not tuning:
+        tuning, tuned_on = team[::5], "team"
+        fitted = [item for n, item in enumerate(team) if n % 5]
+        examples = [
+            *labelled_examples(rules, train_items, "corpus"),
+            *labelled_examples(rules, fitted, "team"),
+            *corrected,
+            *seeds,
+        ]
+        settings = _settings(table, rules, fit(examples, "tuning"), tuning)
+    examples = [
+        *labelled_examples(rules, train_items, "corpus"),
+        *labelled_examples(rules, team, "team"),
+        *corrected,
+        *seeds,
+    ]
+    digest = hashlib.sha256(table.version.encode())
+    for example in examples:
+        digest.update(f"{example.topic}\t{' '.join(example.words)}\n".encode())
+    date = today or datetime.now(UTC).strftime("%Y%m%d")
+    model = fit(examples, f"router-model-{date}-{digest.hexdigest()[:8]}")
+    if tuned_on == "dev":
+        settings = _settings(table, rules, model, tuning)
+    return model.with_settings(**settings, tuned_on_dev=float(tuned_on == "dev"))
+
+
+def _settings(
+    table: RoutingTable, rules: Router, model: TopicModel, tuning: Sequence[LabelledComplaint]
+) -> dict[str, float]:
+    temperature = calibrate(model, labelled_examples(rules, tuning, "tuning"))
+    calibrated = model.with_settings(temperature=temperature)
+    return {"temperature": temperature, **choose_thresholds(table, calibrated, tuning)}
