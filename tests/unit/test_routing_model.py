@@ -57,7 +57,7 @@ def test_a_model_file_that_is_no_model_is_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a model")
 
-    with pytest.raises(ModelFileError, match="broken.npz"):
+    with pytest.raises(ModelFileError, match=r"broken\.npz"):
         load_model(broken)
 
 
