@@ -47,7 +47,7 @@ from shared.events import (
     ComplaintStatusChanged,
 )
 from shared.group_commit import GroupCommit, each_alone_on
-from shared.masking import personal_data_in
+from shared.masking import masked, personal_data_in
 from shared.outbox import enqueue
 from shared.topics import COMPLAINT_EVENTS
 
@@ -236,7 +236,7 @@ class IntakeService:
             previous_status=ComplaintStatus(complaint.status),
             actor=Actor(kind=ActorKind.REPORTER, id=inbound.channel.value),
             agency_code=complaint.agency_code,
-            note=inbound.content.body,
+            note=_reply_note(inbound, complaint.document),
         )
         if inbound.content.channel_message_id:
             await repository.add_reply(
@@ -393,3 +393,14 @@ def public_entry(event: AnyEvent) -> PublicEntry | None:
     if isinstance(event, ComplaintMirrored):
         return PublicEntry("mirrored", "Tercatat di SP4N-LAPOR! nasional", None, False)
     return None
+
+
+def _reply_note(inbound: Inbound, complaint: Complaint) -> str:
+    """A reporter's reply as it travels to the agency and national: an anonymous reporter's name
+    masked at the source (no later reader has it to mask); NIKs, phone numbers and e-mail
+    addresses are masked by every reader."""
+    if not complaint.anonymous:
+        return inbound.content.body
+    return masked(
+        inbound.content.body, names=(complaint.reporter.name, inbound.content.reporter.name)
+    )

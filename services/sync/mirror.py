@@ -44,6 +44,7 @@ from services.sync.settings import SyncSettings
 from shared.db import DATABASE_AWAY
 from shared.events import AnyEvent, ComplaintMirrored, parse_event
 from shared.group_commit import GroupCommit, each_alone_on
+from shared.masking import masked
 from shared.topics import COMPLAINT_EVENTS, SYNC_DEAD_LETTERS
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,8 @@ class Mirror(TalksToNational):
             )
         except RejectedError as error:
             if error.status not in CREDENTIAL_STATUSES:
-                await self._dead(queued, str(error), error.status)
+                # National's answer may quote the complaint's text back.
+                await self._dead(queued, masked(str(error)), error.status)
                 return
             RETRIES.labels("credentials").inc()
             await self._release(

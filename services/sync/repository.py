@@ -13,7 +13,6 @@ from asyncpg import Record
 
 from shared.db import Connection
 from shared.events import ComplaintMirrored, Event
-from shared.masking import masked
 from shared.outbox import enqueue, enqueue_all
 
 SCHEMA = "sync"
@@ -189,9 +188,7 @@ class SyncRepository:
     async def dead(
         self, queued: QueuedEvent, topic: str, error: str, national_status: int | None
     ) -> int:
-        """Set an event aside as a dead letter; returns the dead letter's id. The error is
-        masked: national's answer may quote the complaint's text back."""
-        error = masked(error)
+        """Set an event aside as a dead letter; returns the dead letter's id."""
         await self._db.execute(
             "UPDATE sync.mirror_queue SET state = 'dead', claimed_until = NULL, in_doubt = false,"
             " last_error = $2 WHERE id = $1",

@@ -448,3 +448,36 @@ async def test_the_drain_woken_by_queued_and_recorded_events_keeps_each_complain
         )
         followups = await gate.client.followups(national_id)
         assert [f.content for f in followups] == notes[event.complaint_id]
+
+
+async def test_national_gets_the_flags_and_no_personal_data_of_an_anonymous_reporter(
+    pool: asyncpg.Pool, mirror: Mirror, control: httpx.AsyncClient
+) -> None:
+    received = complaint_received(
+        anonymous=True,
+        confidential=True,
+        title="Siti Aminah: jalan rusak, HP 0812-5555-0101",
+        body="Saya Siti Aminah, NIK 6371 0101 0101 0001, siti@contoh.id, wa (+62) 8125555 0101",
+        location={"text": "depan rumah Siti Aminah, telp (0511) 335 0123"},
+        reporter={"name": "Siti Aminah", "phone": "+62 812 5555 0101", "email": "siti@contoh.id"},
+    )
+    follow_up = _status(
+        received, ComplaintStatus.FOLLOWED_UP, note="Sudah kami hubungi di 081255550101"
+    )
+    reply = _status(
+        received,
+        ComplaintStatus.REPORTER_REPLIED,
+        note="Belum diperbaiki. NIK saya ６３７１０１０１０１０１０００１",
+    )
+    await _queue(pool, received, follow_up, reply)
+    await _drain(pool, mirror)
+
+    audit = await _audit(control, received.complaint.tracking_number)
+    [draft] = audit["drafts"].values()
+    [followups] = audit["followups"].values()
+    assert draft["is_anonymous"] is True and draft["is_secret"] is True
+    sent = " ".join([draft["title"], draft["content"], draft["location"], *followups])
+    for secret in ("Siti", "Aminah", "5555", "0101", "0123", "siti@", "６３７１", "6371"):
+        assert secret not in sent, (secret, sent)
+    assert "[nomor telepon disamarkan]" in draft["title"]
+    assert "[NIK disamarkan]" in followups[-1]

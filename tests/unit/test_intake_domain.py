@@ -173,3 +173,18 @@ def test_a_raw_email_without_message_id_is_known_by_its_bytes() -> None:
     first, again = parse_rfc822(raw), parse_rfc822(raw)
     assert first.message_id.startswith("sha256:") and first.message_id == again.message_id
     assert parse_rfc822(raw + b"Lagi.\r\n").message_id != first.message_id
+
+
+def test_an_anonymous_reporters_reply_carries_no_name() -> None:
+    from services.intake.domain.channels import Inbound
+    from services.intake.service import _reply_note
+    from shared.events import ComplaintContent, Reporter
+    from testkit.factories import complaint
+
+    content = ComplaintContent(
+        title="Balasan", body="Saya Siti Aminah, belum diperbaiki", reporter=Reporter(name="Siti")
+    )
+    anonymous = complaint(anonymous=True, reporter={"name": "Siti Aminah"})
+    assert "Siti" not in _reply_note(Inbound(Channel.SMS, content), anonymous)
+    named = complaint(anonymous=False, reporter={"name": "Siti Aminah"})
+    assert _reply_note(Inbound(Channel.SMS, content), named) == content.body

@@ -5,8 +5,16 @@ its institution and its local tracking number as a tag (`reference_tag`), which 
 ambiguous create is found again. Later events become follow-ups (carrying the national status
 they move the complaint to) or a forward "bukan wewenang" to another institution. Events whose
 source is national, and complaints that came from national, are not sent back (no echo loops).
-The reporter's identity never leaves: the national draft has no field for it, and the privacy
-flags travel with the complaint.
+What national receives (kab/kota officers read it there, so it is treated as leaving the
+province):
+- the reporter's identity never: the draft has no field for it, and an anonymous reporter's name
+  is masked where they wrote it into their own text;
+- title, text, location and every follow-up (agency notes, rejection reasons, a reporter's reply)
+  with NIKs, phone numbers and e-mail addresses masked (`shared.masking`, as for agencies);
+- the flags as national's own: *anonim* from `anonymous`, *rahasia* from `confidential`;
+- date of incident, category, classification and the institution as they are.
+`personal_data_in_text` changes nothing here: the masking is applied to every text, flagged or
+not (the flag records what intake found, for audits).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from shared.events import (
     ComplaintStatusChanged,
     ReportType,
 )
+from shared.masking import masked, masked_or_none
 
 PROVINCE_INSTITUTION = 6300
 # National institution ids of the kab/kota governments are their Kemendagri region codes.
@@ -80,11 +89,12 @@ MirrorAction = CreateComplaint | AddFollowup | Forward | Ignore
 
 
 def national_draft(complaint: Complaint) -> ComplaintDraft:
+    hidden = (complaint.reporter.name,) if complaint.anonymous else ()
     return ComplaintDraft(
-        title=complaint.title,
-        content=complaint.body,
+        title=masked(complaint.title, names=hidden)[:300],
+        content=masked(complaint.body, names=hidden)[:20_000],
         date_of_incident=complaint.incident_date,
-        location=complaint.location.text,
+        location=(masked_or_none(complaint.location.text, names=hidden) or "")[:500] or None,
         category=complaint.category,
         institution_id=PROVINCE_INSTITUTION,
         classification=_CLASSIFICATIONS[complaint.report_type],
@@ -126,7 +136,7 @@ def _routed(event: ComplaintRouted) -> MirrorAction:
     if event.level is AuthorityLevel.PUSAT:
         return AddFollowup(
             "Bukan kewenangan pemerintah daerah: kewenangan instansi pusat. "
-            + "; ".join(event.reasons),
+            + masked("; ".join(event.reasons)),
             None,
         )
     institution = institution_of(event.agency_code)
@@ -134,7 +144,7 @@ def _routed(event: ComplaintRouted) -> MirrorAction:
         institution = institution_of(event.region_code)
     if institution is None:
         return Ignore(f"no national institution for {event.agency_code}")
-    reason = "; ".join(event.reasons) or f"Didisposisikan ke {event.agency_code}"
+    reason = masked("; ".join(event.reasons)) or f"Didisposisikan ke {event.agency_code}"
     # The executor skips it when national already has the complaint with that institution.
     return Forward(institution, reason[:2000])
 
@@ -142,7 +152,9 @@ def _routed(event: ComplaintRouted) -> MirrorAction:
 def _status_changed(event: ComplaintStatusChanged) -> MirrorAction:
     if event.status is ComplaintStatus.REJECTED:
         target = institution_of(event.suggested_agency_code)
-        note = event.note or f"Bukan kewenangan {event.agency_code or event.actor.id or ''}".strip()
+        note = masked_or_none(event.note) or (
+            f"Bukan kewenangan {event.agency_code or event.actor.id or ''}".strip()
+        )
         if target is not None:
             return Forward(target, note[:2000])
         return AddFollowup(note, None)
@@ -150,7 +162,7 @@ def _status_changed(event: ComplaintStatusChanged) -> MirrorAction:
     if followup is None:
         return Ignore(f"status {event.status} is not mirrored")
     status, default_text = followup
-    return AddFollowup(event.note or default_text, status)
+    return AddFollowup(masked_or_none(event.note) or default_text, status)
 
 
 def is_mirrored(event: AnyEvent) -> bool:

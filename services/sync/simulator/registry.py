@@ -109,6 +109,7 @@ class UnknownInstitutionError(LookupError):
 @dataclass
 class _Complaint:
     record: ComplaintRecord
+    draft: ComplaintDraft  # as received: what national's officers read, flags included
     followups: list[Followup] = field(default_factory=list)
 
 
@@ -159,10 +160,15 @@ class NationalRegistry:
             updated_at=now,
             logs=[LogEntry(at=now, action="created", actor=actor)],
         )
-        self._complaints[complaint_id] = _Complaint(record)
+        self._complaints[complaint_id] = _Complaint(record, draft)
         for tag in record.tags:
             self._by_tag[tag].append(complaint_id)
         return record
+
+    def draft(self, complaint_id: int) -> ComplaintDraft:
+        """The complaint as its create carried it (title, text, location, anonim, rahasia)."""
+        self.complaint(complaint_id)
+        return self._complaints[complaint_id].draft
 
     def add_followup(
         self, complaint_id: int, content: str, status: NationalStatus | None, actor: str

@@ -14,6 +14,7 @@ Control (never faulted, so a test can always reach it, even while the API port i
   GET/POST/DELETE /_sim/faults   the fault plan (POST replaces it)
   GET  /_sim/audit[?since_seq=N] counts by operation and outcome, and applied writes per
                                  tracking number; GET /_sim/audit/{tracking_number} in detail
+                                 (each complaint's create as received, its follow-ups)
   POST /_sim/reset               forget every complaint and audit entry, back to the settings' plan
   POST /_sim/admin/complaints[/{id}/status|/{id}/followups|/{id}/dispose]   national admins act
 """
@@ -501,6 +502,8 @@ class NationalSimulator:
                 "followups": {
                     str(i): [f.content for f in self.registry.followups(i)] for i in known
                 },
+                # What national's officers read of each: the create's fields and flags.
+                "drafts": {str(i): self.registry.draft(i).model_dump(mode="json") for i in known},
                 "entries": [_entry_json(e) for e in entries],
             }
         )
