@@ -184,3 +184,13 @@ def test_training_is_reproducible_and_survives_its_file(tmp_path: Path) -> None:
     assert first.guess(words).probabilities == second.guess(words).probabilities
     assert read_back.guess(words).probabilities == pytest.approx(first.guess(words).probabilities)
     assert read_back.vocabulary == first.vocabulary
+
+
+def test_the_model_does_better_than_the_rules_on_real_dev_texts(router: Router) -> None:
+    dev = read_labelled(FIXTURES / "routing_real" / "dev.jsonl")
+    with_model = evaluate(router, dev)
+    rules = evaluate(Router(router.table), dev)
+
+    assert with_model.accuracy("agency") >= max(0.75, rules.accuracy("agency"))
+    assert with_model.accuracy("category") >= max(0.60, rules.accuracy("category"))
+    assert with_model.definite_triage_rate <= rules.definite_triage_rate

@@ -20,6 +20,10 @@ from services.router.domain.table import (
 from services.router.domain.text import TextNormalizer
 from shared.events import REGION_CODE_PATTERN, AuthorityLevel, Channel
 
+NAMED_INSTITUTION = 6.0
+"""A table term this heavy names an institution ("rsud ulin"): the rules' topic then wins over
+the model's, which has seen few texts naming it."""
+
 
 class ComplaintText(BaseModel):
     """What the router reads of a complaint."""
@@ -223,6 +227,9 @@ class Router:
             for match in candidates:
                 combined[match.topic.id] += (1 - blend) * strength * match.score / total
                 rule_terms[match.topic.id] = list(match.terms)
+            named = [t for t, w in candidates[0].terms.items() if w >= NAMED_INSTITUTION]
+            if named:  # "RSUD Ulin", "BPJS Ketenagakerjaan": the text names who decides
+                combined[candidates[0].topic.id] += 1.0
         outcomes = {
             topic_id: (
                 _Outcome(None, None, "TOPIK LAINNYA", None)
