@@ -49,7 +49,7 @@ async def _run(count: int) -> dict[str, list[Figures]]:
         *await kafka_baseline(settings.kafka_bootstrap_servers, events),
         await postgres_baseline(settings.database_url, events),
     ]
-    router = [routing_decisions(), *await router_service(settings, (100, 500, 2000), count)]
+    router = [*routing_decisions(), *await router_service(settings, (100, 500, 2000), count)]
     intake = await intake_http(settings, count)
     # Below and near the notifier's capacity on a shared 2-core machine (about 60-100/s).
     notifier = await notifier_service(settings, (20.0, 60.0), min(count, 600))

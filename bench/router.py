@@ -10,6 +10,7 @@ from bench.measure import Figures, figures
 from bench.pipeline import offered_load_stage
 from services.router.domain import ComplaintText, Router, load_routing_table
 from services.router.domain.evaluation import LabelledComplaint
+from services.router.domain.model import active_model_path, load_model
 from shared.kafka import scratch_topic
 from shared.settings import Settings
 from testkit.processes import ServiceProcess, free_port
@@ -26,21 +27,39 @@ def _complaints() -> list[ComplaintText]:
     ]
 
 
-def routing_decisions(seconds: float = 3.0) -> Figures:
-    router = Router(load_routing_table())
+def routing_decisions(seconds: float = 3.0) -> list[Figures]:
+    """Decisions by the rules alone and with the active topic model, and the model's load."""
+    table = load_routing_table()
+    path = active_model_path()
+    rows = []
+    routers = [("rules", Router(table))]
+    if path is not None:
+        loads = []
+        for _ in range(10):
+            began = time.perf_counter()
+            model = load_model(path)
+            loads.append(time.perf_counter() - began)
+        rows.append(figures(f"router: topic model load ({model.version})", loads, sum(loads)))
+        routers.append((f"rules + model {model.version}", Router(table, model)))
     complaints = _complaints()
-    for complaint in complaints:  # warm the stem cache, as a running service has it
-        router.decide(complaint)
-    latencies: list[float] = []
-    began = time.perf_counter()
-    while time.perf_counter() - began < seconds:
-        for complaint in complaints:
-            start = time.perf_counter()
+    for name, router in routers:
+        for complaint in complaints:  # warm the stem cache, as a running service has it
             router.decide(complaint)
-            latencies.append(time.perf_counter() - start)
-    return figures(
-        "router: routing decision (pure, one core)", latencies, time.perf_counter() - began
-    )
+        latencies: list[float] = []
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            for complaint in complaints:
+                start = time.perf_counter()
+                router.decide(complaint)
+                latencies.append(time.perf_counter() - start)
+        rows.append(
+            figures(
+                f"router: routing decision, {name} (pure, one core)",
+                latencies,
+                time.perf_counter() - began,
+            )
+        )
+    return rows
 
 
 async def router_service(settings: Settings, rates: tuple[float, ...], count: int) -> list[Figures]:

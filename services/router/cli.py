@@ -311,10 +311,14 @@ def route_bench(
     table: Path = TABLE_OPTION,
     model: str | None = MODEL_OPTION,
 ) -> None:
-    """Routing decisions per second on one core (no Kafka or database)."""
+    """Routing decisions per second on one core (no Kafka or database), and the model's load."""
+    import time
+
     from services.router.bench import decisions_per_second
 
+    began = time.perf_counter()
     router = _router(table, model)
+    typer.echo(f"table and model loaded in {(time.perf_counter() - began) * 1000:.0f} ms")
     complaints = [item.complaint() for item in _labelled(labelled)]
     rate = decisions_per_second(router, complaints, seconds)
     typer.echo(f"routing decisions per second (one core): {rate:,.0f}")

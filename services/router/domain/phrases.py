@@ -16,22 +16,27 @@ class PhraseIndex(Generic[Payload]):
     """Phrases of one to a few words, each with what it stands for."""
 
     _entries: dict[tuple[str, ...], list[Payload]] = field(default_factory=dict)
+    _prefixes: set[tuple[str, ...]] = field(default_factory=set)
+    """Proper beginnings of phrases: a text's words that begin none end the search early."""
     _longest: int = 0
 
     def add(self, phrase: Sequence[str], payload: Payload) -> None:
         if phrase:
             self._entries.setdefault(tuple(phrase), []).append(payload)
+            self._prefixes.update(tuple(phrase[:size]) for size in range(1, len(phrase)))
             self._longest = max(self._longest, len(phrase))
 
     def find(self, words: Sequence[str]) -> Iterator[tuple[int, tuple[str, ...], Payload]]:
         """Every occurrence: (position of its first word, the phrase, its payload)."""
-        entries = self._entries
+        entries, prefixes = self._entries, self._prefixes
         count = len(words)
         for start in range(count):
             for end in range(start + 1, min(start + self._longest, count) + 1):
                 phrase = tuple(words[start:end])
                 for payload in entries.get(phrase, ()):
                     yield start, phrase, payload
+                if phrase not in prefixes:
+                    break
 
 
 EXACT_MARK = "="
