@@ -16,12 +16,19 @@ ENOUGH = 1.0  # a lone weak name in the body does not place a complaint
 _KECAMATAN = "kecamatan"
 
 
+OUTSIDE = "luar Kalsel"
+
+
 @dataclass(frozen=True)
 class _Place:
     region: str
     label: str
     weight: float
     weak: bool
+
+    @property
+    def outside(self) -> bool:
+        return self.region == OUTSIDE
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,9 @@ class PlaceFinder:
             for name in {district.name, *district.aliases}:
                 place = _Place(district.region, label, weight, district.weak)
                 self._index.add(normalizer.words(name), place)
+        for name in table.outside:
+            place = _Place(OUTSIDE, name, 0.0, weak=False)
+            self._index.add(normalizer.words(name), place)
 
     def find(
         self,
@@ -78,15 +88,26 @@ class PlaceFinder:
             return RegionFinding(given.region, given.reasons, place_words)
         scores: dict[str, float] = defaultdict(float)
         labels: dict[str, list[str]] = defaultdict(list)
+        outside: list[str] = []
+        named_region = False
         sources = ((self._normalizer.words(location or ""), location_weight), (text_words, 1.0))
         for words, factor in sources:
             for start, phrase, place in self._index.find(words):
+                if place.outside:
+                    outside.append(place.label)
+                    continue
+                named_region = named_region or place.weight == REGION_NAME_WEIGHT
                 named_as_kecamatan = start > 0 and words[start - 1] == _KECAMATAN
                 weight = DISTRICT_WEIGHT if place.weak and named_as_kecamatan else place.weight
                 scores[place.region] += weight * factor
                 found = f"'{' '.join(phrase)}' = {place.label}"
                 if found not in labels[place.region]:
                     labels[place.region].append(found)
+        if outside and not named_region:  # a same-named kecamatan elsewhere is no Kalsel place
+            where = ", ".join(dict.fromkeys(outside))
+            return RegionFinding(
+                None, (f"lokasi di luar Kalimantan Selatan: {where}",), place_words
+            )
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         if not ranked or ranked[0][1] < ENOUGH:
             return RegionFinding(None, ("lokasi kab/kota tidak disebut",), place_words)

@@ -90,6 +90,9 @@ class RoutingTable(_Entry):
     categories: tuple[str, ...] = Field(min_length=1)
     regions: tuple[Region, ...] = Field(alias="region", min_length=1)
     districts: tuple[District, ...] = Field(alias="district", default=())
+    outside: tuple[Phrase, ...] = Field(
+        default=(), description="Places outside Kalimantan Selatan: never a Kalsel region"
+    )
     agencies: tuple[Agency, ...] = Field(alias="agency", min_length=1)
     topics: tuple[Topic, ...] = Field(alias="topic", min_length=1)
 
