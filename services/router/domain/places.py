@@ -68,15 +68,6 @@ class PlaceFinder:
         location_weight: float,
     ) -> RegionFinding:
         """A given code wins; else the best-supported region, or none when it is a tie."""
-        if region_code in self._names:
-            return RegionFinding(
-                region_code, (f"kode wilayah {region_code}: {self._names[region_code]}",)
-            )
-        if district_code in self._district_region:
-            region = self._district_region[district_code]
-            return RegionFinding(
-                region, (f"kode kecamatan {district_code}: {self._names[region]}",)
-            )
         place_words = frozenset(
             position
             for start, phrase, place in self._index.find(text_words)
