@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from services.router.domain import TRIAGE_AGENCY, Router, load_routing_table
+from services.router.domain.model import load_active_model
 from services.router.service import RouterService
 from shared.db import create_pool
 from shared.events import (
@@ -26,7 +27,8 @@ from testkit.factories import complaint_received
 
 @pytest.fixture(scope="module")
 def router() -> Router:
-    return Router(load_routing_table())
+    """As the service starts: the table and the active topic model."""
+    return Router(load_routing_table(), load_active_model())
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def _provincial_road_complaint() -> ComplaintReceived:
 
 
 async def test_a_redelivered_complaint_is_routed_once(
-    service: RouterService, pool: asyncpg.Pool
+    service: RouterService, pool: asyncpg.Pool, router: Router
 ) -> None:
     received = _provincial_road_complaint()
     for _ in range(3):
@@ -82,6 +84,7 @@ async def test_a_redelivered_complaint_is_routed_once(
     assert routed.agency_code == "63.pupr"
     assert routed.causation_id == received.event_id
     assert routed.routing_round == 1
+    assert routed.model_version == router.model_version is not None
     assert routed.disposition_due < routed.followup_due
     stored = await pool.fetchval(
         "SELECT count(*) FROM router.assignments WHERE complaint_id = $1", received.complaint_id
