@@ -346,6 +346,25 @@ class NotifierRepository:
         )
         return None if row is None else _assignment(row)
 
+    async def current_assignment_of(self, complaint_id: uuid.UUID) -> AssignmentRow | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM notifier.assignments"
+            " WHERE complaint_id = $1 AND current",
+            complaint_id,
+        )
+        return None if row is None else _assignment(row)
+
+    async def first_handling(self, event: Event) -> bool:
+        """Record the event as handled; False when it was before (a redelivery)."""
+        handled = await self._db.fetchval(
+            "INSERT INTO notifier.processed_events (event_id, event_type, complaint_id)"
+            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+            event.event_id,
+            event.event_type,
+            event.complaint_id,
+        )
+        return bool(handled)
+
     async def record_action(
         self, assignment: AssignmentRow, transition: Transition, key_name: str, event_id: uuid.UUID
     ) -> None:

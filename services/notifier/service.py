@@ -15,8 +15,14 @@ from prometheus_client import Counter
 from services.notifier.domain.citizen import plan_citizen_update, routed_update, status_update
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import InboxAction, apply_action
-from services.notifier.domain.plan import PlannedDelivery, RoutedComplaint, plan_assignment
-from services.notifier.domain.privacy import agency_view
+from services.notifier.domain.messages import ReporterReply
+from services.notifier.domain.plan import (
+    PlannedDelivery,
+    RoutedComplaint,
+    plan_assignment,
+    plan_reply,
+)
+from services.notifier.domain.privacy import agency_view, reply_for_agency
 from services.notifier.repository import AssignmentRow, DeliveryCause, NotifierRepository
 from shared.events import (
     Actor,
@@ -25,6 +31,7 @@ from shared.events import (
     Complaint,
     ComplaintReceived,
     ComplaintRouted,
+    ComplaintStatus,
     ComplaintStatusChanged,
 )
 from shared.topics import COMPLAINT_EVENTS
@@ -102,7 +109,45 @@ class NotifierService:
         for routing in routed:
             if routing.event_id in handled:
                 ASSIGNMENTS.labels(routing.agency_code).inc()
+        for event in events:
+            if (
+                isinstance(event, ComplaintStatusChanged)
+                and event.status is ComplaintStatus.REPORTER_REPLIED
+            ):
+                await self._pass_on_reply(event)
         return {event.event_id for event in events} - left_out
+
+    async def _pass_on_reply(self, reply: ComplaintStatusChanged) -> None:
+        """A reporter's reply goes to the agency holding the complaint, masked, once."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = NotifierRepository(connection)
+            if not await repository.first_handling(reply):
+                return
+            row = await repository.current_assignment_of(reply.complaint_id)
+            complaint = await repository.complaint(reply.complaint_id)
+            if row is None or complaint is None:
+                log.info(
+                    "reply to %s before any assignment: kept in the timeline only",
+                    reply.tracking_number,
+                )
+                return
+            contacts = await repository.contacts(row.agency_code)
+            if contacts is None:
+                return
+            notice = ReporterReply(
+                tracking_number=row.tracking_number,
+                agency_code=row.agency_code,
+                text=reply_for_agency(complaint, reply.note),
+                confidential=complaint.confidential,
+                inbox_url=self.inbox_url(row.tracking_number),
+            )
+            await repository.enqueue_deliveries(
+                plan_reply(reply.event_id, notice, contacts),
+                complaint_id=row.complaint_id,
+                tracking_number=row.tracking_number,
+                cause_event_id=reply.event_id,
+                correlation_id=row.correlation_id,
+            )
 
     def _deliveries(
         self,

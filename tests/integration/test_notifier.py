@@ -48,6 +48,8 @@ from shared.agencies import TRIAGE_AGENCY
 from shared.consumer import apply_batch, keep_in_dead_letters
 from shared.db import create_pool
 from shared.events import (
+    Actor,
+    ActorKind,
     AgencyNotified,
     AnyEvent,
     ComplaintReceived,
@@ -645,6 +647,42 @@ async def test_a_reroute_tells_the_previous_agency_and_keeps_confidential_text_p
         mails = box.about(received)
         assert any("dialihkan" in m["Subject"] for m in mails)
         assert all(NIK not in m.as_string() for m in mails)
+
+
+async def test_a_reporters_reply_reaches_the_assigned_agency_masked_once(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        agency = _agency(receiver)
+        await _register(pool, agency)
+        received = complaint_received(anonymous=True, reporter={"name": "Siti Aminah"})
+        reply = ComplaintStatusChanged(
+            **received.caused(
+                producer="intake",
+                tracking_number=received.complaint.tracking_number,
+                status=ComplaintStatus.REPORTER_REPLIED,
+                actor=Actor(kind=ActorKind.REPORTER, id="sms"),
+                note=f"Siti Aminah di sini: masih rusak, NIK {NIK}, hp 0812-5555-0199",
+            )
+        )
+        service = NotifierService(pool, PUBLIC_URL)
+        async with running_worker(pool, database_url, smtp_port):
+            await _assign(pool, agency, received)
+            await service.handle(reply)
+            await service.handle(reply)  # redelivered: passed on once
+            await eventually(lambda: len(receiver.accepted) == 2)
+            await eventually(lambda: len(box.about(received)) == 2)
+        replies = [
+            b for b in receiver.accepted.values() if b["type"] == "complaint.reporter_replied"
+        ]
+        assert len(replies) == 1
+        assert "masih rusak" in replies[0]["text"]
+        mail = next(m for m in box.about(received) if "Tanggapan pelapor" in m["Subject"])
+        for shown in (json.dumps(replies), mail.as_string()):
+            assert NIK not in shown and "5555" not in shown and "Siti" not in shown
+        kinds = sorted(r["kind"] for r in await _deliveries(pool, agency.code))
+        assert kinds == ["assigned", "assigned", "reply", "reply"]
 
 
 async def test_a_reminder_and_an_escalation_fire_once_on_a_controlled_clock(

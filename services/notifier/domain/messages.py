@@ -246,3 +246,43 @@ def escalation_email(notice: Deadline) -> Email:
         f"<p><a href='{escape(notice.inbox_url)}'>Rincian</a></p></body></html>"
     )
     return Email(subject=subject, text=text, html=html)
+
+
+@dataclass(frozen=True)
+class ReporterReply:
+    """A reporter's answer to the agency's handling, `text` already masked."""
+
+    tracking_number: str
+    agency_code: str
+    text: str
+    confidential: bool
+    inbox_url: str
+
+
+def reply_email(notice: ReporterReply) -> Email:
+    subject = f"[LAPOR Kalsel] Tanggapan pelapor atas pengaduan {notice.tracking_number}"
+    text = (
+        f"Pelapor menanggapi pengaduan {notice.tracking_number}:\n\n{notice.text}"
+        f"\n\nTindak lanjuti di kotak masuk: {notice.inbox_url}"
+        "\n\nPesan ini dikirim otomatis oleh lapor-hub."
+    )
+    html = (
+        f"<html><body><p>Pelapor menanggapi pengaduan"
+        f" <strong>{escape(notice.tracking_number)}</strong>:</p>"
+        f"<blockquote>{escape(notice.text)}</blockquote>"
+        f"<p><a href='{escape(notice.inbox_url)}'>Kotak masuk</a></p></body></html>"
+    )
+    return Email(subject=subject, text=text, html=html)
+
+
+def reply_webhook(notice: ReporterReply, *, public_channel: bool) -> dict[str, Any]:
+    """A public channel never gets a confidential complaint's reply, only that there is one."""
+    shown = not (public_channel and notice.confidential)
+    return {
+        "type": "complaint.reporter_replied",
+        "tracking_number": notice.tracking_number,
+        "agency_code": notice.agency_code,
+        "confidential": notice.confidential,
+        "text": notice.text if shown else None,
+        "inbox_url": notice.inbox_url,
+    }

@@ -15,12 +15,15 @@ from services.notifier.domain.messages import (
     Assignment,
     Deadline,
     Email,
+    ReporterReply,
     Rerouted,
     assignment_email,
     assignment_sms,
     assignment_webhook,
     escalation_email,
     reminder_email,
+    reply_email,
+    reply_webhook,
     rerouted_email,
     rerouted_webhook,
 )
@@ -159,6 +162,23 @@ def plan_assignment(
                     key, code, "rerouted", channel=NotificationChannel.WEBHOOK, url=url, body=body
                 )
             )
+    return planned
+
+
+def plan_reply(
+    reply_event_id: uuid.UUID, notice: ReporterReply, contacts: AgencyContacts
+) -> list[PlannedDelivery]:
+    """A reporter's reply to the agency holding the complaint: by e-mail, and to its webhook."""
+    key = f"{reply_event_id}:reply:{contacts.code}"
+    planned = [_email(key, contacts.code, "reply", contacts.emails, reply_email(notice))]
+    if contacts.webhook is not None:
+        body = reply_webhook(notice, public_channel=contacts.webhook.public)
+        url = str(contacts.webhook.url)
+        planned.append(
+            _post(
+                key, contacts.code, "reply", channel=NotificationChannel.WEBHOOK, url=url, body=body
+            )
+        )
     return planned
 
 

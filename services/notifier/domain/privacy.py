@@ -73,3 +73,9 @@ def for_public_channel(view: AgencyView) -> AgencyView | None:
     carry of a complaint: nothing of a confidential one (only a link to the inbox), and never
     who complained."""
     return None if view.confidential else replace(view, reporter=None)
+
+
+def reply_for_agency(complaint: Complaint, note: str | None) -> str:
+    """A reporter's reply as the agency reads it: masked like the complaint's own text."""
+    hidden = (complaint.reporter.name,) if complaint.anonymous else ()
+    return masked(note or "", names=hidden) or "(tanpa isi)"
