@@ -29,6 +29,7 @@ TEAM_SET = FIXTURES / "routing_eval.jsonl"
 REAL_CORPUS = FIXTURES / "routing_real"
 SEED = 20250607
 MIN_DOCUMENT_FREQUENCY = 2
+CLASS_WEIGHT = "balanced"  # rare topics weigh as much as common ones: dev agency 0.771 -> 0.781
 REGULARISATION = (
     2.0  # LogisticRegression's C (TF-IDF rows of unit length per block); best of 2, 8, 32 on dev
 )
@@ -147,7 +148,9 @@ def fit(examples: Sequence[Example], version: str) -> TopicModel:
         values += row_values.tolist()
     matrix = csr_matrix((values, (rows, columns)), shape=(count, len(vocabulary)))
     labels = [topics.index(example.topic) for example in examples]
-    classifier = LogisticRegression(C=REGULARISATION, max_iter=3000, random_state=SEED)
+    classifier = LogisticRegression(
+        C=REGULARISATION, max_iter=3000, random_state=SEED, class_weight=CLASS_WEIGHT
+    )
     classifier.fit(matrix, labels)
     weights = np.zeros((len(vocabulary), len(topics)), np.float32)
     bias = np.zeros(len(topics), np.float32)
@@ -232,7 +235,7 @@ def train(
         *seeds,
     ]
     digest = hashlib.sha256(
-        f"{table.version} C={REGULARISATION} df={MIN_DOCUMENT_FREQUENCY}".encode()
+        f"{table.version} C={REGULARISATION} df={MIN_DOCUMENT_FREQUENCY} w={CLASS_WEIGHT}".encode()
     )
     for example in examples:
         digest.update(f"{example.topic}\t{' '.join(example.words)}\n".encode())
