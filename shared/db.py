@@ -22,6 +22,10 @@ class PooledConnection(asyncpg.Connection):
         return ""
 
 
+# What one item's data can fail a statement with (a value PostgreSQL refuses: class 22, or text
+# asyncpg cannot encode): a group write then writes each item alone (`each_alone_on`).
+DATA_ERRORS: tuple[type[Exception], ...] = (asyncpg.DataError, UnicodeEncodeError)
+
 # Every pooled statement is bounded: a PostgreSQL that answers slowly, or a row locked by a
 # stuck transaction, fails the statement (QueryCanceledError, LockNotAvailableError: both passing
 # faults, retried) instead of holding a consumer batch past Kafka's max.poll.interval. No pooled

@@ -28,6 +28,7 @@ The JSON Schemas in `shared/schemas/` are exported from these models (`make sche
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -44,7 +45,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REGION_CODE_PATTERN = r"^63(\d{2})?$"
 DISTRICT_CODE_PATTERN = r"^63\d{2}\d{3}$"
 
@@ -54,6 +57,21 @@ class Contract(BaseModel):
     events and stored copies tolerate them: see `parse_event`, `read_stored`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """PostgreSQL stores no U+0000 and UTF-8 no lone surrogate: such text is refused here,
+        at the edge, as the field's own error, instead of failing the statement that stores it
+        (and every complaint written with it)."""
+        texts = (value,) if isinstance(value, str) else value if isinstance(value, tuple) else ()
+        for text in texts:
+            if isinstance(text, str) and _UNSTORABLE.search(text):
+                raise PydanticCustomError(
+                    "unstorable_character",
+                    "contains a character that cannot be stored (U+0000 or a lone surrogate)",
+                )
+        return value
 
 
 class Channel(StrEnum):

@@ -80,11 +80,12 @@ class GroupCommit(Generic[Item, Outcome]):
 
 
 def each_alone_on(
-    failure: type[Exception], write: Callable[[list[Item]], Awaitable[None]]
+    failure: type[Exception] | tuple[type[Exception], ...],
+    write: Callable[[list[Item]], Awaitable[None]],
 ) -> Callable[[list[Item]], Awaitable[list[Exception | None]]]:
     """A group write for `GroupCommit` that, when the group's one statement fails with
-    `failure` (one item colliding with a unique key, say), writes each item alone, so that the
-    failure is that item's only and the others are written."""
+    `failure` (one item colliding with a unique key, one whose data PostgreSQL refuses), writes
+    each item alone, so that the failure is that item's only and the others are written."""
 
     async def written(items: list[Item]) -> list[Exception | None]:
         try:

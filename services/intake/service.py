@@ -34,7 +34,7 @@ from services.intake.repository import (
     TimelineEntry,
 )
 from shared.api_keys import hash_api_key, new_api_key
-from shared.db import Connection
+from shared.db import DATA_ERRORS, Connection
 from shared.events import (
     Actor,
     ActorKind,
@@ -104,10 +104,10 @@ class IntakeService:
         self._topic = topic
         self._callers: dict[str, tuple[Caller, float]] = {}
         # New complaints submitted at the same time are stored together; one colliding with an
-        # earlier copy (a racing retry or replay) is then stored alone, failing its own
-        # submission only.
+        # earlier copy (a racing retry or replay), or with data PostgreSQL refuses, is then
+        # stored alone, failing its own submission only.
         self._accepting = GroupCommit(
-            each_alone_on(asyncpg.UniqueViolationError, self._store_together)
+            each_alone_on((asyncpg.UniqueViolationError, *DATA_ERRORS), self._store_together)
         )
 
     async def authenticate(self, key: str) -> Caller | None:

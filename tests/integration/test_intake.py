@@ -298,6 +298,29 @@ async def test_an_import_reports_bad_rows_and_is_idempotent(
     assert paper.complaint.received_at.isoformat() == "2026-11-20T01:00:00+00:00"
 
 
+async def test_fifty_poisoned_submissions_are_422_and_fifty_good_ones_accepted_alongside(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    headers = {"X-API-Key": keys["channel:web"], "content-type": "application/json"}
+    good = [{"title": f"Lampu {n}", "body": "Lampu jalan mati."} for n in range(50)]
+    poisoned = [
+        b'{"title": "Lampu", "body": "mati\\u0000"}',
+        b'{"title": "Lampu\\ud800", "body": "mati"}',
+    ]
+    async with httpx.AsyncClient(base_url=str(intake.http.base_url), timeout=30) as client:
+        answers = await asyncio.gather(
+            *(client.post("/v1/complaints", headers=headers, json=form) for form in good),
+            *(
+                client.post("/v1/complaints", headers=headers, content=poisoned[n % 2])
+                for n in range(50)
+            ),
+        )
+    assert [a.status_code for a in answers[:50]] == [202] * 50
+    assert [a.status_code for a in answers[50:]] == [422] * 50
+    fields = {a.json()["errors"][0]["field"] for a in answers[50:]}
+    assert fields == {"body", "title"}
+
+
 def test_keys_are_required_and_scoped(intake: Intake, keys: dict[str, str]) -> None:
     complaint = {"title": "Jalan rusak", "body": "Berlubang."}
     assert intake.http.post("/v1/complaints", json=complaint).status_code == 401

@@ -13,7 +13,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.intake.service import IdempotencyKeyReusedError
-from shared.db import DATABASE_UNAVAILABLE
+from shared.db import DATA_ERRORS, DATABASE_UNAVAILABLE
 from shared.events import Channel
 
 REJECTED = Counter(
@@ -62,6 +62,7 @@ _INDONESIAN = {
     "model_attributes_type": "harus berupa objek",
     "greater_than_equal": "terlalu kecil",
     "less_than_equal": "terlalu besar",
+    "unstorable_character": "berisi karakter yang tidak dapat disimpan (U+0000)",
 }
 
 
@@ -122,9 +123,18 @@ async def _database_away(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _unstorable(request: Request, error: Exception) -> JSONResponse:
+    """Data PostgreSQL refused that the models let through: this submission's fault alone (the
+    group commit wrote the others), so a 422, never a 500."""
+    reason = {"id": "berisi data yang tidak dapat disimpan", "en": "contains unstorable data"}
+    return _bad_request([{"field": "-", "reason": reason}])
+
+
 def add_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(ValidationError, _invalid)
     api.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
     for away in DATABASE_UNAVAILABLE:
         api.add_exception_handler(away, _database_away)
+    for unstorable in DATA_ERRORS:
+        api.add_exception_handler(unstorable, _unstorable)
