@@ -163,11 +163,16 @@ class IntakeRepository:
             tracking,
         )
 
-    async def by_channel_message(self, channel: Channel, message_id: str) -> StoredComplaint | None:
+    async def by_channel_message(
+        self, channel: Channel, message_id: str, submitted_by: str
+    ) -> StoredComplaint | None:
+        """The complaint of that caller's message (ids are the caller's, not the channel's)."""
         row = await self._db.fetchrow(
-            "SELECT * FROM intake.complaints WHERE channel = $1 AND channel_message_id = $2",
+            "SELECT * FROM intake.complaints"
+            " WHERE channel = $1 AND channel_message_id = $2 AND submitted_by = $3",
             channel.value,
             message_id,
+            submitted_by,
         )
         return _stored(row) if row else None
 

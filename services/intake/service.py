@@ -40,6 +40,7 @@ from shared.events import (
     ActorKind,
     AnyEvent,
     Complaint,
+    ComplaintContent,
     ComplaintMirrored,
     ComplaintReceived,
     ComplaintRouted,
@@ -74,6 +75,11 @@ REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
 
 class IdempotencyKeyReusedError(Exception):
     """The key came before with a different message: a client's mistake, never a retry."""
+
+
+class MessageIdReusedError(Exception):
+    """The caller's message id came before with a different message: not a replay, and not to be
+    answered with the first message's tracking number (the second complaint would be lost)."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,7 @@ class IntakeService:
             if known is not None:
                 REPLAYED.labels(inbound.channel.value).inc()
                 return known
-            replied_to = await self._complaint_replied_to(repository, inbound)
+            replied_to = await self._complaint_replied_to(repository, inbound, caller)
             if replied_to is None:
                 return None
             async with connection.transaction():
@@ -195,14 +201,16 @@ class IntakeService:
         return bool(inbound.in_reply_to or quoted_tracking_numbers(text))
 
     async def _complaint_replied_to(
-        self, repository: IntakeRepository, inbound: Inbound
+        self, repository: IntakeRepository, inbound: Inbound, caller: Caller
     ) -> StoredComplaint | None:
         """The complaint a message answers: same thread, or a quoted tracking number from the
         same reporter (a stranger quoting someone's number files a new complaint instead)."""
         if inbound.channel.value not in REPLY_CHANNELS:
             return None
         if inbound.in_reply_to:
-            thread = await repository.by_channel_message(inbound.channel, inbound.in_reply_to)
+            thread = await repository.by_channel_message(
+                inbound.channel, inbound.in_reply_to, caller.label
+            )
             if thread is not None:
                 return thread
         content = inbound.content
@@ -370,8 +378,10 @@ async def _already_accepted(
             return Accepted(remembered.tracking_number, created=False)
     message_id = inbound.content.channel_message_id
     if message_id:
-        existing = await repository.by_channel_message(inbound.channel, message_id)
+        existing = await repository.by_channel_message(inbound.channel, message_id, caller.label)
         if existing:
+            if not _same_message(existing.document, inbound.content):
+                raise MessageIdReusedError(message_id)
             return Accepted(existing.tracking_number, created=False)
         if inbound.channel.value in REPLY_CHANNELS:
             replied = await repository.reply_already_added(inbound.channel, message_id)
@@ -404,3 +414,12 @@ def _reply_note(inbound: Inbound, complaint: Complaint) -> str:
     return masked(
         inbound.content.body, names=(complaint.reporter.name, inbound.content.reporter.name)
     )
+
+
+def _same_message(stored: Complaint, content: ComplaintContent) -> bool:
+    """Whether a message carrying a stored complaint's message id is that complaint again."""
+    fields = set(ComplaintContent.model_fields)
+    same: bool = stored.model_dump(mode="json", include=fields) == content.model_dump(
+        mode="json", include=fields
+    )
+    return same

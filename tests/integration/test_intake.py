@@ -321,6 +321,28 @@ async def test_fifty_poisoned_submissions_are_422_and_fifty_good_ones_accepted_a
     assert fields == {"body", "title"}
 
 
+async def test_a_message_id_reused_with_other_content_is_a_409_and_other_callers_ids_are_theirs(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    sms = {"X-API-Key": keys["channel:sms"]}
+    first = {"message_id": "gw-77", "from": "081255550000", "text": "Lampu jalan mati"}
+    accepted = intake.http.post("/v1/channels/sms", headers=sms, json=first)
+    replayed = intake.http.post("/v1/channels/sms", headers=sms, json=first)
+    other = intake.http.post(
+        "/v1/channels/sms", headers=sms, json={**first, "text": "Banjir di Martapura"}
+    )
+    assert accepted.status_code == replayed.status_code == 202
+    assert replayed.json()["tracking_number"] == accepted.json()["tracking_number"]
+    assert other.status_code == 409, other.text
+    assert other.json()["errors"][0]["field"] == "message_id"
+    # The same id from another caller (an operator entering the SMS) is that caller's own.
+    elsewhere = intake.http.post(
+        "/v1/channels/sms", headers={"X-API-Key": keys["operator:rina"]}, json=first
+    )
+    assert elsewhere.status_code == 202, elsewhere.text
+    assert elsewhere.json()["tracking_number"] != accepted.json()["tracking_number"]
+
+
 def test_keys_are_required_and_scoped(intake: Intake, keys: dict[str, str]) -> None:
     complaint = {"title": "Jalan rusak", "body": "Berlubang."}
     assert intake.http.post("/v1/complaints", json=complaint).status_code == 401

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.intake.service import IdempotencyKeyReusedError
+from services.intake.service import IdempotencyKeyReusedError, MessageIdReusedError
 from shared.db import DATA_ERRORS, DATABASE_UNAVAILABLE
 from shared.events import Channel
 
@@ -115,6 +115,20 @@ async def _idempotency_key_reused(request: Request, error: Exception) -> JSONRes
     return _bad_request([{"field": "Idempotency-Key", "reason": reason}])
 
 
+async def _message_id_reused(request: Request, error: Exception) -> JSONResponse:
+    reason = {
+        "id": "nomor pesan ini sudah dipakai untuk pesan lain",
+        "en": f"message id {error} was already used with a different message",
+    }
+    return JSONResponse(
+        {
+            "detail": "Pesan berbeda dengan nomor yang sama / same message id, different content",
+            "errors": [{"field": "message_id", "reason": reason}],
+        },
+        status_code=409,
+    )
+
+
 async def _database_away(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         {"detail": "Sedang gangguan, coba lagi / storage unavailable, retry later"},
@@ -134,6 +148,7 @@ def add_error_handlers(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, _invalid)
     api.add_exception_handler(ValidationError, _invalid)
     api.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
+    api.add_exception_handler(MessageIdReusedError, _message_id_reused)
     for away in DATABASE_UNAVAILABLE:
         api.add_exception_handler(away, _database_away)
     for unstorable in DATA_ERRORS:
