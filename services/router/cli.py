@@ -177,11 +177,12 @@ def route_eval(
 
 
 def _figures(report: EvaluationReport) -> dict[str, float]:
+    """NaN where nothing is counted (no labelled place: region where a place is given)."""
     return {
         **{f"{d} accuracy": report.accuracy(d) for d in ("category", "level", "region", "agency")},
         "triage rate": report.triage_rate,
         "triage, definite agency": report.definite_triage_rate,
-        "region, place given": report.placed_region_accuracy,
+        "region, place given": report.placed_region_accuracy if report.placed else float("nan"),
     }
 
 

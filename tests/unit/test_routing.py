@@ -255,3 +255,13 @@ def test_a_kalsel_region_named_beside_an_outside_place_still_places(router: Rout
 
     assert decision.region == "6371"
     assert decide(router, "Jalan rusak di Sungai Raya, Kandangan").region == "6306"
+
+
+def test_a_provincial_matter_outside_kalsel_goes_to_triage_a_national_one_stays(
+    router: Router,
+) -> None:
+    provincial = decide(router, "Perpanjangan STNK di Samsat Bandung antre sampai sore")
+    national = decide(router, "Listrik PLN padam tiap malam di Surabaya")
+
+    assert provincial.triaged and provincial.region is None
+    assert (national.agency, national.level) == ("pusat", AuthorityLevel.PUSAT)

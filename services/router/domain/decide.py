@@ -198,9 +198,7 @@ class Router:
         if runner_up is not None:
             reasons.append(f"pesaing: '{runner_up.topic.label}' ({runner_up.score:.1f})")
         reasons.extend(place.reasons)
-        decision = self._assign(
-            outcome, place.region, confidence, reasons, thresholds.min_confidence
-        )
+        decision = self._assign(outcome, place, confidence, reasons, thresholds.min_confidence)
         return decision.model_copy(update={"candidates": explained, "topic": best.topic.id})
 
     def _decide_with_model(
@@ -274,17 +272,21 @@ class Router:
             reasons.append("bukan aduan atau topiknya tidak jelas")
             decision = self._triage(outcome.category, place.region, confidence, tuple(reasons))
         else:
-            decision = self._assign(outcome, place.region, confidence, reasons, accept)
+            decision = self._assign(outcome, place, confidence, reasons, accept)
         return decision.model_copy(update={"candidates": explained, "topic": best})
 
     def _assign(
         self,
         outcome: _Outcome,
-        region: str | None,
+        place: RegionFinding,
         confidence: float,
         reasons: list[str],
         min_confidence: float,
     ) -> RoutingDecision:
+        region = place.region
+        if place.outside and outcome.level is not AuthorityLevel.PUSAT:
+            reasons.append("di luar Kalsel, bukan urusan pemerintah daerah Kalsel")
+            return self._triage(outcome.category, region, confidence, tuple(reasons))
         if confidence < min_confidence:
             reasons.append(f"keyakinan {confidence:.2f} di bawah {min_confidence}")
             return self._triage(outcome.category, region, confidence, tuple(reasons))

@@ -37,6 +37,8 @@ class RegionFinding:
     reasons: tuple[str, ...]
     place_words: frozenset[int] = frozenset()
     """Positions in the text's words that name a place ("laut" of "Tanah Laut" is no sea)."""
+    outside: bool = False
+    """The complaint is about a place outside Kalimantan Selatan."""
 
 
 class PlaceFinder:
@@ -96,9 +98,8 @@ class PlaceFinder:
                     labels[place.region].append(found)
         if outside and not named_region:  # a same-named kecamatan elsewhere is no Kalsel place
             where = ", ".join(dict.fromkeys(outside))
-            return RegionFinding(
-                None, (f"lokasi di luar Kalimantan Selatan: {where}",), place_words
-            )
+            reasons = (f"lokasi di luar Kalimantan Selatan: {where}",)
+            return RegionFinding(None, reasons, place_words, outside=True)
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
         if not ranked or ranked[0][1] < ENOUGH:
             return RegionFinding(None, ("lokasi kab/kota tidak disebut",), place_words)
