@@ -263,28 +263,15 @@ def route_train(
 
 
 def _corrections(database_url: str) -> list[Correction]:
-    """Every correction that names the right agency, with the complaint as it was received."""
     import psycopg
 
-    from services.router.training import Correction
-    from shared.events import Complaint
+    from services.router.training import read_corrections
 
     try:
-        with psycopg.connect(database_url) as connection:
-            rows = connection.execute(
-                "SELECT c.document::text, rc.right_agency FROM router.routing_corrections rc"
-                " JOIN router.complaints c USING (complaint_id)"
-                " WHERE rc.right_agency IS NOT NULL ORDER BY rc.id"
-            ).fetchall()
+        return read_corrections(database_url)
     except psycopg.Error as error:
         typer.secho(f"cannot read corrections: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from error
-    from services.router.service import complaint_text
-
-    return [
-        Correction(complaint_text(Complaint.model_validate_json(document)), agency)
-        for document, agency in rows
-    ]
 
 
 @route_app.command("activate")

@@ -22,7 +22,8 @@ import numpy as np
 from services.router.domain import ComplaintText, Router, RoutingTable
 from services.router.domain.evaluation import LabelledComplaint, evaluate
 from services.router.domain.model import NO_TOPIC, TopicModel, features
-from shared.agencies import TRIAGE_AGENCY
+from shared.agencies import CENTRAL_AGENCY, TRIAGE_AGENCY
+from shared.events import AuthorityLevel, Complaint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 TEAM_SET = FIXTURES / "routing_eval.jsonl"
@@ -52,6 +53,25 @@ class Correction:
 
     complaint: ComplaintText
     right_agency: str
+
+
+def read_corrections(database_url: str) -> list[Correction]:
+    """Every correction in `router.routing_corrections` that names the right agency, with the
+    complaint as it was received."""
+    import psycopg
+
+    from services.router.service import complaint_text
+
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT c.document::text, rc.right_agency FROM router.routing_corrections rc"
+            " JOIN router.complaints c USING (complaint_id)"
+            " WHERE rc.right_agency IS NOT NULL ORDER BY rc.id"
+        ).fetchall()
+    return [
+        Correction(complaint_text(Complaint.model_validate_json(document)), agency)
+        for document, agency in rows
+    ]
 
 
 def read_labelled(path: Path) -> list[LabelledComplaint]:
@@ -87,16 +107,25 @@ def labelled_examples(
 
 
 def correction_examples(rules: Router, corrections: Iterable[Correction]) -> list[Example]:
-    """The topic among the rules' candidates whose authority gives the agency that was right."""
+    """The best-scored topic among the rules' candidates that can give the agency that was
+    right, by its own level or one of its authority rules (a road corrected to Dinas PUPR
+    Provinsi is still a road)."""
     table = rules.table
     kabkota = {a.code for a in table.agencies if a.region is not None}
+    topics = {topic.id: topic for topic in table.topics}
     examples = []
     for correction in corrections:
-        decision = rules.decide(correction.complaint)
         right = correction.right_agency
-        wanted = "kabkota:-" if right in kabkota else None
-        for candidate in decision.candidates:
-            if candidate.outcome == wanted or candidate.outcome.endswith(f":{right}"):
+        for candidate in rules.decide(correction.complaint).candidates:
+            topic = topics[candidate.topic]
+            authorities = [(topic.level, topic.agency)]
+            authorities += [(rule.level, rule.agency) for rule in topic.authority]
+            if any(
+                agency == right
+                or (level is AuthorityLevel.KABKOTA and right in kabkota)
+                or (level is AuthorityLevel.PUSAT and right == CENTRAL_AGENCY)
+                for level, agency in authorities
+            ):
                 words = tuple(rules.model_words(correction.complaint))
                 examples.append(Example(words, candidate.topic, "correction"))
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ import pytest
 from services.router.domain import TRIAGE_AGENCY, Router, load_routing_table
 from services.router.domain.model import load_active_model
 from services.router.service import RouterService
+from services.router.training import read_corrections
 from shared.db import create_pool
 from shared.events import (
     Actor,
@@ -140,7 +142,7 @@ async def test_a_stale_rejection_changes_nothing(
 
 
 async def test_an_operator_override_routes_and_is_kept_as_a_labelled_example(
-    service: RouterService, pool: asyncpg.Pool
+    service: RouterService, pool: asyncpg.Pool, database_url: str
 ) -> None:
     received = complaint_received(title="Mohon bantuan", body="Tolong dibantu, sudah lama.")
     await service.handle(received)
@@ -164,6 +166,12 @@ async def test_an_operator_override_routes_and_is_kept_as_a_labelled_example(
         received.complaint_id,
     )
     assert source == "operator_override"
+    # `lapor-hub route train --database-url` learns from it.
+    corrections = await asyncio.to_thread(read_corrections, database_url)
+    assert any(
+        c.right_agency == "63.dinsos" and c.complaint.body == received.complaint.body
+        for c in corrections
+    )
 
 
 async def test_a_similar_complaint_in_the_same_region_is_linked_not_merged(

@@ -18,6 +18,8 @@ from services.router.domain.model import (
 )
 from services.router.training import (
     TEAM_SET,
+    Correction,
+    correction_examples,
     fit,
     labelled_examples,
     read_labelled,
@@ -194,3 +196,14 @@ def test_the_model_does_better_than_the_rules_on_real_dev_texts(router: Router) 
     assert with_model.accuracy("agency") >= max(0.75, rules.accuracy("agency"))
     assert with_model.accuracy("category") >= max(0.60, rules.accuracy("category"))
     assert with_model.definite_triage_rate <= rules.definite_triage_rate
+
+
+def test_a_correction_teaches_the_topic_whose_authority_was_right() -> None:
+    rules = Router(load_routing_table())
+    complaint = ComplaintText(body="Jalan di depan sekolah berlubang besar", location="Banjarmasin")
+
+    [example] = correction_examples(rules, [Correction(complaint, "63.pupr")])
+    [kabkota] = correction_examples(rules, [Correction(complaint, "6371")])
+
+    assert (example.topic, kabkota.topic) == ("jalan", "jalan")
+    assert correction_examples(rules, [Correction(complaint, "63.rsud-ulin")]) == []
