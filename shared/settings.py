@@ -39,3 +39,7 @@ class Settings(BaseSettings):
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.
     ops_token: SecretStr = SecretStr("lapor-hub-local-ops-token")
+    # Key from which intake derives each confidential complaint's access token (HMAC of its id),
+    # so the reporter gets the same token again on every retry, replay or re-import. Changing it
+    # changes every token. The default is for a developer's machine only.
+    intake_access_token_secret: SecretStr = SecretStr("lapor-hub-local-access-token-secret")

@@ -74,7 +74,11 @@ async def lifespan(api: FastAPI) -> AsyncIterator[None]:
     pool = await create_pool(
         settings.database_url, min_size=0, max_size=settings.intake_db_pool_size
     )
-    service = IntakeService(pool, settings.complaint_events_topic)
+    service = IntakeService(
+        pool,
+        settings.complaint_events_topic,
+        access_token_secret=settings.intake_access_token_secret.get_secret_value(),
+    )
     subscriber = subscribe_to_complaint_events(
         broker,
         group_id=settings.intake_consumer_group,

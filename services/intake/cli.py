@@ -71,7 +71,13 @@ def _with_service(work: Callable[[IntakeService], Awaitable[T]]) -> T:
         settings = Settings()
         pool = await create_pool(settings.database_url)
         try:
-            return await work(IntakeService(pool, settings.complaint_events_topic))
+            return await work(
+                IntakeService(
+                    pool,
+                    settings.complaint_events_topic,
+                    access_token_secret=settings.intake_access_token_secret.get_secret_value(),
+                )
+            )
         finally:
             await pool.close()
 
@@ -93,6 +99,7 @@ def import_file(
 
     async def run(service: IntakeService) -> tuple[int, int]:
         accepted = already = 0
+        tokens: list[tuple[int, str, str]] = []
         with Progress() as progress:
             task = progress.add_task(f"importing {path.name}", total=len(rows))
             for start in range(0, len(rows), IMPORT_CHUNK):
@@ -100,7 +107,14 @@ def import_file(
                 report = await service.import_rows(chunk, caller)
                 accepted += len(report.accepted)
                 already += len(report.already_imported)
+                tokens.extend(
+                    (line, a.tracking_number, a.access_token)
+                    for line, a in (*report.accepted, *report.already_imported)
+                    if a.access_token
+                )
                 progress.advance(task, len(chunk))
+        for line, tracking, token in tokens:  # for the reporters of confidential complaints
+            typer.echo(f"line {line}: {tracking} access token {token}")
         return accepted, already
 
     accepted, already = _with_service(run)

@@ -8,12 +8,14 @@ creates nothing.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
 import secrets
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -50,6 +52,7 @@ from shared.events import (
 from shared.group_commit import GroupCommit, each_alone_on
 from shared.masking import masked, personal_data_in
 from shared.outbox import enqueue
+from shared.settings import Settings
 from shared.topics import COMPLAINT_EVENTS
 
 PRODUCER = "intake"
@@ -100,14 +103,23 @@ class PublicStatus:
 
 @dataclass(frozen=True)
 class ImportReport:
-    accepted: list[tuple[int, str]]
-    already_imported: list[tuple[int, str]]
+    """Per row: its line and its answer (with a confidential complaint's access token)."""
+
+    accepted: list[tuple[int, Accepted]]
+    already_imported: list[tuple[int, Accepted]]
 
 
 class IntakeService:
-    def __init__(self, pool: asyncpg.Pool, topic: str = COMPLAINT_EVENTS.name) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        topic: str = COMPLAINT_EVENTS.name,
+        *,
+        access_token_secret: str = Settings().intake_access_token_secret.get_secret_value(),
+    ) -> None:
         self._pool = pool
         self._topic = topic
+        self._access_token_key = access_token_secret.encode()
         self._callers: dict[str, tuple[Caller, float]] = {}
         # New complaints submitted at the same time are stored together; one colliding with an
         # earlier copy (a racing retry or replay), or with data PostgreSQL refuses, is then
@@ -182,6 +194,12 @@ class IntakeService:
             known = await _already_accepted(repository, inbound, caller, key)
             if known is not None:
                 REPLAYED.labels(inbound.channel.value).inc()
+                if known.reply:
+                    return known
+                stored = await repository.by_tracking_number(known.tracking_number)
+                if stored is not None and stored.document.confidential:
+                    # The first answer may never have reached the reporter: this one has it too.
+                    return replace(known, access_token=self._access_token(stored.document))
                 return known
             replied_to = await self._complaint_replied_to(repository, inbound, caller)
             if replied_to is None:
@@ -278,7 +296,7 @@ class IntakeService:
             received_at=received_at or now,
             personal_data_in_text=personal_data_in(content.title, content.body),
         )
-        access_token = secrets.token_urlsafe(24) if complaint.confidential else None
+        access_token = self._access_token(complaint) if complaint.confidential else None
         await self._accepting.submit(
             NewComplaint(
                 ComplaintReceived.of(complaint, producer=PRODUCER),
@@ -294,15 +312,20 @@ class IntakeService:
         async with self._pool.acquire() as connection:
             await IntakeRepository(connection).add_received(accepted, self._topic)
 
+    def _access_token(self, complaint: Complaint) -> str:
+        """A confidential complaint's access token: the same every time it is asked for."""
+        digest = hmac.new(self._access_token_key, complaint.complaint_id.bytes, "sha256").digest()
+        return base64.urlsafe_b64encode(digest[:24]).decode()
+
     async def import_rows(self, rows: list[ImportRow], caller: Caller) -> ImportReport:
         """Each row in its own transaction: one bad row never undoes the good ones."""
-        accepted: list[tuple[int, str]] = []
-        already: list[tuple[int, str]] = []
+        accepted: list[tuple[int, Accepted]] = []
+        already: list[tuple[int, Accepted]] = []
         now = datetime.now(UTC)
         for row in rows:
             inbound = Inbound(row.complaint.channel, row.complaint.content)
             result = await self.submit(inbound, caller, received_at=imported_at(row.complaint, now))
-            (accepted if result.created else already).append((row.line, result.tracking_number))
+            (accepted if result.created else already).append((row.line, result))
         return ImportReport(accepted, already)
 
     async def public_status(

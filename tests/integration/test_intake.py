@@ -384,6 +384,32 @@ def test_bad_input_names_each_field_in_indonesian_and_english(
     assert errors["body"]["id"] == "wajib diisi"
 
 
+def test_a_confidential_complaints_token_comes_back_on_every_replay_and_import(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    def can_see(tracking: str, token: str) -> bool:
+        shown = intake.http.get(f"/v1/complaints/{tracking}", headers={"X-Access-Token": token})
+        return shown.status_code == 200
+
+    web = {"X-API-Key": keys["channel:web"], "Idempotency-Key": "rahasia-1"}
+    form = {"title": "Pungli", "body": "Pungli di loket.", "confidential": True}
+    first, again = (intake.http.post("/v1/complaints", headers=web, json=form) for _ in range(2))
+    assert first.json()["tracking_number"] == again.json()["tracking_number"]
+    assert first.json()["access_token"] == again.json()["access_token"]
+    assert can_see(again.json()["tracking_number"], again.json()["access_token"])
+
+    operator = {"X-API-Key": keys["operator:rina"], "content-type": "text/csv"}
+    csv = "source_id,title,body,channel,confidential\nR-1,Pungli,Pungli di loket,paper,ya\n"
+    imported = [
+        intake.http.post("/v1/complaints:import", headers=operator, content=csv).json()
+        for _ in range(2)
+    ]
+    [row] = imported[0]["accepted"]
+    [again_row] = imported[1]["already_imported"]
+    assert row["access_token"] == again_row["access_token"]
+    assert can_see(row["tracking_number"], again_row["access_token"])
+
+
 def test_a_confidential_complaint_is_shown_only_with_its_access_token(
     intake: Intake, keys: dict[str, str]
 ) -> None:
