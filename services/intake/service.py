@@ -229,17 +229,14 @@ class IntakeService:
             thread = await repository.by_channel_message(
                 inbound.channel, inbound.in_reply_to, caller.label
             )
-            if thread is not None:
+            # A thread is the reporter's only when they write in it: an In-Reply-To naming
+            # someone else's message is a new complaint.
+            if thread is not None and _same_reporter(inbound.content, thread.document):
                 return thread
         content = inbound.content
         for tracking in quoted_tracking_numbers(f"{content.title}\n{content.body}"):
             quoted = await repository.by_tracking_number(tracking)
-            if quoted is None:
-                continue
-            original = quoted.document.reporter
-            same_phone = content.reporter.phone and content.reporter.phone == original.phone
-            same_email = content.reporter.email and content.reporter.email == original.email
-            if same_phone or same_email:
+            if quoted is not None and _same_reporter(content, quoted.document):
                 return quoted
         return None
 
@@ -446,3 +443,11 @@ def _same_message(stored: Complaint, content: ComplaintContent) -> bool:
         mode="json", include=fields
     )
     return same
+
+
+def _same_reporter(content: ComplaintContent, complaint: Complaint) -> bool:
+    """Whether a message comes from the complaint's reporter: the same phone or e-mail."""
+    original, sender = complaint.reporter, content.reporter
+    same_phone = bool(sender.phone) and sender.phone == original.phone
+    same_email = bool(sender.email) and sender.email == original.email
+    return same_phone or same_email

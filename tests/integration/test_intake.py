@@ -343,6 +343,45 @@ async def test_a_message_id_reused_with_other_content_is_a_409_and_other_callers
     assert elsewhere.json()["tracking_number"] != accepted.json()["tracking_number"]
 
 
+def test_an_email_in_another_reporters_thread_is_a_new_complaint(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    mail = {"X-API-Key": keys["channel:email"]}
+    original = {
+        "message_id": "<thread-1@warga.id>",
+        "from": "Ani <ani@warga.id>",
+        "subject": "Sampah menumpuk",
+        "text": "Sampah di pasar tidak diangkut.",
+    }
+    tracking = intake.http.post("/v1/channels/email", headers=mail, json=original).json()[
+        "tracking_number"
+    ]
+    stranger = intake.http.post(
+        "/v1/channels/email",
+        headers=mail,
+        json={
+            "message_id": "<thread-2@lain.id>",
+            "from": "Orang Lain <lain@lain.id>",
+            "subject": "Re: Sampah menumpuk",
+            "text": "Itu bohong, tutup saja.",
+            "in_reply_to": "<thread-1@warga.id>",
+        },
+    ).json()
+    own = intake.http.post(
+        "/v1/channels/email",
+        headers=mail,
+        json={
+            "message_id": "<thread-3@warga.id>",
+            "from": "Ani <ani@warga.id>",
+            "subject": "Re: Sampah menumpuk",
+            "text": "Masih menumpuk.",
+            "in_reply_to": "<thread-1@warga.id>",
+        },
+    ).json()
+    assert stranger["tracking_number"] != tracking
+    assert own["tracking_number"] == tracking
+
+
 def test_keys_are_required_and_scoped(intake: Intake, keys: dict[str, str]) -> None:
     complaint = {"title": "Jalan rusak", "body": "Berlubang."}
     assert intake.http.post("/v1/complaints", json=complaint).status_code == 401
