@@ -304,7 +304,7 @@ async def _terminate_connections(stack: ChaosStack, hold_s: float) -> int:
     `hold_s` (pools reconnect between); a database down just then terminates nothing."""
     terminated = 0
     for _ in range(3):
-        with contextlib.suppress(OSError, asyncpg.PostgresError):
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             admin = await asyncpg.connect(stack.database_url, timeout=3)
             try:
                 terminated += await admin.fetchval(
@@ -323,7 +323,7 @@ async def _answer_slowly(stack: ChaosStack, hold_s: float) -> str:
     12 s, past the pools' lock timeout, so statements wait, and some fail and are retried."""
     deadline = time.time() + hold_s
     rounds = 0
-    with contextlib.suppress(OSError, asyncpg.PostgresError):
+    with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         admin = await asyncpg.connect(stack.database_url, timeout=3)
         try:
             tables = await admin.fetch(
