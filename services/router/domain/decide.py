@@ -25,6 +25,9 @@ NAMED_INSTITUTION = 6.0
 the model's, which has seen few texts naming it."""
 
 
+MODEL_ALONE_CONFIDENCE = 0.7
+
+
 class ComplaintText(BaseModel):
     """What the router reads of a complaint."""
 
@@ -268,7 +271,13 @@ class Router:
             reasons.append(f"pesaing: '{rival}' ({combined[runner_up]:.2f})")
         reasons.extend(place.reasons)
         accept = settings.get("accept", self.table.thresholds.min_confidence)
-        if best == NO_TOPIC:
+        # With no topic term of the table in the text, the model alone speaks from filler words
+        # ("mohon ditindaklanjuti"): it must be surer before an agency is given the complaint.
+        alone = settings.get("alone", MODEL_ALONE_CONFIDENCE)
+        if not candidates and best != NO_TOPIC and guess.probabilities.get(best, 0.0) < alone:
+            reasons.append(f"tidak ada istilah topik; keyakinan model di bawah {alone}")
+            decision = self._triage(outcome.category, place.region, confidence, tuple(reasons))
+        elif best == NO_TOPIC:
             reasons.append("bukan aduan atau topiknya tidak jelas")
             decision = self._triage(outcome.category, place.region, confidence, tuple(reasons))
         else:
