@@ -45,6 +45,9 @@ _PHONE = re.compile(
     rf"{_PHONE_SEPARATOR}[2-9](?:{_PHONE_SEPARATOR}\d){{7,11}}(?!\d)"
 )
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# A complaint's tracking number (`LPR-2026-7K3QX9-M`, or a longer one of the same shape) is the
+# citizen's handle on it, not personal data: its digits are never read as a NIK or a phone number.
+_TRACKING_NUMBER = re.compile(r"\bLPR-\d{4}-[0-9A-Z]{4,20}-[0-9A-Z]\b")
 
 
 def normalised(text: str) -> str:
@@ -66,8 +69,13 @@ def masked(text: str, *, names: Iterable[str | None] = ()) -> str:
         if len(cleaned) >= 3:
             text = re.sub(re.escape(cleaned), NAME_MASK, text, flags=re.IGNORECASE)
     text = _EMAIL.sub(EMAIL_MASK, text)
-    text = _NIK.sub(NIK_MASK, text)
-    return _PHONE.sub(PHONE_MASK, text)
+    pieces = _TRACKING_NUMBER.split(text)
+    references = _TRACKING_NUMBER.findall(text)
+    cleaned_pieces = [_PHONE.sub(PHONE_MASK, _NIK.sub(NIK_MASK, piece)) for piece in pieces]
+    return "".join(
+        piece + reference
+        for piece, reference in zip(cleaned_pieces, [*references, ""], strict=True)
+    )
 
 
 def masked_or_none(text: str | None, *, names: Iterable[str | None] = ()) -> str | None:
@@ -78,12 +86,12 @@ def personal_data_in(*texts: str | None) -> tuple[PersonalData, ...]:
     """Which kinds of personal data the texts hold (recorded on the complaint, for audits)."""
     joined = normalised("\n".join(t for t in texts if t))
     found: list[PersonalData] = []
-    without_email = _EMAIL.sub(" ", joined)
+    without_email = _TRACKING_NUMBER.sub(" ", _EMAIL.sub(" ", joined))
     if _NIK.search(without_email):
         found.append(PersonalData.NIK)
     if _PHONE.search(_NIK.sub(" ", without_email)):
         found.append(PersonalData.PHONE)
-    if without_email != joined:
+    if _EMAIL.search(joined):
         found.append(PersonalData.EMAIL)
     return tuple(found)
 

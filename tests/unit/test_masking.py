@@ -213,3 +213,13 @@ def test_log_records_are_masked_message_and_traceback() -> None:
     text = logging.Formatter().format(record)
     assert "6371010101010001" not in text and "081255550101" not in text
     assert NIK_MASK in text and PHONE_MASK in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["status LPR-2026-7K3QX9-M mohon dicek", "tindak lanjut untuk LPR-2026-427237691100-T"],
+)
+def test_a_tracking_number_is_not_personal_data(text: str) -> None:
+    assert masked(text) == text
+    assert personal_data_in(text) == ()
+    assert masked(f"{text} NIK 6371010101010001") == f"{text} NIK {NIK_MASK}"
