@@ -32,9 +32,6 @@ class Settings(BaseSettings):
     # Address every HTTP endpoint binds to: loopback locally, 0.0.0.0 inside a container.
     bind_host: str = "127.0.0.1"
     # /metrics port of the services without an HTTP API (intake and notifier serve it there).
-    router_metrics_port: int = 9101
-    router_consumer_group: str = "lapor-hub-router"
-    sync_metrics_port: int = 9103
     # Bearer token of the router's and sync's operations endpoints beyond health and metrics
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.

@@ -12,12 +12,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from pydantic import SecretStr
+from faststream.kafka import KafkaBroker
 
 from services.intake.console import console_state, mount_console
-from services.intake.http import WhatsAppApp, create_api, intake_state
+from services.intake.http import create_api, intake_state
 from services.intake.repository import SCHEMA
 from services.intake.service import PRODUCER, IntakeService
+from services.intake.settings import IntakeSettings
 from shared.consumer import (
     keep_in_dead_letters,
     observe_lag,
@@ -29,35 +30,12 @@ from shared.events import ComplaintReceived
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
-from shared.settings import Settings
 
 SERVICE = "intake"
 log = logging.getLogger(__name__)
 
 
-class IntakeSettings(Settings):
-    intake_http_port: int = 8080
-    # Several intake processes on one port (SO_REUSEPORT), each a whole intake: see __main__.
-    intake_share_port: bool = False
-    intake_rate_limit: str = "50/second"
-    intake_db_pool_size: int = 20
-    intake_consumer_group: str = "lapor-hub-intake"
-    # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).
-    intake_whatsapp_verify_token: SecretStr | None = None
-    intake_whatsapp_app_secret: SecretStr | None = None
-
-    def whatsapp_app(self) -> WhatsAppApp | None:
-        token, secret = self.intake_whatsapp_verify_token, self.intake_whatsapp_app_secret
-        if token is None or secret is None:
-            return None
-        return WhatsAppApp(token.get_secret_value(), secret.get_secret_value())
-
-
-settings = IntakeSettings()
-broker = build_broker(SERVICE, settings)
-
-
-async def _consume_when_kafka_answers() -> None:
+async def _consume_when_kafka_answers(broker: KafkaBroker) -> None:
     """Start the timeline consumer, retrying while Kafka is away (intake must not wait)."""
     while True:
         try:
@@ -68,47 +46,54 @@ async def _consume_when_kafka_answers() -> None:
             await asyncio.sleep(5)
 
 
-@contextlib.asynccontextmanager
-async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-    # min_size=0: intake starts (and answers 503) even while PostgreSQL is away.
-    pool = await create_pool(
-        settings.database_url, min_size=0, max_size=settings.intake_db_pool_size
-    )
-    service = IntakeService(
-        pool,
-        settings.complaint_events_topic,
-        access_token_secret=settings.intake_access_token_secret.get_secret_value(),
-    )
-    subscriber = subscribe_to_complaint_events(
-        broker,
-        group_id=settings.intake_consumer_group,
-        handle=service.handle,
-        on_poison=keep_in_dead_letters(pool, SCHEMA),
-        topic=settings.complaint_events_topic,
-        handle_leading=service.record_later_events,
-        # Its own complaints were stored when accepted: their events need no reading.
-        passes_over=own_events(PRODUCER, ComplaintReceived),
-    )
-    relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
-    background = BackgroundTasks()
-    background.start(relay.run(), "outbox-relay")
-    background.start(_consume_when_kafka_answers(), "timeline-consumer", lasting=False)
-    background.start(observe_lag(subscriber, settings.intake_consumer_group), "consumer-lag")
-    api.state.intake = intake_state(
-        service,
-        dependency_checks(pool, broker),
-        settings.intake_rate_limit,
-        background,
-        settings.whatsapp_app(),
-    )
-    api.state.console = console_state(pool, service, settings.complaint_events_topic)
-    try:
-        yield
-    finally:
-        await background.cancel()
-        await broker.stop()
-        await pool.close()
+def create_app(settings: IntakeSettings) -> FastAPI:
+    broker = build_broker(SERVICE, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        # min_size=0: intake starts (and answers 503) even while PostgreSQL is away.
+        pool = await create_pool(
+            settings.database_url, min_size=0, max_size=settings.intake_db_pool_size
+        )
+        service = IntakeService(
+            pool,
+            settings.complaint_events_topic,
+            access_token_secret=settings.intake_access_token_secret.get_secret_value(),
+        )
+        subscriber = subscribe_to_complaint_events(
+            broker,
+            group_id=settings.intake_consumer_group,
+            handle=service.handle,
+            on_poison=keep_in_dead_letters(pool, SCHEMA),
+            topic=settings.complaint_events_topic,
+            handle_leading=service.apply_together,
+            # Its own complaints were stored when accepted: their events need no reading.
+            passes_over=own_events(PRODUCER, ComplaintReceived),
+        )
+        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+        background = BackgroundTasks()
+        background.start(relay.run(), "outbox-relay")
+        background.start(_consume_when_kafka_answers(broker), "timeline-consumer", lasting=False)
+        background.start(observe_lag(subscriber, settings.intake_consumer_group), "consumer-lag")
+        api.state.intake = intake_state(
+            service,
+            dependency_checks(pool, broker),
+            settings.intake_rate_limit,
+            background,
+            settings.whatsapp_app(),
+        )
+        api.state.console = console_state(pool, service, settings.complaint_events_topic)
+        try:
+            yield
+        finally:
+            await background.cancel()
+            await broker.stop()
+            await pool.close()
+
+    app = create_api(lifespan)
+    mount_console(app)
+    return app
 
 
-app = create_api(lifespan)
-mount_console(app)
+settings = IntakeSettings()
+app = create_app(settings)

@@ -92,7 +92,7 @@ def import_file(
     from rich.progress import Progress
 
     from services.intake.domain.imports import parse_import
-    from services.intake.repository import Caller
+    from services.intake.domain.model import Caller
 
     rows, problems = parse_import(path.read_bytes(), path.name)
     caller = Caller(key_id=0, kind="operator", name=operator)

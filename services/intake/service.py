@@ -23,18 +23,17 @@ from prometheus_client import Counter
 
 from services.intake.domain.channels import Inbound
 from services.intake.domain.imports import ImportRow, imported_at
-from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
-from services.intake.repository import (
-    SCHEMA,
+from services.intake.domain.model import (
     ApiKey,
     Caller,
     IdempotencyKey,
-    IntakeRepository,
     NewComplaint,
     PublicEntry,
     StoredComplaint,
     TimelineEntry,
 )
+from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
+from services.intake.repository import SCHEMA, IntakeRepository
 from shared.api_keys import hash_api_key, new_api_key
 from shared.db import DATA_ERRORS, Connection
 from shared.events import (
@@ -359,13 +358,13 @@ class IntakeService:
         elsewhere (national LAPOR disposing one to the province, through sync) are kept too, so
         their reporters can follow them here."""
         if not isinstance(event, ComplaintReceived):
-            await self.record_later_events((event,))
+            await self.apply_together((event,))
         elif event.producer != PRODUCER:
             # Intake's own were stored when accepted: nothing to do for most events.
             async with self._pool.acquire() as connection:
                 await IntakeRepository(connection).add(event.complaint, None, event.producer)
 
-    async def record_later_events(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+    async def apply_together(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
         """The consumer's handler of leading events (each of a different complaint): operators
         see every later event (the console), citizens the public timeline; all recorded in one
         statement. Returns the ids taken: all but complaints received elsewhere, left to

@@ -14,7 +14,9 @@ from faststream import FastStream
 
 from services.router.domain import Router, load_routing_table
 from services.router.domain.model import load_active_model
-from services.router.service import SCHEMA, RouterService
+from services.router.repository import SCHEMA
+from services.router.service import RouterService
+from services.router.settings import RouterSettings
 from shared.consumer import (
     event_types,
     keep_in_dead_letters,
@@ -27,51 +29,56 @@ from shared.events import ComplaintReceived, ComplaintStatusChanged, RoutingOver
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
-from shared.settings import Settings
 
 SERVICE = "router"
-settings = Settings()
-broker = build_broker(SERVICE, settings)
 
 
-@contextlib.asynccontextmanager
-async def lifespan() -> AsyncIterator[None]:
-    # The table and the active model are checked before anything connects: a bad table or
-    # model file stops the start, loudly.
-    router = Router(load_routing_table(), load_active_model())
-    pool = await create_pool(settings.database_url, max_size=5)
-    service = RouterService(pool, router, settings.complaint_events_topic)
-    subscriber = subscribe_to_complaint_events(
-        broker,
-        group_id=settings.router_consumer_group,
-        handle=service.handle,
-        handle_leading=service.route_new_complaints,
-        acts_on=event_types(ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested),
-        on_poison=keep_in_dead_letters(pool, SCHEMA),
-        topic=settings.complaint_events_topic,
-    )
-    relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+def create_app(settings: RouterSettings) -> FastStream:
+    broker = build_broker(SERVICE, settings)
 
-    background = BackgroundTasks()
-    ops = await serve_ops(
-        settings.bind_host,
-        settings.router_metrics_port,
-        dependency_checks(pool, broker),
-        background,
-        dead_letter_routes(
-            partial(pending, pool, SCHEMA),
-            partial(reapply, pool, SCHEMA, handle=service.handle),
-            settings.ops_token.get_secret_value(),
-        ),
-    )
-    background.start(relay.run(), "outbox-relay")
-    background.start(observe_lag(subscriber, settings.router_consumer_group), "consumer-lag")
-    try:
-        yield
-    finally:
-        await background.cancel()
-        await ops.cleanup()
-        await pool.close()
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        # The table and the active model are checked before anything connects: a bad table or
+        # model file stops the start, loudly.
+        router = Router(load_routing_table(), load_active_model())
+        pool = await create_pool(settings.database_url, max_size=5)
+        service = RouterService(pool, router, settings.complaint_events_topic)
+        subscriber = subscribe_to_complaint_events(
+            broker,
+            group_id=settings.router_consumer_group,
+            handle=service.handle,
+            handle_leading=service.apply_together,
+            acts_on=event_types(
+                ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested
+            ),
+            on_poison=keep_in_dead_letters(pool, SCHEMA),
+            topic=settings.complaint_events_topic,
+        )
+        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
+
+        background = BackgroundTasks()
+        ops = await serve_ops(
+            settings.bind_host,
+            settings.router_metrics_port,
+            dependency_checks(pool, broker),
+            background,
+            dead_letter_routes(
+                partial(pending, pool, SCHEMA),
+                partial(reapply, pool, SCHEMA, handle=service.handle),
+                settings.ops_token.get_secret_value(),
+            ),
+        )
+        background.start(relay.run(), "outbox-relay")
+        background.start(observe_lag(subscriber, settings.router_consumer_group), "consumer-lag")
+        try:
+            yield
+        finally:
+            await background.cancel()
+            await ops.cleanup()
+            await pool.close()
+
+    return FastStream(broker, lifespan=lifespan)
 
 
-app = FastStream(broker, lifespan=lifespan)
+settings = RouterSettings()
+app = create_app(settings)

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from shared.db import Connection
 from shared.events import Complaint, ComplaintReceived, ComplaintRouted, Event, read_stored
+from shared.outbox import enqueue_all
+
+SCHEMA = "router"
 
 # Probable duplicates: at least this trigram similarity, same region, within this window.
 DUPLICATE_SIMILARITY = 0.55
@@ -104,6 +107,9 @@ class RouterRepository:
             DUPLICATE_WINDOW_DAYS,
         )
         return {row["complaint_id"]: row["tracking_number"] for row in rows}
+
+    async def publish_all(self, events: Sequence[Event], topic: str) -> None:
+        await enqueue_all(self._db, SCHEMA, events, topic)
 
     async def save_assignments(self, assignments: Sequence[ComplaintRouted]) -> None:
         """The assignments, and each complaint's current agency with them, in one statement."""

@@ -32,12 +32,10 @@ from shared.events import (
     ComplaintStatusChanged,
     RoutingOverrideRequested,
 )
-from shared.outbox import enqueue_all
 from shared.topics import COMPLAINT_EVENTS
 from shared.working_days import due_dates
 
 PRODUCER = "router"
-SCHEMA = "router"
 
 ROUTED = Counter(
     "lapor_hub_router_assignments_total",
@@ -80,13 +78,13 @@ class RouterService:
     async def handle(self, event: AnyEvent) -> None:
         """Apply one event from the complaint stream; events the router does not act on pass."""
         if isinstance(event, ComplaintReceived):
-            await self.route_new_complaints((event,))
+            await self.apply_together((event,))
         elif isinstance(event, ComplaintStatusChanged):
             await self._apply_status(event)
         elif isinstance(event, RoutingOverrideRequested):
             await self._apply_override(event)
 
-    async def route_new_complaints(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
+    async def apply_together(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
         """Route every new complaint among `events` in one transaction (a burst of complaints
         costs a few statements, not a few per complaint); returns the ids of the events taken."""
         received = [event for event in events if isinstance(event, ComplaintReceived)]
@@ -268,7 +266,7 @@ class RouterService:
         await self._publish(connection, (routed,))
 
     async def _publish(self, connection: Connection, routed: Sequence[ComplaintRouted]) -> None:
-        await enqueue_all(connection, SCHEMA, routed, self._topic)
+        await RouterRepository(connection).publish_all(routed, self._topic)
         # Counted when the transaction is about to commit; a rollback retries and counts again,
         # which is rare enough not to matter for a rate.
         for assignment in routed:

@@ -7,6 +7,7 @@ from shared.settings import Settings
 
 
 class SyncSettings(Settings):
+    sync_metrics_port: int = 9103
     sync_consumer_group: str = "lapor-hub-sync"
     # The local queue's bound: at this many pending events Kafka consumption pauses.
     sync_max_backlog: int = 5000

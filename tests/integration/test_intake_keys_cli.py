@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lapor_hub.cli import app
-from services.intake.repository import Caller
+from services.intake.domain.model import Caller
 from services.intake.service import IntakeService
 from shared.db import create_pool
 

@@ -189,7 +189,7 @@ async def test_leading_events_together_leave_what_one_by_one_leaves_and_redelive
     taken: list[set[uuid.UUID]] = []
 
     async def record_later_events(events: Sequence[AnyEvent]) -> set[uuid.UUID]:
-        taken.append(await together.record_later_events(events))
+        taken.append(await together.apply_together(events))
         return taken[-1]
 
     on_poison = keep_in_dead_letters(pool, "intake")
@@ -237,7 +237,7 @@ async def test_leading_events_together_leave_what_one_by_one_leaves_and_redelive
 
     # Redelivered, round by round and one by one (the rounds' events again, not new ones).
     for round_, first_taken in zip(scenario.rounds, taken, strict=True):
-        assert await together.record_later_events(round_) == first_taken
+        assert await together.apply_together(round_) == first_taken
     await _one_by_one(together, scenario.events)
     assert await _read_model(pool, scenario) == recorded
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.intake.repository import PublicEntry, later_event_columns
+from services.intake.domain.model import PublicEntry
+from services.intake.repository import later_event_columns
 from services.intake.service import REPLY_NOTE, public_entry
 from shared.events import (
     Actor,

@@ -14,14 +14,14 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from services.intake.http.auth import IntakeState, WhatsAppApp, intake_state, state
+from services.intake.http.auth import IntakeState, intake_state, state
 from services.intake.http.channels import channels, operators, public
 from services.intake.http.errors import add_error_handlers, field_errors
 from services.intake.http.middleware import SizeLimitAndTiming
 from services.intake.http.open311 import open311
 from shared.ops_http import health, readiness
 
-__all__ = ["IntakeState", "WhatsAppApp", "create_api", "field_errors", "intake_state"]
+__all__ = ["IntakeState", "create_api", "field_errors", "intake_state"]
 
 operations = APIRouter(include_in_schema=False)
 

@@ -16,19 +16,12 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from services.intake.domain.channels import whatsapp_signature_valid
-from services.intake.repository import Caller
+from services.intake.domain.model import Caller
 from services.intake.service import IntakeService
+from services.intake.settings import WhatsAppApp
 from shared.events import Channel
 from shared.ops_http import ReadinessCheck
 from shared.runtime import BackgroundTasks
-
-
-@dataclass(frozen=True)
-class WhatsAppApp:
-    """The Meta app whose webhooks intake receives directly (without a gateway adding a key)."""
-
-    verify_token: str
-    app_secret: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,35 @@
+"""Intake's configuration (`LAPOR_HUB_INTAKE_*`, beside the shared settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class WhatsAppApp:
+    """The Meta app whose webhooks intake receives directly (without a gateway adding a key)."""
+
+    verify_token: str
+    app_secret: str
+
+
+class IntakeSettings(Settings):
+    intake_http_port: int = 8080
+    # Several intake processes on one port (SO_REUSEPORT), each a whole intake: see __main__.
+    intake_share_port: bool = False
+    intake_rate_limit: str = "50/second"
+    intake_db_pool_size: int = 20
+    intake_consumer_group: str = "lapor-hub-intake"
+    # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).
+    intake_whatsapp_verify_token: SecretStr | None = None
+    intake_whatsapp_app_secret: SecretStr | None = None
+
+    def whatsapp_app(self) -> WhatsAppApp | None:
+        token, secret = self.intake_whatsapp_verify_token, self.intake_whatsapp_app_secret
+        if token is None or secret is None:
+            return None
+        return WhatsAppApp(token.get_secret_value(), secret.get_secret_value())
