@@ -18,6 +18,20 @@ DUPLICATE_SIMILARITY = 0.55
 DUPLICATE_WINDOW_DAYS = 30
 
 
+def read_corrections(database_url: str) -> list[tuple[Complaint, str]]:
+    """Every correction that names the right agency, with the complaint as it was received, for
+    the trainer (a command of its own: one short psycopg connection, not the service's pool)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT c.document::text, rc.right_agency FROM router.routing_corrections rc"
+            " JOIN router.complaints c USING (complaint_id)"
+            " WHERE rc.right_agency IS NOT NULL ORDER BY rc.id"
+        ).fetchall()
+    return [(Complaint.model_validate_json(document), agency) for document, agency in rows]
+
+
 @dataclass(frozen=True)
 class RoutingHistory:
     complaint: Complaint

@@ -23,7 +23,7 @@ from services.router.domain import ComplaintText, Router, RoutingTable
 from services.router.domain.evaluation import LabelledComplaint, evaluate
 from services.router.domain.model import NO_TOPIC, TopicModel, features
 from shared.agencies import CENTRAL_AGENCY, TRIAGE_AGENCY
-from shared.events import AuthorityLevel, Complaint
+from shared.events import AuthorityLevel
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 TEAM_SET = FIXTURES / "routing_eval.jsonl"
@@ -58,19 +58,12 @@ class Correction:
 def read_corrections(database_url: str) -> list[Correction]:
     """Every correction in `router.routing_corrections` that names the right agency, with the
     complaint as it was received."""
-    import psycopg
-
+    from services.router import repository
     from services.router.service import complaint_text
 
-    with psycopg.connect(database_url) as connection:
-        rows = connection.execute(
-            "SELECT c.document::text, rc.right_agency FROM router.routing_corrections rc"
-            " JOIN router.complaints c USING (complaint_id)"
-            " WHERE rc.right_agency IS NOT NULL ORDER BY rc.id"
-        ).fetchall()
     return [
-        Correction(complaint_text(Complaint.model_validate_json(document)), agency)
-        for document, agency in rows
+        Correction(complaint_text(complaint), agency)
+        for complaint, agency in repository.read_corrections(database_url)
     ]
 
 
