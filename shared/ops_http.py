@@ -58,7 +58,8 @@ def dead_letter_routes(
 
     def authorised(request: web.Request) -> None:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), token.encode()):
+        # An empty token authorises nobody (it once matched an empty header: everyone).
+        if not token or not secrets.compare_digest(given.encode(), token.encode()):
             raise web.HTTPUnauthorized(
                 text='{"detail": "operations token required"}', content_type="application/json"
             )

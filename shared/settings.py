@@ -31,12 +31,47 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Address every HTTP endpoint binds to: loopback locally, 0.0.0.0 inside a container.
     bind_host: str = "127.0.0.1"
-    # /metrics port of the services without an HTTP API (intake and notifier serve it there).
     # Bearer token of the router's and sync's operations endpoints beyond health and metrics
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.
     ops_token: SecretStr = SecretStr("lapor-hub-local-ops-token")
+    # "development" (a developer's machine: the defaults below work) or anything else, where
+    # a service refuses to start with a secret unset, empty or at its default (`refuse_unsafe`).
+    environment: str = "development"
     # Key from which intake derives each confidential complaint's access token (HMAC of its id),
     # so the reporter gets the same token again on every retry, replay or re-import. Changing it
     # changes every token. The default is for a developer's machine only.
     intake_access_token_secret: SecretStr = SecretStr("lapor-hub-local-access-token-secret")
+
+
+class UnsafeSecretsError(SystemExit):
+    """A service outside development with a secret left unset, empty or at its default."""
+
+
+def unsafe_secrets(environment: str, settings: BaseSettings, *names: str) -> list[str]:
+    """The variables of `settings` among `names` that are unset, empty or still their
+    development default; none in development, where the defaults are meant to work."""
+    if environment == "development":
+        return []
+    fields = type(settings).model_fields
+    prefix = settings.model_config.get("env_prefix", "")
+    return [
+        f"{prefix}{name.upper()}"
+        for name in names
+        if _secret_text(getattr(settings, name)) in ("", _secret_text(fields[name].default))
+    ]
+
+
+def refuse_unsafe(unsafe: list[str]) -> None:
+    """Stop the service, naming every secret still unsafe (an empty ops token once authorised
+    everyone; a default one is in this repository for anyone to read)."""
+    if unsafe:
+        raise UnsafeSecretsError(
+            f"refusing to start outside development: set {', '.join(unsafe)}"
+            " (each is unset, empty or its development default)"
+        )
+
+
+def _secret_text(value: object) -> str:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return "" if text is None else str(text).strip()

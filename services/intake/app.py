@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from services.intake.console import console_state, mount_console
+from services.intake.console.settings import ConsoleSettings
 from services.intake.http import create_api, intake_state
 from services.intake.repository import SCHEMA
 from services.intake.service import PRODUCER, IntakeService
@@ -30,6 +31,7 @@ from shared.events import ComplaintReceived
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
+from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "intake"
 log = logging.getLogger(__name__)
@@ -47,6 +49,11 @@ async def _consume_when_kafka_answers(broker: KafkaBroker) -> None:
 
 
 def create_app(settings: IntakeSettings) -> FastAPI:
+    refuse_unsafe(
+        unsafe_secrets(settings.environment, settings, "intake_access_token_secret", "ops_token")
+        # Unset, each intake process would sign its console sessions with a key of its own.
+        + unsafe_secrets(settings.environment, ConsoleSettings(), "console_session_secret")
+    )
     broker = build_broker(SERVICE, settings)
 
     @contextlib.asynccontextmanager

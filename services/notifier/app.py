@@ -30,6 +30,7 @@ from shared.events import ComplaintReceived, ComplaintRouted
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
+from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "notifier"
 
@@ -43,6 +44,11 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 def create_app(settings: NotifierSettings) -> FastStream:
+    # Webhook secrets need 16 characters or more in every environment (the directory's check).
+    if settings.notifier_citizen_sms_gateway_url:
+        refuse_unsafe(
+            unsafe_secrets(settings.environment, settings, "notifier_citizen_sms_gateway_secret")
+        )
     broker = build_broker(SERVICE, settings)
 
     @contextlib.asynccontextmanager

@@ -29,11 +29,13 @@ from shared.events import ComplaintReceived, ComplaintStatusChanged, RoutingOver
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
+from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "router"
 
 
 def create_app(settings: RouterSettings) -> FastStream:
+    refuse_unsafe(unsafe_secrets(settings.environment, settings, "ops_token"))
     broker = build_broker(SERVICE, settings)
 
     @contextlib.asynccontextmanager

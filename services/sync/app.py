@@ -33,11 +33,17 @@ from shared.events import ComplaintReceived, ComplaintRouted, ComplaintStatusCha
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
+from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "sync"
 
 
 def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStream:
+    refuse_unsafe(
+        unsafe_secrets(settings.environment, settings, "ops_token")
+        # The simulator's credentials, which national LAPOR itself would refuse.
+        + unsafe_secrets(settings.environment, national, "authorization", "token")
+    )
     broker = build_broker(SERVICE, settings)
 
     @contextlib.asynccontextmanager
