@@ -85,9 +85,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         api.state.intake = intake_state(
             service,
             dependency_checks(pool, broker),
-            settings.intake_rate_limit,
+            settings,
             background,
-            settings.whatsapp_app(),
         )
         api.state.console = console_state(pool, service, settings.complaint_events_topic)
         try:

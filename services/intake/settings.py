@@ -22,6 +22,10 @@ class IntakeSettings(Settings):
     # Several intake processes on one port (SO_REUSEPORT), each a whole intake: see __main__.
     intake_share_port: bool = False
     intake_rate_limit: str = "50/second"
+    # Lookups by tracking number (status page, Open311) need no key: per client address, this
+    # many, and this many that find nothing (someone guessing numbers; then every lookup waits).
+    intake_public_rate_limit: str = "60/minute"
+    intake_public_miss_limit: str = "10/minute"
     intake_db_pool_size: int = 20
     intake_consumer_group: str = "lapor-hub-intake"
     # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).

@@ -9,7 +9,7 @@ import hmac
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.intake.domain.tracking import new_tracking_number
 from services.intake.service import IntakeService
 from shared.db import create_pool
 from shared.events import (
@@ -111,6 +112,7 @@ def _intake(
     topic: str,
     rate_limit: str = "1000/second",
     *,
+    public_limits: tuple[str, str] = ("1000/second", "1000/second"),
     name: str = "intake",
     port: int | None = None,
     share_port: bool = False,
@@ -127,6 +129,8 @@ def _intake(
             "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
             "LAPOR_HUB_INTAKE_HTTP_PORT": str(port),
             "LAPOR_HUB_INTAKE_RATE_LIMIT": rate_limit,
+            "LAPOR_HUB_INTAKE_PUBLIC_RATE_LIMIT": public_limits[0],
+            "LAPOR_HUB_INTAKE_PUBLIC_MISS_LIMIT": public_limits[1],
             "LAPOR_HUB_INTAKE_WHATSAPP_VERIFY_TOKEN": META_VERIFY_TOKEN,
             "LAPOR_HUB_INTAKE_WHATSAPP_APP_SECRET": META_APP_SECRET,
         },
@@ -774,6 +778,68 @@ def test_each_key_has_its_own_rate_limit(
     assert over.status_code == 429
     assert 1 <= int(over.headers["Retry-After"]) <= 61
     assert other_key.status_code == 202
+
+
+PublicLimited = Callable[[tuple[str, str]], tuple[Intake, str]]
+
+
+@pytest.fixture
+def public_limited(
+    database_url: str, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> Iterator[PublicLimited]:
+    """Starts an intake with the given public lookup limits (per address; misses per address)
+    and gives it with one complaint's tracking number; stops it afterwards."""
+    started: list[Intake] = []
+
+    def start(limits: tuple[str, str]) -> tuple[Intake, str]:
+        limited = _intake(database_url, bootstrap_servers, fresh_topic.name, public_limits=limits)
+        started.append(limited)
+        limited.process.start()
+        form = {"title": "Lampu jalan", "body": "Lampu jalan mati."}
+        web = {"X-API-Key": keys["channel:web"]}
+        accepted = limited.http.post("/v1/complaints", headers=web, json=form)
+        return limited, accepted.json()["tracking_number"]
+
+    yield start
+    for limited in started:
+        limited.process.stop()
+
+
+def test_a_client_guessing_tracking_numbers_is_throttled_counted_and_logged(
+    public_limited: PublicLimited,
+) -> None:
+    limited, tracking = public_limited(("8/minute", "3/minute"))
+    http = limited.http
+    found = [http.get(f"/v1/complaints/{tracking}").status_code for _ in range(2)]
+    guesses = [new_tracking_number(date.today()) for _ in range(3)]
+    missed = [
+        http.get(f"/v1/complaints/{guesses[0]}").status_code,
+        http.get(f"/open311/v2/requests/{guesses[1]}.json").status_code,
+        http.get(f"/v1/complaints/{guesses[2]}").status_code,
+    ]
+    # Three misses: even a number that exists waits now, on either route.
+    after_scan = http.get(f"/v1/complaints/{tracking}")
+    open311_after_scan = http.get(f"/open311/v2/requests/{tracking}.json")
+    metrics = http.get("/metrics").text
+    assert found == [200, 200]
+    assert missed == [404, 404, 404]
+    for refused in (after_scan, open311_after_scan):
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert (
+        'lapor_hub_intake_public_lookup_misses_total{route="/v1/complaints/{tracking_number}"} 2.0'
+        in metrics
+    )
+    log = limited.process.log_path.read_text(encoding="utf-8")
+    assert all(guess in log for guess in guesses)
+
+
+def test_the_public_lookups_of_one_address_are_limited_even_when_they_find_something(
+    public_limited: PublicLimited,
+) -> None:
+    limited, tracking = public_limited(("3/minute", "3/minute"))
+    statuses = [limited.http.get(f"/v1/complaints/{tracking}").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
 
 
 async def test_the_public_status_shows_no_reply_text_and_no_phone_or_nik(

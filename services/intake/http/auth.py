@@ -1,35 +1,44 @@
 """Who is calling intake's API, and whether they may: API keys (header or bearer), their scope,
-the per-key rate limit, and Meta's signed WhatsApp webhooks."""
+the per-key rate limit, Meta's signed WhatsApp webhooks, and the per-address limit of the public
+lookups by tracking number."""
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from limits import RateLimitItem
-from limits import parse as parse_rate
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from prometheus_client import Counter
 
 from services.intake.domain.channels import whatsapp_signature_valid
 from services.intake.domain.model import Caller
 from services.intake.service import IntakeService
-from services.intake.settings import WhatsAppApp
+from services.intake.settings import IntakeSettings, WhatsAppApp
 from shared.events import Channel
 from shared.ops_http import ReadinessCheck
+from shared.rate_limits import RateLimitItem, RateLimits, parse_rate
 from shared.runtime import BackgroundTasks
+
+log = logging.getLogger(__name__)
+PUBLIC_MISSES = Counter(
+    "lapor_hub_intake_public_lookup_misses_total",
+    "Public lookups (status page, Open311) of a tracking number that does not exist or is not"
+    " shown without its access token: many are someone guessing numbers",
+    ["route"],
+)
 
 
 @dataclass(frozen=True)
 class IntakeState:
     service: IntakeService
     checks: Mapping[str, ReadinessCheck]
-    limiter: SlidingWindowCounterRateLimiter
+    limits: RateLimits
     per_key: RateLimitItem
+    public_per_address: RateLimitItem
+    public_misses_per_address: RateLimitItem
     background: BackgroundTasks
     whatsapp: WhatsAppApp | None = None
 
@@ -37,20 +46,19 @@ class IntakeState:
 def intake_state(
     service: IntakeService,
     checks: Mapping[str, ReadinessCheck],
-    rate_limit: str,
+    settings: IntakeSettings,
     background: BackgroundTasks,
-    whatsapp: WhatsAppApp | None = None,
 ) -> IntakeState:
     """What the routes need, set on `app.state.intake` once the database pool exists."""
     return IntakeState(
         service,
         checks,
-        # A sliding-window counter: two counters per key. limits' in-memory moving window keeps
-        # every hit and expires them through a thread hop per request (a tenth of intake's CPU).
-        SlidingWindowCounterRateLimiter(MemoryStorage()),
-        parse_rate(rate_limit),
+        RateLimits(),
+        parse_rate(settings.intake_rate_limit),
+        parse_rate(settings.intake_public_rate_limit),
+        parse_rate(settings.intake_public_miss_limit),
         background,
-        whatsapp,
+        settings.whatsapp_app(),
     )
 
 
@@ -73,14 +81,31 @@ async def authorised(request: Request, key: str) -> Caller:
 
 async def _within_rate_limit(request: Request, caller: Caller) -> None:
     intake = state(request)
-    if not await intake.limiter.hit(intake.per_key, str(caller.key_id)):
-        stats = await intake.limiter.get_window_stats(intake.per_key, str(caller.key_id))
-        retry_after = max(1, int(stats.reset_time - time.time()) + 1)
-        raise HTTPException(
-            429,
-            "Terlalu banyak permintaan / too many requests",
-            headers={"Retry-After": str(retry_after)},
-        )
+    await intake.limits.hit(intake.per_key, f"key:{caller.key_id}")
+
+
+@dataclass(frozen=True)
+class PublicLookup:
+    """A lookup by tracking number, which needs no key: one client address may make so many,
+    and far fewer that find nothing (29^6 numbers a year, with a public check character)."""
+
+    intake: IntakeState
+    address: str
+    route: str
+
+    async def missed(self, tracking_number: str) -> None:
+        """Nothing to show: counted (a metric, a log line, the address's misses)."""
+        PUBLIC_MISSES.labels(self.route).inc()
+        await self.intake.limits.count(self.intake.public_misses_per_address, self.address)
+        log.warning("public lookup found nothing: %r from %s", tracking_number[:40], self.address)
+
+
+async def _public_lookup(request: Request) -> PublicLookup:
+    intake = state(request)
+    address = f"address:{request.client.host if request.client else '-'}"
+    await intake.limits.check(intake.public_misses_per_address, address)
+    await intake.limits.hit(intake.public_per_address, address)
+    return PublicLookup(intake, address, getattr(request.scope.get("route"), "path", "-"))
 
 
 # Security schemes rather than plain header parameters: OpenAPI shows how to authenticate, and
@@ -116,6 +141,7 @@ async def _whatsapp_sender(
 
 Authenticated = Annotated[Caller, Depends(_caller)]
 WhatsAppSender = Annotated[Caller, Depends(_whatsapp_sender)]
+Lookup = Annotated[PublicLookup, Depends(_public_lookup)]
 
 
 async def _service(request: Request) -> IntakeService:  # async: no thread-pool hop

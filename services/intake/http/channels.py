@@ -23,7 +23,14 @@ from services.intake.domain.channels import (
 )
 from services.intake.domain.imports import HandCollectedChannel, parse_import
 from services.intake.domain.tracking import normalize
-from services.intake.http.auth import Authenticated, Service, WhatsAppSender, require, state
+from services.intake.http.auth import (
+    Authenticated,
+    Lookup,
+    Service,
+    WhatsAppSender,
+    require,
+    state,
+)
 from services.intake.http.errors import REJECTED
 from services.intake.service import Accepted
 from shared.events import Channel, ComplaintContent
@@ -195,12 +202,14 @@ async def import_file(request: Request, caller: Authenticated, service: Service)
 async def public_status(
     tracking_number: str,
     service: Service,
+    lookup: Lookup,
     access_token: Annotated[str | None, Query()] = None,
     x_access_token: Annotated[str | None, Header()] = None,
 ) -> PublicStatusOut:
     """A complaint's public status and timeline; a confidential one needs its access token."""
     status = await service.public_status(normalize(tracking_number), x_access_token or access_token)
     if status is None:
+        await lookup.missed(tracking_number)
         raise HTTPException(404, "Pengaduan tidak ditemukan / complaint not found")
     complaint = status.complaint
     return PublicStatusOut(

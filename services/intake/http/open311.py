@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from services.intake.domain.channels import Inbound
 from services.intake.domain.tracking import normalize
-from services.intake.http.auth import Service, authorised, require
+from services.intake.http.auth import Lookup, Service, authorised, require
 from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
 from shared.masking import masked, masked_or_none
 
@@ -82,9 +82,10 @@ async def open311_request(
 
 
 @open311.get("/requests/{service_request_id}.json")
-async def open311_status(service_request_id: str, service: Service) -> JSONResponse:
+async def open311_status(service_request_id: str, service: Service, lookup: Lookup) -> JSONResponse:
     status = await service.public_status(normalize(service_request_id), None)
     if status is None:
+        await lookup.missed(service_request_id)
         return JSONResponse([{"code": 404, "description": "not found"}], 404)
     complaint = status.complaint
     coordinates = complaint.location.coordinates
