@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from services.intake.cli import import_file, keys_app
-from services.notifier.cli import notifier_app
+from services.notifier.cli import instansi_app, notifier_app
 from services.router.cli import route_app
 from services.sync.cli import sync_app
 from shared.settings import Settings
@@ -29,6 +29,7 @@ app.add_typer(route_app, name="route")
 app.add_typer(keys_app, name="keys")
 app.command("import")(import_file)
 app.add_typer(notifier_app, name="notifier")
+app.add_typer(instansi_app, name="instansi")
 app.add_typer(sync_app, name="sync")
 
 

@@ -99,7 +99,11 @@ def create_app(settings: NotifierSettings) -> FastStream:
 
         background = BackgroundTasks()
         api = inbox_api(
-            service, pool, checks=dependency_checks(pool, broker), background=background
+            service,
+            pool,
+            checks=dependency_checks(pool, broker),
+            background=background,
+            settings=settings,
         )
         server = _EmbeddedServer(
             uvicorn.Config(

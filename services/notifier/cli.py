@@ -13,6 +13,7 @@ from typing import TypeVar
 import typer
 
 from services.notifier.directory import DIRECTORY_FILE
+from services.notifier.domain.staff import MIN_PASSWORD_LENGTH
 
 notifier_app = typer.Typer(help="The notifier: agency directory, API keys, dead letters.")
 directory_app = typer.Typer(help="The agency directory.", no_args_is_help=True)
@@ -131,3 +132,79 @@ def retry(delivery_id: uuid.UUID) -> None:
         typer.secho(f"no dead letter {delivery_id}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"{delivery_id}: queued again")
+
+
+instansi_app = typer.Typer(
+    help="Staff accounts of the agency web inbox (/instansi): one per person, passwords hashed.",
+    no_args_is_help=True,
+)
+PASSWORD_OPTION = typer.Option(
+    ...,
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help=f"At least {MIN_PASSWORD_LENGTH} characters (asked for when not given)",
+)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _password_hash(password: str) -> str:
+    from services.notifier.domain.staff import hash_password, password_problem
+
+    problem = password_problem(password)
+    if problem:
+        _fail(problem, 2)
+    return hash_password(password)
+
+
+@instansi_app.command("create")
+def instansi_create(
+    username: str,
+    agency: str = typer.Option(..., help="The agency's code (shared/agencies.csv), e.g. 63.pupr"),
+    name: str = typer.Option(..., help="The staff member's full name, shown in every action"),
+    password: str = PASSWORD_OPTION,
+) -> None:
+    """Create a staff member's account of an agency."""
+    from services.notifier.domain.staff import username_problem
+    from shared.agencies import agency_names
+
+    username = username.strip().lower()
+    if problem := username_problem(username):
+        _fail(problem, 2)
+    if agency not in agency_names():
+        _fail(f"unknown agency {agency!r} (see shared/agencies.csv)", 2)
+    hashed = _password_hash(password)
+    created = _with_repository(
+        lambda repository: repository.create_staff(username, agency, name.strip(), hashed)
+    )
+    if not created:
+        _fail(f"{username}: the username is taken")
+    typer.echo(f"{username}: account of {agency} created; log in at /instansi")
+
+
+@instansi_app.command("password")
+def instansi_password(username: str, password: str = PASSWORD_OPTION) -> None:
+    """Set an account's password again (and enable it); its open sessions end."""
+    hashed = _password_hash(password)
+    if not _with_repository(lambda repository: repository.set_staff_password(username, hashed)):
+        _fail(f"no account {username}")
+    typer.echo(f"{username}: password set")
+
+
+@instansi_app.command("disable")
+def instansi_disable(username: str) -> None:
+    """Disable an account (someone left the agency); its open sessions end."""
+    if not _with_repository(lambda repository: repository.disable_staff(username)):
+        _fail(f"no enabled account {username}")
+    typer.echo(f"{username}: disabled")
+
+
+@instansi_app.command("list")
+def instansi_list() -> None:
+    """Every account, as JSON lines."""
+    for row in _with_repository(lambda repository: repository.staff_list()):
+        typer.echo(json.dumps(row, default=str))

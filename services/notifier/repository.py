@@ -61,6 +61,38 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class StaffAccount:
+    """A staff member of an agency with a login to the web inbox."""
+
+    id: int
+    username: str
+    agency_code: str
+    display_name: str
+    session_epoch: int
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """What happened to a complaint's assignments: each routing and each action, with who."""
+
+    at: datetime
+    agency_code: str
+    action: str  # 'routed' for the assignment itself, else an InboxAction's value
+    status: str
+    note: str | None
+    suggested_agency_code: str | None
+    by: str | None  # the staff member's name, or the API key's; None for a routing
+
+
+@dataclass(frozen=True)
+class AnswerTemplate:
+    id: int
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
 class DeliveryCause:
     """The event a delivery comes of, and its complaint."""
 
@@ -139,6 +171,13 @@ def _assignment(row: object) -> AssignmentRow:
     values = dict(row)  # type: ignore[call-overload]
     values["status"] = ComplaintStatus(values["status"])
     return AssignmentRow(**values)
+
+
+_STAFF_COLUMNS = "id, username, agency_code, display_name, session_epoch, password_hash"
+
+
+def _staff(row: object) -> StaffAccount | None:
+    return None if row is None else StaffAccount(**dict(row))  # type: ignore[call-overload]
 
 
 # Only the worker holding the current attempt may mark it (a lease taken over moved `attempts`).
@@ -306,6 +345,14 @@ class NotifierRepository:
         )
         return None if document is None else read_stored(Complaint, document)
 
+    async def complaints(self, complaint_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Complaint]:
+        rows = await self._db.fetch(
+            "SELECT complaint_id, document FROM notifier.complaints"
+            " WHERE complaint_id = ANY($1::uuid[])",
+            list(complaint_ids),
+        )
+        return {row["complaint_id"]: read_stored(Complaint, row["document"]) for row in rows}
+
     async def overdue_by_agency(self) -> dict[str, int]:
         """Current assignments past their follow-up due date (in WITA) and not followed up."""
         rows = await self._db.fetch(
@@ -366,7 +413,12 @@ class NotifierRepository:
         return bool(handled)
 
     async def record_action(
-        self, assignment: AssignmentRow, transition: Transition, key_name: str, event_id: uuid.UUID
+        self,
+        assignment: AssignmentRow,
+        transition: Transition,
+        key_name: str,
+        event_id: uuid.UUID,
+        staff_account_id: int | None = None,
     ) -> None:
         await self._db.execute(
             "UPDATE notifier.assignments SET status = $2, updated_at = now() WHERE id = $1",
@@ -375,8 +427,8 @@ class NotifierRepository:
         )
         await self._db.execute(
             "INSERT INTO notifier.assignment_actions (assignment_id, action, previous_status,"
-            " status, note, suggested_agency_code, key_name, event_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            " status, note, suggested_agency_code, key_name, event_id, staff_account_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             assignment.id,
             transition.action.value,
             transition.previous.value,
@@ -385,7 +437,120 @@ class NotifierRepository:
             transition.suggested_agency_code,
             key_name,
             event_id,
+            staff_account_id,
         )
+
+    async def history(self, complaint_id: uuid.UUID) -> list[HistoryLine]:
+        """Every routing of the complaint and every action on it, in the order they happened."""
+        rows = await self._db.fetch(
+            "SELECT routed_at AS at, agency_code, 'routed' AS action, 'routed' AS status,"
+            " NULL AS note, NULL AS suggested_agency_code, NULL AS by, 0 AS seq"
+            " FROM notifier.assignments WHERE complaint_id = $1"
+            " UNION ALL SELECT x.acted_at, a.agency_code, x.action, x.status, x.note,"
+            " x.suggested_agency_code, coalesce(s.display_name || ' (' || s.username || ')',"
+            " x.key_name), x.id FROM notifier.assignment_actions x"
+            " JOIN notifier.assignments a ON a.id = x.assignment_id"
+            " LEFT JOIN notifier.staff_accounts s ON s.id = x.staff_account_id"
+            " WHERE a.complaint_id = $1 ORDER BY at, seq",
+            complaint_id,
+        )
+        return [HistoryLine(**{k: v for k, v in dict(row).items() if k != "seq"}) for row in rows]
+
+    # --- staff accounts of the web inbox and their answer templates ----------------------------
+
+    async def create_staff(
+        self, username: str, agency_code: str, display_name: str, password_hash: str
+    ) -> bool:
+        """False when the username is taken."""
+        created = await self._db.fetchval(
+            "INSERT INTO notifier.staff_accounts (username, agency_code, display_name,"
+            " password_hash) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING"
+            " RETURNING true",
+            username,
+            agency_code,
+            display_name,
+            password_hash,
+        )
+        return bool(created)
+
+    async def staff_by_username(self, username: str) -> StaffAccount | None:
+        """An account that may log in (not disabled)."""
+        return _staff(
+            await self._db.fetchrow(
+                f"SELECT {_STAFF_COLUMNS} FROM notifier.staff_accounts"
+                " WHERE username = $1 AND disabled_at IS NULL",
+                username,
+            )
+        )
+
+    async def staff_session(self, account_id: int, epoch: int) -> StaffAccount | None:
+        """The account of a session, while it is enabled and its password unchanged."""
+        return _staff(
+            await self._db.fetchrow(
+                f"SELECT {_STAFF_COLUMNS} FROM notifier.staff_accounts WHERE id = $1"
+                " AND session_epoch = $2 AND disabled_at IS NULL",
+                account_id,
+                epoch,
+            )
+        )
+
+    async def set_staff_password(self, username: str, password_hash: str) -> bool:
+        """A new password (and re-enabled); the account's sessions end."""
+        changed = await self._db.fetchval(
+            "UPDATE notifier.staff_accounts SET password_hash = $2, disabled_at = NULL,"
+            " session_epoch = session_epoch + 1 WHERE username = $1 RETURNING true",
+            username,
+            password_hash,
+        )
+        return bool(changed)
+
+    async def disable_staff(self, username: str) -> bool:
+        disabled = await self._db.fetchval(
+            "UPDATE notifier.staff_accounts SET disabled_at = now(),"
+            " session_epoch = session_epoch + 1"
+            " WHERE username = $1 AND disabled_at IS NULL RETURNING true",
+            username,
+        )
+        return bool(disabled)
+
+    async def staff_list(self) -> list[dict[str, Any]]:
+        rows = await self._db.fetch(
+            "SELECT username, agency_code, display_name, created_at, disabled_at"
+            " FROM notifier.staff_accounts ORDER BY agency_code, username"
+        )
+        return [dict(row) for row in rows]
+
+    async def answer_templates(self, agency_code: str) -> list[AnswerTemplate]:
+        rows = await self._db.fetch(
+            "SELECT id, title, body FROM notifier.answer_templates WHERE agency_code = $1"
+            " ORDER BY title",
+            agency_code,
+        )
+        return [AnswerTemplate(**dict(row)) for row in rows]
+
+    async def add_answer_template(
+        self, agency_code: str, title: str, body: str, created_by: int | None
+    ) -> bool:
+        """False when the agency has a template of that title."""
+        added = await self._db.fetchval(
+            "INSERT INTO notifier.answer_templates (agency_code, title, body, created_by)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (agency_code, title) DO NOTHING"
+            " RETURNING true",
+            agency_code,
+            title,
+            body,
+            created_by,
+        )
+        return bool(added)
+
+    async def delete_answer_template(self, agency_code: str, template_id: int) -> bool:
+        deleted = await self._db.fetchval(
+            "DELETE FROM notifier.answer_templates WHERE agency_code = $1 AND id = $2"
+            " RETURNING true",
+            agency_code,
+            template_id,
+        )
+        return bool(deleted)
 
     async def contacts(self, agency_code: str) -> AgencyContacts | None:
         document = await self._db.fetchval(

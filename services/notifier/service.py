@@ -198,10 +198,12 @@ class NotifierService:
         *,
         note: str | None = None,
         suggested_agency_code: str | None = None,
+        staff_account_id: int | None = None,
     ) -> AssignmentRow | None:
-        """An agency's action on its current assignment, stored with its ComplaintStatusChanged
-        (and the reporter's update) in one transaction; the assignment as it is now, or None when
-        the agency has no such assignment. Raises InvalidTransitionError or MissingTextError."""
+        """An agency's action on its current assignment (by an API key's `officer`, or a staff
+        member's web login), stored with its ComplaintStatusChanged (and the reporter's update)
+        in one transaction; the assignment as it is now, or None when the agency has no such
+        assignment. Raises InvalidTransitionError or MissingTextError."""
         async with self._pool.acquire() as connection, connection.transaction():
             repository = NotifierRepository(connection)
             row = await repository.current_assignment(tracking_number, agency, for_update=True)
@@ -221,7 +223,9 @@ class NotifierService:
                 note=transition.note,
                 suggested_agency_code=transition.suggested_agency_code,
             )
-            await repository.record_action(row, transition, officer, event.event_id)
+            await repository.record_action(
+                row, transition, officer, event.event_id, staff_account_id
+            )
             await repository.publish(event, self._topic)
             await self._tell_the_reporter(repository, row, event)
             return await repository.current_assignment(tracking_number, agency)

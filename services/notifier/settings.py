@@ -49,6 +49,13 @@ class NotifierSettings(Settings):
     # (the outcomes' from 1.15 to 0.45), and its webhook p99 from ~50 to ~55-115 ms (an agency's
     # slot is held until its outcome is recorded). 0 turns it off.
     notifier_delivery_outcome_linger_s: float = 0.005
+    # The agency web inbox (/instansi): signs its session cookies; unset, a random one per process
+    # (sessions end on a restart, and several notifier processes need the same secret).
+    notifier_pages_session_secret: SecretStr | None = None
+    notifier_pages_session_hours: float = 10.0
+    # Cookies only over https (set when the pages are served behind TLS); they always are Secure
+    # when the request itself came over https.
+    notifier_pages_secure_cookies: bool = False
     # How often the deadline job looks for reminders and escalations to send.
     notifier_deadline_interval_s: float = 300.0
 

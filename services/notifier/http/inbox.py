@@ -26,8 +26,10 @@ from services.notifier.domain.inbox import (
     allowed_actions,
 )
 from services.notifier.domain.privacy import AgencyView, agency_view
+from services.notifier.http.pages import mount_pages
 from services.notifier.repository import ApiKey, AssignmentRow, NotifierRepository
 from services.notifier.service import NotifierService
+from services.notifier.settings import NotifierSettings
 from shared.db import Connection
 from shared.ops_http import ReadinessCheck, health, readiness
 from shared.runtime import BackgroundTasks
@@ -280,7 +282,9 @@ def inbox_api(
     *,
     checks: Mapping[str, ReadinessCheck],
     background: BackgroundTasks,
+    settings: NotifierSettings | None = None,
 ) -> FastAPI:
+    """The JSON inbox API, operations, and the agency web inbox (`/instansi`) beside them."""
     api = FastAPI(
         title="lapor-hub notifier: agency inbox",
         description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
@@ -289,4 +293,5 @@ def inbox_api(
     api.state.wiring = Wiring(service=service, pool=pool, checks=checks, background=background)
     api.include_router(inbox)
     api.include_router(operations)
+    mount_pages(api, service, pool, settings or NotifierSettings())
     return api

@@ -1,0 +1,550 @@
+"""The agency web inbox (`/instansi`, server-rendered, Bahasa Indonesia first with `?lang=en`):
+an agency's staff log in with their own account, see their agency's assignments (overdue on top),
+open one (masked as every agency-facing message is: `agency_view`), and act on it. Each action is
+`NotifierService.act`, the same call the JSON inbox API makes, recorded with the staff account.
+
+The session is a signed cookie (HttpOnly, SameSite=Strict, Secure over https or when configured)
+holding the account's id and session epoch, never the password; it ends at logout, after
+`notifier_pages_session_hours`, or when the account is disabled or its password set again. Every
+form carries a CSRF token: the session's, or before login the browser's (`shared.pages`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from services.notifier.domain.inbox import (
+    InboxAction,
+    InvalidTransitionError,
+    MissingTextError,
+    allowed_actions,
+)
+from services.notifier.domain.privacy import agency_view
+from services.notifier.domain.staff import LoginThrottle, inbox_order, is_overdue, password_matches
+from services.notifier.http.pages_text import ENGLISH, MESSAGES, STATUS_LABELS
+from services.notifier.repository import AssignmentRow, NotifierRepository, StaffAccount
+from services.notifier.service import NotifierService
+from services.notifier.settings import NotifierSettings
+from shared.agencies import TRIAGE_AGENCY, agency_names
+from shared.pages import (
+    SECURITY_HEADERS,
+    FormGuard,
+    language,
+    remember_language,
+    set_cookie,
+    translator,
+)
+from shared.working_days import WITA
+
+PREFIX = "/instansi"
+SESSION_COOKIE = "lapor_instansi"
+FLASH_COOKIE = "lapor_instansi_flash"
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+pages = APIRouter(prefix=PREFIX, include_in_schema=False)
+# The page's path segment of each action, as the JSON API names them.
+ACTIONS = {
+    "terima": InboxAction.ACKNOWLEDGE,
+    "tindak-lanjut": InboxAction.FOLLOW_UP,
+    "tolak": InboxAction.REJECT,
+    "selesai": InboxAction.RESOLVE,
+}
+
+
+@dataclass
+class PagesState:
+    service: NotifierService
+    pool: asyncpg.Pool
+    signer: URLSafeTimedSerializer
+    guard: FormGuard
+    throttle: LoginThrottle
+    session_s: int
+    secure_cookies: bool
+    agencies: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Staff:
+    account: StaffAccount
+    csrf: str
+
+
+class LoginRequiredError(Exception):
+    """No valid session: the browser is sent to the login page."""
+
+
+def _state(request: Request) -> PagesState:
+    state: PagesState = request.app.state.pages
+    return state
+
+
+def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    secure = _state(request).secure_cookies
+    set_cookie(response, request, name, value, max_age, path=PREFIX, secure=secure)
+
+
+async def _staff(request: Request) -> Staff:
+    state = _state(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        raise LoginRequiredError
+    try:
+        data = state.signer.loads(cookie, max_age=state.session_s)
+        account_id, epoch, csrf = int(data["a"]), int(data["e"]), str(data["c"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise LoginRequiredError from None
+    async with state.pool.acquire() as connection:
+        account = await NotifierRepository(connection).staff_session(account_id, epoch)
+    if account is None:
+        raise LoginRequiredError
+    return Staff(account, csrf)
+
+
+StaffMember = Annotated[Staff, Depends(_staff)]
+Csrf = Annotated[str, Form(alias="csrf", max_length=200)]
+
+
+class FormExpiredError(Exception):
+    """A form without its session's (or browser's) CSRF token."""
+
+
+def _checked(staff: Staff, token: str) -> None:
+    if not secrets.compare_digest(staff.csrf, token):
+        raise FormExpiredError
+
+
+async def login_required(request: Request, _: Exception) -> Response:
+    response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+async def form_expired(request: Request, _: Exception) -> Response:
+    return _page(request, "error.html", None, status=403, message="FORM_EXPIRED")
+
+
+def _redirect(request: Request, to: str, flash: str, ok: bool = True) -> Response:
+    """After a form: to a page, with a message shown once there (already in the reader's
+    language)."""
+    response = RedirectResponse(f"{PREFIX}{to}", status_code=303)
+    _set_cookie(response, request, FLASH_COOKIE, _state(request).signer.dumps([ok, flash]), 60)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _wita(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment.astimezone(WITA):%d-%m-%Y %H:%M} WITA"
+
+
+def _today() -> date:
+    return datetime.now(WITA).date()
+
+
+def _page(
+    request: Request,
+    template: str,
+    staff: Staff | None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    state = _state(request)
+    lang = language(request)
+    flash = None
+    if FLASH_COOKIE in request.cookies:
+        try:
+            flash = state.signer.loads(request.cookies[FLASH_COOKIE], max_age=60)
+        except BadSignature:
+            flash = None
+    gettext = translator(ENGLISH, lang)
+    response: Response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "staff": staff.account if staff else None,
+            "agency_name": state.agencies.get(staff.account.agency_code) if staff else None,
+            "csrf": staff.csrf if staff else "",
+            "flash": flash,
+            "prefix": PREFIX,
+            "lang": lang,
+            "_": gettext,
+            "status_label": lambda value: gettext(STATUS_LABELS.get(value) or value),
+            "wita": _wita,
+            "messages": MESSAGES,
+            **context,
+        },
+        status_code=status,
+    )
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path=PREFIX)
+    remember_language(response, request, PREFIX)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+# --- login and logout ---------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request, *, status: int = 200, error: str | None = None, username: str = ""
+) -> Response:
+    state = _state(request)
+    browser = state.guard.browser(request)
+    response = _page(
+        request,
+        "login.html",
+        None,
+        status=status,
+        error=error,
+        username=username,
+        login_csrf=state.guard.token(browser),
+    )
+    state.guard.keep(response, request, browser, PREFIX)
+    return response
+
+
+@pages.get("/masuk", response_class=HTMLResponse)
+async def login_page(request: Request) -> Response:
+    return _login_page(request)
+
+
+@pages.post("/masuk")
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=63)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Csrf,
+) -> Response:
+    state = _state(request)
+    if not state.guard.valid(request, csrf):
+        return _login_page(request, status=403, error="FORM_EXPIRED", username=username)
+    username = username.strip().lower()
+    address = _client_address(request)
+    wait_s = state.throttle.wait_s(username, address, time.monotonic())
+    if wait_s > 0:
+        response = _login_page(request, status=429, error="TOO_MANY_LOGINS", username=username)
+        response.headers["Retry-After"] = str(int(wait_s) + 1)
+        return response
+    async with state.pool.acquire() as connection:
+        account = await NotifierRepository(connection).staff_by_username(username)
+    # argon2 takes tens of milliseconds of CPU: off the event loop.
+    matches = await asyncio.to_thread(
+        password_matches, account.password_hash if account else None, password
+    )
+    if account is None or not matches:
+        state.throttle.failed(username, address, time.monotonic())
+        return _login_page(request, status=401, error="BAD_LOGIN", username=username)
+    state.throttle.succeeded(username)
+    session = {"a": account.id, "e": account.session_epoch, "c": secrets.token_urlsafe(24)}
+    response = RedirectResponse(PREFIX, status_code=303)
+    _set_cookie(response, request, SESSION_COOKIE, state.signer.dumps(session), state.session_s)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@pages.post("/keluar")
+async def logout(request: Request, staff: StaffMember, csrf: Csrf) -> Response:
+    _checked(staff, csrf)
+    response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+# --- the inbox ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListItem:
+    tracking_number: str
+    title: str
+    status: Any
+    followup_due: date
+    disposition_due: date
+    routed_at: datetime
+    overdue: bool
+    confidential: bool
+
+
+@pages.get("", response_class=HTMLResponse)
+async def inbox(request: Request, staff: StaffMember) -> Response:
+    state = _state(request)
+    today = _today()
+    async with state.pool.acquire() as connection:
+        repository = NotifierRepository(connection)
+        rows = await repository.assignments_of(staff.account.agency_code)
+        complaints = await repository.complaints([row.complaint_id for row in rows])
+    items = []
+    for row in rows:
+        complaint = complaints.get(row.complaint_id)
+        view = agency_view(complaint) if complaint else None
+        items.append(
+            ListItem(
+                tracking_number=row.tracking_number,
+                title=view.title if view else "-",
+                status=row.status,
+                followup_due=row.followup_due,
+                disposition_due=row.disposition_due,
+                routed_at=row.routed_at,
+                overdue=is_overdue(row.status, row.followup_due, today),
+                confidential=bool(view and view.confidential),
+            )
+        )
+    ordered = inbox_order(items, today)
+    return _page(
+        request,
+        "inbox.html",
+        staff,
+        nav="kotak",
+        items=ordered,
+        overdue=sum(item.overdue for item in ordered),
+        today=today,
+    )
+
+
+async def _assignment_page(
+    request: Request,
+    staff: Staff,
+    tracking_number: str,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    kept: dict[str, str] | None = None,
+    template_id: int | None = None,
+) -> Response:
+    state = _state(request)
+    agency = staff.account.agency_code
+    async with state.pool.acquire() as connection:
+        repository = NotifierRepository(connection)
+        row = await repository.current_assignment(tracking_number, agency)
+        complaint = await repository.complaint(row.complaint_id) if row else None
+        if row is None or complaint is None:
+            # Another agency's complaint is not told apart from one that does not exist.
+            return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
+        lines = await repository.history(row.complaint_id)
+        answer_templates = await repository.answer_templates(agency)
+    kept = dict(kept or {})
+    chosen = next((t for t in answer_templates if t.id == template_id), None)
+    if chosen is not None and "text" not in kept:
+        kept["text"] = chosen.body
+    return _page(
+        request,
+        "assignment.html",
+        staff,
+        status=status,
+        nav="kotak",
+        row=row,
+        view=agency_view(complaint),
+        lines=lines,
+        allowed={action.value for action in allowed_actions(row.status)},
+        overdue=is_overdue(row.status, row.followup_due, _today()),
+        answer_templates=answer_templates,
+        errors=errors or {},
+        kept=kept,
+        agencies={c: n for c, n in state.agencies.items() if c not in (agency, TRIAGE_AGENCY)},
+        agency_names=state.agencies,
+    )
+
+
+@pages.get("/pengaduan/{tracking_number}", response_class=HTMLResponse)
+async def assignment(
+    request: Request, tracking_number: str, staff: StaffMember, templat: int | None = None
+) -> Response:
+    return await _assignment_page(request, staff, tracking_number, template_id=templat)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An action not taken, with the reason shown beside its field."""
+
+    status: int
+    errors: dict[str, str]
+
+
+async def _try(
+    request: Request,
+    staff: Staff,
+    tracking_number: str,
+    action: InboxAction,
+    *,
+    text: str,
+    suggested: str,
+) -> AssignmentRow | Refusal | None:
+    """The inbox API's own call (`NotifierService.act`) by this staff member; None when the
+    assignment is not (or no longer) the agency's."""
+    gettext = translator(ENGLISH, language(request))
+    state = _state(request)
+    if suggested and suggested not in state.agencies:
+        return Refusal(422, {"suggested_agency_code": gettext("Instansi tidak dikenal.")})
+    account = staff.account
+    try:
+        return await state.service.act(
+            account.agency_code,
+            account.username,
+            tracking_number,
+            action,
+            note=text,
+            suggested_agency_code=suggested or None,
+            staff_account_id=account.id,
+        )
+    except MissingTextError:
+        field = "reject_text" if action is InboxAction.REJECT else "text"
+        return Refusal(422, {field: gettext("Isi dulu bagian ini.")})
+    except InvalidTransitionError as error:
+        message = gettext("Tindakan ini tidak dapat dilakukan pada status {status}.").format(
+            status=gettext(STATUS_LABELS.get(error.status.value, error.status.value))
+        )
+        return Refusal(409, {"action": message})
+
+
+@pages.post("/pengaduan/{tracking_number}/{action}")
+async def act(
+    request: Request,
+    tracking_number: str,
+    action: str,
+    *,
+    staff: StaffMember,
+    csrf: Csrf,
+    text: Annotated[str, Form(max_length=20_000)] = "",
+    suggested_agency_code: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    _checked(staff, csrf)
+    gettext = translator(ENGLISH, language(request))
+    inbox_action = ACTIONS.get(action)
+    row = None
+    if inbox_action is not None:
+        outcome = await _try(
+            request,
+            staff,
+            tracking_number,
+            inbox_action,
+            text=text,
+            suggested=suggested_agency_code.strip(),
+        )
+        if isinstance(outcome, Refusal):
+            kept = {"text": text, "suggested_agency_code": suggested_agency_code, "action": action}
+            return await _assignment_page(
+                request,
+                staff,
+                tracking_number,
+                status=outcome.status,
+                errors=outcome.errors,
+                kept=kept,
+            )
+        row = outcome
+    if row is None:
+        return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
+    if inbox_action is InboxAction.REJECT:
+        # No longer this agency's once the router takes it: back to the list.
+        done = gettext("{tracking} dikembalikan: bukan wewenang.")
+        return _redirect(request, "", done.format(tracking=tracking_number))
+    status = gettext(STATUS_LABELS.get(row.status.value, row.status.value))
+    return _redirect(
+        request,
+        f"/pengaduan/{tracking_number}",
+        gettext("{tracking}: {status}.").format(tracking=tracking_number, status=status),
+    )
+
+
+# --- answer templates ---------------------------------------------------------------------------
+
+
+@pages.get("/templat", response_class=HTMLResponse)
+async def answer_templates(request: Request, staff: StaffMember) -> Response:
+    async with _state(request).pool.acquire() as connection:
+        found = await NotifierRepository(connection).answer_templates(staff.account.agency_code)
+    return _page(request, "templates.html", staff, nav="templat", answer_templates=found)
+
+
+@pages.post("/templat")
+async def add_answer_template(
+    request: Request,
+    staff: StaffMember,
+    csrf: Csrf,
+    title: Annotated[str, Form(max_length=120)] = "",
+    body: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    _checked(staff, csrf)
+    gettext = translator(ENGLISH, language(request))
+    title, body = title.strip(), body.strip()
+    errors = {}
+    if not title:
+        errors["title"] = gettext("Isi dulu bagian ini.")
+    if not body:
+        errors["body"] = gettext("Isi dulu bagian ini.")
+    agency = staff.account.agency_code
+    async with _state(request).pool.acquire() as connection:
+        repository = NotifierRepository(connection)
+        if not errors and not await repository.add_answer_template(
+            agency, title, body, staff.account.id
+        ):
+            errors["title"] = gettext("Sudah ada templat dengan judul ini.")
+        if errors:
+            found = await repository.answer_templates(agency)
+    if errors:
+        return _page(
+            request,
+            "templates.html",
+            staff,
+            status=422,
+            nav="templat",
+            answer_templates=found,
+            errors=errors,
+            kept={"title": title, "body": body},
+        )
+    return _redirect(request, "/templat", gettext("Templat disimpan."))
+
+
+@pages.post("/templat/{template_id}/hapus")
+async def delete_answer_template(
+    request: Request, template_id: int, staff: StaffMember, csrf: Csrf
+) -> Response:
+    _checked(staff, csrf)
+    gettext = translator(ENGLISH, language(request))
+    async with _state(request).pool.acquire() as connection:
+        deleted = await NotifierRepository(connection).delete_answer_template(
+            staff.account.agency_code, template_id
+        )
+    if not deleted:
+        return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
+    return _redirect(request, "/templat", gettext("Templat dihapus."))
+
+
+def mount_pages(
+    api: FastAPI, service: NotifierService, pool: asyncpg.Pool, settings: NotifierSettings
+) -> None:
+    """Serve the agency web inbox under /instansi."""
+    configured = settings.notifier_pages_session_secret
+    secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+    api.state.pages = PagesState(
+        service=service,
+        pool=pool,
+        signer=URLSafeTimedSerializer(secret, salt="lapor-hub-instansi"),
+        guard=FormGuard(secret, salt="lapor-hub-instansi-login"),
+        throttle=LoginThrottle(),
+        session_s=int(settings.notifier_pages_session_hours * 3600),
+        secure_cookies=settings.notifier_pages_secure_cookies,
+        agencies=agency_names(),
+    )
+    api.include_router(pages)
+    api.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="instansi-static")
+    api.add_exception_handler(LoginRequiredError, login_required)
+    api.add_exception_handler(FormExpiredError, form_expired)
