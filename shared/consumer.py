@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
@@ -39,7 +38,6 @@ from tenacity import (
 
 from shared.db import TRANSIENT_ERRORS
 from shared.events import AnyEvent, Event, NewerSchemaError, parse_event
-from shared.masking import masked
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
@@ -56,11 +54,6 @@ FETCH_MAX_WAIT_MS = 100
 # How long a batch holding an event of a newer major schema waits before it is fetched again.
 HOLD_NEWER_SCHEMA_S = 5.0
 
-DEAD_LETTERS = Counter(
-    "lapor_hub_dead_letters_total",
-    "Events a service could not apply and kept for an operator, by service",
-    ["service"],
-)
 HELD_NEWER_SCHEMA = Counter(
     "lapor_hub_events_held_newer_schema_total",
     "Batches held because an event is of a newer major schema than the service reads",
@@ -226,31 +219,6 @@ def own_events(producer: str, *kinds: type[Event]) -> frozenset[tuple[bytes, byt
 
 def _event_id(event: AnyEvent | ValidationError) -> uuid.UUID | None:
     return None if isinstance(event, ValidationError) else event.event_id
-
-
-def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
-    """A poison handler that keeps the record and the reason in the service's `dead_letters`."""
-    statement = (
-        f'INSERT INTO "{schema}".dead_letters (topic, partition, "offset", key, payload, error)'
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
-    )
-
-    # Exported at 0 from the start: a series born at 1 would hide the first one from increase().
-    dead_letters = DEAD_LETTERS.labels(schema)
-
-    async def keep(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        dead_letters.inc()
-        await pool.execute(
-            statement,
-            record.topic,
-            record.partition,
-            record.offset,
-            record.key,
-            record.value,
-            masked(f"{type(error).__name__}: {error}"),
-        )
-
-    return keep
 
 
 async def _records_only(message: StreamMessage[Any]) -> None:

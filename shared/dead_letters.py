@@ -1,5 +1,6 @@
-"""Dead letters as operators see and retry them: the events a service's consumer set aside in its
-`dead_letters` table (see `shared.consumer.keep_in_dead_letters`).
+"""Dead letters: the events a service set aside in its `dead_letters` table (one kind, one
+writer: `set_aside`, by the consumer's poison handler `keep_in_dead_letters` and by sync for what
+national rejected), and how operators see and retry them.
 
 A retry re-applies the stored event through the service's own handler, which is idempotent, so a
 retry that races a redelivery (or a second click) changes nothing twice. A letter is marked
@@ -14,12 +15,67 @@ from datetime import datetime
 from enum import StrEnum
 
 import asyncpg
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter
 from pydantic import ValidationError
 
-from shared.consumer import EventHandler
-from shared.db import TRANSIENT_ERRORS
+from shared.consumer import EventHandler, PoisonHandler
+from shared.db import TRANSIENT_ERRORS, Connection
 from shared.events import parse_event
 from shared.masking import masked
+
+DEAD_LETTERS = Counter(
+    "lapor_hub_dead_letters_total",
+    "Events a service could not apply and kept for an operator, by service",
+    ["service"],
+)
+
+
+async def set_aside(
+    db: Connection | asyncpg.Pool,
+    schema: str,
+    *,
+    topic: str,
+    key: bytes | None,
+    payload: bytes | None,
+    error: str,
+    partition: int | None = None,
+    offset: int | None = None,
+    **own: object,
+) -> int | None:
+    """Keep an event with the reason in the service's `dead_letters`; its id, None when the
+    record was set aside before (the same Kafka position). `own`: the service's own columns
+    (`shared.migrations.dead_letters(extra_columns=...)`)."""
+    columns = ("topic", "partition", '"offset"', "key", "payload", "error", *own)
+    values = (topic, partition, offset, key, payload, error, *own.values())
+    placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    dead_id: int | None = await db.fetchval(
+        f'INSERT INTO "{schema}".dead_letters ({", ".join(columns)}) VALUES ({placeholders})'
+        " ON CONFLICT DO NOTHING RETURNING id",
+        *values,
+    )
+    return dead_id
+
+
+def keep_in_dead_letters(pool: asyncpg.Pool, schema: str) -> PoisonHandler:
+    """A poison handler that keeps the record and the reason (masked) as a dead letter."""
+    # Exported at 0 from the start: a series born at 1 would hide the first one from increase().
+    dead_letters = DEAD_LETTERS.labels(schema)
+
+    async def keep(record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        dead_letters.inc()
+        await set_aside(
+            pool,
+            schema,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            payload=record.value,
+            error=masked(f"{type(error).__name__}: {error}"),
+        )
+
+    return keep
 
 
 @dataclass(frozen=True)

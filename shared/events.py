@@ -261,12 +261,23 @@ class Event(Contract):
 
     def caused(self, **fields: Any) -> dict[str, Any]:
         """Envelope fields for an event that this one caused, in the same flow."""
-        return {
-            "complaint_id": self.complaint_id,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.event_id,
-            **fields,
-        }
+        return caused_by(self.complaint_id, self.correlation_id, self.event_id, **fields)
+
+
+def caused_by(
+    complaint_id: uuid.UUID,
+    correlation_id: uuid.UUID,
+    cause_event_id: uuid.UUID | None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """`Event.caused` for a cause known only by the ids a service stored of it (an assignment's
+    routing, a queued delivery's cause)."""
+    return {
+        "complaint_id": complaint_id,
+        "correlation_id": correlation_id,
+        "causation_id": cause_event_id,
+        **fields,
+    }
 
 
 class ComplaintReceived(Event):

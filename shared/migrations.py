@@ -97,7 +97,7 @@ OUTBOX = (
 
 def dead_letters(*, from_kafka_only: bool = True, extra_columns: tuple[str, ...] = ()) -> str:
     """Events a service could not apply, kept with the reason for an operator to replay
-    (`shared.consumer.keep_in_dead_letters` fills the Kafka position; `shared.dead_letters`
+    (`shared.dead_letters.keep_in_dead_letters` fills the Kafka position; `shared.dead_letters`
     replays them). A service that also sets aside events it holds itself (sync: what national
     rejected) has no Kafka position for those, and its own columns after the common ones."""
     required = " NOT NULL" if from_kafka_only else ""

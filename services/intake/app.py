@@ -21,12 +21,12 @@ from services.intake.repository import SCHEMA
 from services.intake.service import PRODUCER, IntakeService
 from services.intake.settings import IntakeSettings
 from shared.consumer import (
-    keep_in_dead_letters,
     observe_lag,
     own_events,
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
+from shared.dead_letters import keep_in_dead_letters
 from shared.events import ComplaintReceived
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay

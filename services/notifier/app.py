@@ -21,11 +21,11 @@ from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.consumer import (
     event_types,
-    keep_in_dead_letters,
     observe_lag,
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
+from shared.dead_letters import keep_in_dead_letters
 from shared.events import ComplaintReceived, ComplaintRouted
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay

@@ -29,7 +29,7 @@ from services.notifier.repository import WAKE_CHANNEL, NotifierRepository
 from services.notifier.senders import DeliveryFailedError, SmtpSender, WebhookSender
 from services.notifier.service import PRODUCER
 from shared.db import DATABASE_AWAY
-from shared.events import AgencyNotified, NotificationChannel
+from shared.events import AgencyNotified, NotificationChannel, caused_by
 from shared.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,17 @@ class DeliveryQueue:
 
     def _agency_notified(self, delivery: ClaimedDelivery) -> AgencyNotified:
         return AgencyNotified(
-            complaint_id=delivery.complaint_id,
-            correlation_id=delivery.correlation_id,
-            causation_id=delivery.cause_event_id,
-            producer=PRODUCER,
-            tracking_number=delivery.tracking_number,
-            agency_code=delivery.agency_code,
-            channel=delivery.channel,
-            delivery_id=delivery.delivery_id,
-            attempts=delivery.attempts,
+            **caused_by(
+                delivery.complaint_id,
+                delivery.correlation_id,
+                delivery.cause_event_id,
+                producer=PRODUCER,
+                tracking_number=delivery.tracking_number,
+                agency_code=delivery.agency_code,
+                channel=delivery.channel,
+                delivery_id=delivery.delivery_id,
+                attempts=delivery.attempts,
+            )
         )
 
     async def failed(self, delivery: ClaimedDelivery, error: DeliveryFailedError) -> bool:

@@ -4,9 +4,7 @@ Every method runs on the caller's connection, inside the caller's transaction.""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from typing import Any
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
+from shared.api_keys import hash_api_key, new_api_key
 from shared.db import Connection
 from shared.events import (
     AgencyNotified,
@@ -154,11 +153,6 @@ def _delivery_arrays(deliveries: Sequence[tuple[PlannedDelivery, DeliveryCause]]
         [cause.cause_event_id for _, cause in deliveries],
         [cause.correlation_id for _, cause in deliveries],
     ]
-
-
-def hash_key(key: str) -> str:
-    """Keys are 256 random bits, so a plain SHA-256 is enough (no password stretching needed)."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 _ASSIGNMENT_COLUMNS = (
@@ -621,7 +615,7 @@ class NotifierRepository:
         row = await self._db.fetchrow(
             "SELECT name, agency_code FROM notifier.api_keys"
             " WHERE key_hash = $1 AND revoked_at IS NULL",
-            hash_key(key),
+            hash_api_key(key),
         )
         return None if row is None else ApiKey(name=row["name"], agency_code=row["agency_code"])
 
@@ -635,10 +629,10 @@ class NotifierRepository:
 
     async def create_api_key(self, name: str, agency_code: str | None) -> str:
         """A new key; only its hash is stored, so this is the one time it is seen."""
-        key = secrets.token_urlsafe(32)
+        key = new_api_key()
         await self._db.execute(
             "INSERT INTO notifier.api_keys (key_hash, name, agency_code) VALUES ($1, $2, $3)",
-            hash_key(key),
+            hash_api_key(key),
             name,
             agency_code,
         )

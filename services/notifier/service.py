@@ -33,6 +33,7 @@ from shared.events import (
     ComplaintRouted,
     ComplaintStatus,
     ComplaintStatusChanged,
+    caused_by,
 )
 from shared.topics import COMPLAINT_EVENTS
 
@@ -211,17 +212,19 @@ class NotifierService:
                 return None
             transition = apply_action(row.status, action, note, suggested_agency_code)
             event = ComplaintStatusChanged(
-                complaint_id=row.complaint_id,
-                correlation_id=row.correlation_id,
-                causation_id=row.routed_event_id,
-                producer=PRODUCER,
-                tracking_number=row.tracking_number,
-                status=transition.status,
-                previous_status=transition.previous,
-                actor=Actor(kind=ActorKind.AGENCY, id=agency),
-                agency_code=agency,
-                note=transition.note,
-                suggested_agency_code=transition.suggested_agency_code,
+                **caused_by(
+                    row.complaint_id,
+                    row.correlation_id,
+                    row.routed_event_id,
+                    producer=PRODUCER,
+                    tracking_number=row.tracking_number,
+                    status=transition.status,
+                    previous_status=transition.previous,
+                    actor=Actor(kind=ActorKind.AGENCY, id=agency),
+                    agency_code=agency,
+                    note=transition.note,
+                    suggested_agency_code=transition.suggested_agency_code,
+                )
             )
             await repository.record_action(
                 row, transition, officer, event.event_id, staff_account_id

@@ -19,12 +19,11 @@ from services.router.service import RouterService
 from services.router.settings import RouterSettings
 from shared.consumer import (
     event_types,
-    keep_in_dead_letters,
     observe_lag,
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
-from shared.dead_letters import pending, reapply
+from shared.dead_letters import keep_in_dead_letters, pending, reapply
 from shared.events import ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay

@@ -23,12 +23,11 @@ from services.sync.settings import SyncSettings
 from shared.consumer import (
     ConsumptionSwitch,
     event_types,
-    keep_in_dead_letters,
     observe_lag,
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
-from shared.dead_letters import pending, retry_by_replay
+from shared.dead_letters import keep_in_dead_letters, pending, retry_by_replay
 from shared.events import ComplaintReceived, ComplaintRouted, ComplaintStatusChanged
 from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
 from shared.outbox import OutboxRelay

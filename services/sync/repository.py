@@ -12,6 +12,7 @@ from datetime import datetime
 from asyncpg import Record
 
 from shared.db import Connection
+from shared.dead_letters import set_aside
 from shared.events import ComplaintMirrored, Event
 from shared.outbox import enqueue, enqueue_all
 
@@ -187,25 +188,24 @@ class SyncRepository:
 
     async def dead(
         self, queued: QueuedEvent, topic: str, error: str, national_status: int | None
-    ) -> int:
-        """Set an event aside as a dead letter; returns the dead letter's id."""
+    ) -> None:
+        """Set an event aside as a dead letter (with its place in the mirror queue)."""
         await self._db.execute(
             "UPDATE sync.mirror_queue SET state = 'dead', claimed_until = NULL, in_doubt = false,"
             " last_error = $2 WHERE id = $1",
             queued.id,
             error[:2000],
         )
-        dead_id: int = await self._db.fetchval(
-            "INSERT INTO sync.dead_letters (topic, key, payload, error, queue_id, national_status)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            topic,
-            str(queued.complaint_id).encode(),
-            queued.payload,
-            error[:2000],
-            queued.id,
-            national_status,
+        await set_aside(
+            self._db,
+            SCHEMA,
+            topic=topic,
+            key=str(queued.complaint_id).encode(),
+            payload=queued.payload,
+            error=error[:2000],
+            queue_id=queued.id,
+            national_status=national_status,
         )
-        return dead_id
 
     async def backlog(self) -> tuple[int, float]:
         """Pending events and the age in seconds of the oldest."""

@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.intake.repository import IntakeRepository
 from services.intake.service import REPLY_NOTE, IntakeService
-from shared.consumer import apply_batch, keep_in_dead_letters
+from shared.consumer import apply_batch
+from shared.dead_letters import keep_in_dead_letters
 from shared.events import (
     Actor,
     ActorKind,

@@ -45,8 +45,9 @@ from services.notifier.senders import (
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.agencies import TRIAGE_AGENCY
-from shared.consumer import apply_batch, keep_in_dead_letters
+from shared.consumer import apply_batch
 from shared.db import create_pool
+from shared.dead_letters import keep_in_dead_letters
 from shared.events import (
     Actor,
     ActorKind,

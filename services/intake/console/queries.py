@@ -27,6 +27,7 @@ from shared.events import (
     Complaint,
     ComplaintRouted,
     RoutingOverrideRequested,
+    caused_by,
     parse_event,
     read_stored,
 )
@@ -225,14 +226,16 @@ class ConsoleQueries:
             # In the flow of the routing that put it in triage (a routing always precedes).
             routed = read_stored(ComplaintRouted, row["routed"]) if row["routed"] else None
             event = RoutingOverrideRequested(
-                complaint_id=complaint_id,
-                correlation_id=routed.correlation_id if routed else complaint_id,
-                causation_id=routed.event_id if routed else None,
-                producer=PRODUCER,
-                tracking_number=tracking_number,
-                agency_code=agency_code,
-                operator=Actor(kind=ActorKind.OPERATOR, id=operator),
-                reason=reason,
+                **caused_by(
+                    complaint_id,
+                    routed.correlation_id if routed else complaint_id,
+                    routed.event_id if routed else None,
+                    producer=PRODUCER,
+                    tracking_number=tracking_number,
+                    agency_code=agency_code,
+                    operator=Actor(kind=ActorKind.OPERATOR, id=operator),
+                    reason=reason,
+                )
             )
             await connection.execute(
                 "UPDATE intake.complaint_progress SET override_agency_code = $2,"
