@@ -556,6 +556,13 @@ def main(  # keyword-only: typer passes options by name
             sink.port,
             name="chaos",
         )
+        # Reporters asked where never answer here: their complaints go to triage after 15 s, so
+        # the run also checks that path through every fault.
+        processes["router"].env = {
+            **processes["router"].env,
+            "LAPOR_HUB_ROUTER_PLACE_ANSWER_MINUTES": "0.25",
+            "LAPOR_HUB_ROUTER_PLACE_CHECK_S": "2",
+        }
         for process in processes.values():
             process.log_dir = state / "logs"
         with _started(processes):

@@ -251,6 +251,8 @@ def _system(database_url: str, bootstrap_servers: str, topic: str) -> Iterator[d
         # National healthy and fast (the simulator has no rate limit): sync's pace is set far
         # above the offered rates so that no limit of the benchmark's own holds it back.
         processes["sync"].env = {**processes["sync"].env, "LAPOR_HUB_SYNC_RATE_PER_S": "5000"}
+        # Routing latency is the router's, not a reporter's answer to the question where.
+        processes["router"].env = {**processes["router"].env, "LAPOR_HUB_ROUTER_ASK_FOR_PLACE": "0"}
         with running(processes):
             yield {**processes, "smtp sink": sink}
 

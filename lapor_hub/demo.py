@@ -54,9 +54,16 @@ def _web(index: int) -> Submission:
     )
 
 
+def _message_text(fields: dict[str, Any], index: int) -> str:
+    """A text message as citizens send one: half of them say where, the others are asked."""
+    place = fields["location"]["text"]
+    said = f" Lokasi: {place}" if place and index % 2 == 0 else ""
+    return f"{fields['title']}. {fields['body']}{said}"
+
+
 def _sms(index: int) -> Submission:
     fields = sample_complaint_fields(index, Channel.SMS)
-    text = f"{fields['title']}. {fields['body']}"
+    text = _message_text(fields, index)
     return Submission(
         "sms",
         "/v1/channels/sms",
@@ -71,7 +78,7 @@ def _whatsapp(index: int) -> Submission:
         "id": f"wamid.demo-{uuid.uuid4()}",
         "timestamp": str(int(time.time())),
         "type": "text",
-        "text": {"body": f"{fields['title']}. {fields['body']}"},
+        "text": {"body": _message_text(fields, index)},
     }
     value = {
         "messaging_product": "whatsapp",

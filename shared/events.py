@@ -340,6 +340,19 @@ class ComplaintStatusChanged(Event):
     suggested_agency_code: str | None = Field(default=None, description="With a rejection")
 
 
+class ComplaintPlaceRequested(Event):
+    """The router asked the reporter where: the complaint is a kab/kota matter and names no
+    kab/kota. It is routed on their reply (a `reporter_replied` status change) or, with none by
+    `answer_due`, sent to triage. The notifier words the question in the reporter's channel."""
+
+    event_type: Literal["ComplaintPlaceRequested"] = "ComplaintPlaceRequested"
+    schema_version: Literal[1] = 1
+    tracking_number: str
+    category: str | None = Field(default=None, max_length=100)
+    topic: str | None = Field(default=None, max_length=200, description="What it is about")
+    answer_due: AwareDatetime
+
+
 class RoutingOverrideRequested(Event):
     """An operator routed a complaint by hand (usually out of triage); the router applies it."""
 
@@ -377,6 +390,7 @@ AnyEvent = Annotated[
     ComplaintReceived
     | ComplaintRouted
     | ComplaintStatusChanged
+    | ComplaintPlaceRequested
     | RoutingOverrideRequested
     | AgencyNotified
     | ComplaintMirrored,
@@ -386,6 +400,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatusChanged,
+    ComplaintPlaceRequested,
     RoutingOverrideRequested,
     AgencyNotified,
     ComplaintMirrored,

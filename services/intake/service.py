@@ -43,6 +43,7 @@ from shared.events import (
     Complaint,
     ComplaintContent,
     ComplaintMirrored,
+    ComplaintPlaceRequested,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -409,6 +410,12 @@ async def _already_accepted(
     return None
 
 
+PLACE_REQUESTED_NOTE = (
+    "Pelapor diminta menyebutkan kabupaten/kota dan kecamatan lokasi masalah agar pengaduan"
+    " dapat diteruskan ke pemerintah daerah yang berwenang"
+)
+
+
 def public_entry(event: AnyEvent) -> PublicEntry | None:
     """What a citizen's timeline shows of a later event; None for the internal ones."""
     if isinstance(event, ComplaintRouted):
@@ -421,6 +428,8 @@ def public_entry(event: AnyEvent) -> PublicEntry | None:
         return PublicEntry(event.status.value, event.note, event.agency_code, True)
     if isinstance(event, ComplaintMirrored):
         return PublicEntry("mirrored", "Tercatat di SP4N-LAPOR! nasional", None, False)
+    if isinstance(event, ComplaintPlaceRequested):
+        return PublicEntry("place_requested", PLACE_REQUESTED_NOTE, None, False)
     return None
 
 

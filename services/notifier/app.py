@@ -26,7 +26,12 @@ from shared.consumer import (
 )
 from shared.db import create_pool
 from shared.dead_letters import keep_in_dead_letters
-from shared.events import ComplaintReceived, ComplaintRouted
+from shared.events import (
+    ComplaintPlaceRequested,
+    ComplaintReceived,
+    ComplaintRouted,
+    ComplaintStatusChanged,
+)
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
 from shared.runtime import BackgroundTasks, build_broker
@@ -68,7 +73,9 @@ def create_app(settings: NotifierSettings) -> FastStream:
             group_id=settings.notifier_consumer_group,
             handle=service.handle,
             handle_leading=service.apply_together,
-            acts_on=event_types(ComplaintReceived, ComplaintRouted),
+            acts_on=event_types(
+                ComplaintReceived, ComplaintRouted, ComplaintStatusChanged, ComplaintPlaceRequested
+            ),
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
         )

@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 from prometheus_client import Counter
 
-from services.notifier.domain.citizen import plan_citizen_update, routed_update, status_update
+from services.notifier.domain.citizen import (
+    place_question,
+    plan_citizen_update,
+    routed_update,
+    status_update,
+)
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.inbox import InboxAction, apply_action
 from services.notifier.domain.messages import ReporterReply
@@ -29,6 +34,7 @@ from shared.events import (
     ActorKind,
     AnyEvent,
     Complaint,
+    ComplaintPlaceRequested,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -116,7 +122,33 @@ class NotifierService:
                 and event.status is ComplaintStatus.REPORTER_REPLIED
             ):
                 await self._pass_on_reply(event)
+            elif isinstance(event, ComplaintPlaceRequested):
+                await self._ask_the_reporter(event)
         return {event.event_id for event in events} - left_out
+
+    async def _ask_the_reporter(self, request: ComplaintPlaceRequested) -> None:
+        """The router's question where, to the reporter in their channel, once."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = NotifierRepository(connection)
+            if not await repository.first_handling(request):
+                return
+            complaint = await repository.complaint(request.complaint_id)
+            if complaint is None:
+                return
+            question = plan_citizen_update(
+                complaint,
+                place_question(request.tracking_number, request.topic, request.answer_due),
+                key=str(request.event_id),
+                sms_gateway_url=self._citizen_sms_gateway_url,
+            )
+            if question is not None:
+                await repository.enqueue_deliveries(
+                    [question],
+                    complaint_id=request.complaint_id,
+                    tracking_number=request.tracking_number,
+                    cause_event_id=request.event_id,
+                    correlation_id=request.correlation_id,
+                )
 
     async def _pass_on_reply(self, reply: ComplaintStatusChanged) -> None:
         """A reporter's reply goes to the agency holding the complaint, masked, once."""

@@ -43,7 +43,9 @@ def create_app(settings: RouterSettings) -> FastStream:
         # model file stops the start, loudly.
         router = Router(load_routing_table(), load_active_model())
         pool = await create_pool(settings.database_url, max_size=5)
-        service = RouterService(pool, router, settings.complaint_events_topic)
+        service = RouterService(
+            pool, router, settings.complaint_events_topic, settings.place_policy()
+        )
         subscriber = subscribe_to_complaint_events(
             broker,
             group_id=settings.router_consumer_group,
@@ -70,6 +72,9 @@ def create_app(settings: RouterSettings) -> FastStream:
             ),
         )
         background.start(relay.run(), "outbox-relay")
+        background.start(
+            service.keep_routing_unanswered(settings.router_place_check_s), "unanswered-places"
+        )
         background.start(observe_lag(subscriber, settings.router_consumer_group), "consumer-lag")
         try:
             yield

@@ -6,9 +6,19 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+from asyncpg import Record
 
 from shared.db import Connection
-from shared.events import Complaint, ComplaintReceived, ComplaintRouted, Event, read_stored
+from shared.events import (
+    Complaint,
+    ComplaintPlaceRequested,
+    ComplaintReceived,
+    ComplaintRouted,
+    Event,
+    read_stored,
+)
 from shared.outbox import enqueue_all
 
 SCHEMA = "router"
@@ -30,6 +40,21 @@ def read_corrections(database_url: str) -> list[tuple[Complaint, str]]:
             " WHERE rc.right_agency IS NOT NULL ORDER BY rc.id"
         ).fetchall()
     return [(Complaint.model_validate_json(document), agency) for document, agency in rows]
+
+
+@dataclass(frozen=True)
+class PlaceQuestion:
+    complaint: Complaint
+    question_event_id: uuid.UUID
+    correlation_id: uuid.UUID
+
+
+def _place_question(row: Record) -> PlaceQuestion:
+    return PlaceQuestion(
+        complaint=read_stored(Complaint, row["document"]),
+        question_event_id=row["question_event_id"],
+        correlation_id=row["correlation_id"],
+    )
 
 
 @dataclass(frozen=True)
@@ -130,19 +155,20 @@ class RouterRepository:
         await self._db.execute(
             "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[],"
             " $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[], $10::text[],"
-            " $11::text[], $12::text[], $13::date[], $14::date[], $15::text[], $16::uuid[])"
+            " $11::text[], $12::text[], $13::date[], $14::date[], $15::text[], $16::uuid[],"
+            " $17::text[])"
             " AS i(complaint_id, routing_round, agency_code, previous_agency_code, level,"
             " region_code, category, confidence, reasons, routing_table_version,"
             " decided_by_kind, decided_by_id, disposition_due, followup_due,"
-            " possible_duplicate_of, cause_event_id)),"
+            " possible_duplicate_of, cause_event_id, model_version)),"
             " assigned AS (INSERT INTO router.assignments (complaint_id, routing_round,"
             " agency_code, previous_agency_code, level, region_code, category, confidence, reasons,"
             " routing_table_version, decided_by_kind, decided_by_id, disposition_due,"
-            " followup_due, possible_duplicate_of, cause_event_id)"
+            " followup_due, possible_duplicate_of, cause_event_id, model_version)"
             " SELECT complaint_id, routing_round, agency_code, previous_agency_code, level,"
             " region_code, category, confidence, reasons::jsonb, routing_table_version,"
             " decided_by_kind, decided_by_id, disposition_due, followup_due,"
-            " possible_duplicate_of, cause_event_id FROM input)"
+            " possible_duplicate_of, cause_event_id, model_version FROM input)"
             " UPDATE router.complaints c SET current_agency = i.agency_code"
             " FROM input i WHERE c.complaint_id = i.complaint_id",
             [r.complaint_id for r in assignments],
@@ -161,6 +187,48 @@ class RouterRepository:
             [r.followup_due for r in assignments],
             [r.possible_duplicate_of for r in assignments],
             [r.causation_id for r in assignments],
+            [r.model_version for r in assignments],
+        )
+
+    async def ask_places(self, questions: Sequence[ComplaintPlaceRequested]) -> None:
+        await self._db.executemany(
+            "INSERT INTO router.place_questions"
+            " (complaint_id, question_event_id, correlation_id, answer_due)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [(q.complaint_id, q.event_id, q.correlation_id, q.answer_due) for q in questions],
+        )
+
+    async def open_place_question(self, complaint_id: uuid.UUID) -> PlaceQuestion | None:
+        """The complaint's unanswered question where (locked), with the complaint."""
+        row = await self._db.fetchrow(
+            "SELECT q.complaint_id, q.question_event_id, q.correlation_id, c.document"
+            " FROM router.place_questions q JOIN router.complaints c USING (complaint_id)"
+            " WHERE q.complaint_id = $1 AND q.outcome IS NULL FOR UPDATE OF q",
+            complaint_id,
+        )
+        return None if row is None else _place_question(row)
+
+    async def due_place_questions(self, now: datetime, limit: int) -> list[PlaceQuestion]:
+        """Unanswered questions past their time, claimed (another router skips them)."""
+        rows = await self._db.fetch(
+            "SELECT q.complaint_id, q.question_event_id, q.correlation_id, c.document"
+            " FROM router.place_questions q JOIN router.complaints c USING (complaint_id)"
+            " WHERE q.outcome IS NULL AND q.answer_due <= $1 ORDER BY q.answer_due"
+            " LIMIT $2 FOR UPDATE OF q SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [_place_question(row) for row in rows]
+
+    async def settle_place_question(
+        self, complaint_id: uuid.UUID, outcome: str, answer: str | None = None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE router.place_questions SET outcome = $2, answer = $3, settled_at = now()"
+            " WHERE complaint_id = $1 AND outcome IS NULL",
+            complaint_id,
+            outcome,
+            answer,
         )
 
     async def history(self, complaint_id: uuid.UUID) -> RoutingHistory | None:

@@ -8,24 +8,33 @@ stored).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from prometheus_client import Counter, Histogram
 
 from services.router.domain import ComplaintText, Router, RoutingDecision
+from services.router.domain.asking import (
+    PlacePolicy,
+    answered_reasons,
+    unanswered_reasons,
+    with_answer,
+)
 from services.router.repository import RouterRepository
 from services.router.rerouting import after_rejection
 from shared.agencies import CLOSED_STATUSES, TRIAGE_AGENCY
-from shared.db import Connection
+from shared.db import DATABASE_AWAY, Connection
 from shared.events import (
     Actor,
     ActorKind,
     AnyEvent,
     Complaint,
+    ComplaintPlaceRequested,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -44,6 +53,11 @@ ROUTED = Counter(
 )
 REROUTES = Counter(
     "lapor_hub_router_reroutes_total", "Assignments made again, by what caused them", ["cause"]
+)
+PLACE_QUESTIONS = Counter(
+    "lapor_hub_router_place_questions_total",
+    "Reporters asked where their complaint is, and how it ended (asked, answered, timed_out)",
+    ["outcome"],
 )
 DECISION_SECONDS = Histogram(
     "lapor_hub_router_decision_duration_seconds",
@@ -66,12 +80,44 @@ def complaint_text(complaint: Complaint) -> ComplaintText:
     )
 
 
+def _first_assignment(
+    envelope: dict[str, Any],
+    complaint: Complaint,
+    decision: RoutingDecision,
+    *,
+    possible_duplicate_of: str | None = None,
+    reasons: tuple[str, ...] | None = None,
+) -> ComplaintRouted:
+    """Round 1: the agency's time runs from when the complaint was received."""
+    disposition_due, followup_due = due_dates(complaint.received_at)
+    return ComplaintRouted(
+        **envelope,
+        tracking_number=complaint.tracking_number,
+        agency_code=decision.agency,
+        level=decision.level,
+        region_code=decision.region,
+        category=decision.category,
+        confidence=decision.confidence,
+        reasons=decision.reasons if reasons is None else reasons,
+        routing_table_version=decision.table_version,
+        model_version=decision.model_version,
+        disposition_due=disposition_due,
+        followup_due=followup_due,
+        possible_duplicate_of=possible_duplicate_of,
+    )
+
+
 class RouterService:
     def __init__(
-        self, pool: asyncpg.Pool, router: Router, topic: str = COMPLAINT_EVENTS.name
+        self,
+        pool: asyncpg.Pool,
+        router: Router,
+        topic: str = COMPLAINT_EVENTS.name,
+        places: PlacePolicy | None = None,
     ) -> None:
         self._pool = pool
         self._router = router
+        self._places = places or PlacePolicy()
         self._topic = topic
         self._agencies = {agency.code: agency for agency in router.table.agencies}
 
@@ -80,13 +126,18 @@ class RouterService:
         if isinstance(event, ComplaintReceived):
             await self.apply_together((event,))
         elif isinstance(event, ComplaintStatusChanged):
-            await self._apply_status(event)
+            if event.status is ComplaintStatus.REPORTER_REPLIED:
+                await self._route_on_answer(event)
+            else:
+                await self._apply_status(event)
         elif isinstance(event, RoutingOverrideRequested):
             await self._apply_override(event)
 
     async def apply_together(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]:
         """Route every new complaint among `events` in one transaction (a burst of complaints
-        costs a few statements, not a few per complaint); returns the ids of the events taken."""
+        costs a few statements, not a few per complaint); returns the ids of the events taken.
+        A kab/kota matter naming no kab/kota, from a reporter who can be reached, is not routed
+        yet: the reporter is asked where (`ComplaintPlaceRequested`)."""
         received = [event for event in events if isinstance(event, ComplaintReceived)]
         if not received:
             return set()
@@ -94,46 +145,109 @@ class RouterService:
         for event in received:
             with DECISION_SECONDS.time():
                 decisions[event.event_id] = self._router.decide(complaint_text(event.complaint))
+        now = datetime.now(UTC)
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
             # A redelivered event, or a second ComplaintReceived for a known complaint (a
             # replay), is no new complaint.
             new = await repository.save_new_complaints(received)
             fresh = [event for event in received if event.complaint_id in new]
-            duplicates = await repository.probable_duplicates([e.complaint for e in fresh])
-            routed = [
-                self._first_assignment(
-                    event, decisions[event.event_id], duplicates.get(event.complaint_id)
-                )
+            asked = [
+                self._place_request(event, decisions[event.event_id], now)
                 for event in fresh
+                if self._places.asks(
+                    decisions[event.event_id], event.complaint.reporter, event.complaint.channel
+                )
+            ]
+            asked_about = {question.complaint_id for question in asked}
+            to_route = [event for event in fresh if event.complaint_id not in asked_about]
+            duplicates = await repository.probable_duplicates([e.complaint for e in to_route])
+            routed = [
+                _first_assignment(
+                    event.caused(producer=PRODUCER),
+                    event.complaint,
+                    decisions[event.event_id],
+                    possible_duplicate_of=duplicates.get(event.complaint_id),
+                )
+                for event in to_route
             ]
             if routed:
                 await repository.save_assignments(routed)
                 await self._publish(connection, routed)
+            if asked:
+                await repository.ask_places(asked)
+                await repository.publish_all(asked, self._topic)
+                PLACE_QUESTIONS.labels("asked").inc(len(asked))
         return {event.event_id for event in received}
 
-    def _first_assignment(
-        self, event: ComplaintReceived, decision: RoutingDecision, possible_duplicate_of: str | None
-    ) -> ComplaintRouted:
-        complaint = event.complaint
-        disposition_due, followup_due = due_dates(complaint.received_at)
-        return ComplaintRouted(
+    def _place_request(
+        self, event: ComplaintReceived, decision: RoutingDecision, now: datetime
+    ) -> ComplaintPlaceRequested:
+        return ComplaintPlaceRequested(
             **event.caused(
                 producer=PRODUCER,
-                tracking_number=complaint.tracking_number,
-                agency_code=decision.agency,
-                level=decision.level,
-                region_code=decision.region,
+                tracking_number=event.complaint.tracking_number,
                 category=decision.category,
-                confidence=decision.confidence,
-                reasons=tuple(decision.reasons),
-                routing_table_version=decision.table_version,
-                model_version=decision.model_version,
-                disposition_due=disposition_due,
-                followup_due=followup_due,
-                possible_duplicate_of=possible_duplicate_of,
+                topic=self._router.topic_label(decision.topic),
+                answer_due=self._places.answer_due(now),
             )
         )
+
+    async def _route_on_answer(self, reply: ComplaintStatusChanged) -> None:
+        """A reporter's reply to the question where: routed on it (triage if it names no
+        Kalsel kab/kota). A reply to a complaint not waiting for its place changes nothing here."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = RouterRepository(connection)
+            question = await repository.open_place_question(reply.complaint_id)
+            if question is None or not await repository.first_time(reply):
+                return
+            answer = reply.note or ""
+            read = with_answer(complaint_text(question.complaint), answer)
+            decision = self._router.decide(read)
+            routed = _first_assignment(
+                reply.caused(producer=PRODUCER),
+                question.complaint,
+                decision,
+                reasons=answered_reasons(decision, answer),
+            )
+            await repository.settle_place_question(reply.complaint_id, "answered", answer)
+            await repository.save_assignments((routed,))
+            await self._publish(connection, (routed,))
+        PLACE_QUESTIONS.labels("answered").inc()
+
+    async def keep_routing_unanswered(self, interval_s: float) -> None:
+        """Background work: every `interval_s`, the unanswered questions past their time."""
+        while True:
+            try:
+                await self.route_unanswered()
+            except DATABASE_AWAY as error:
+                log.warning("unanswered place questions not checked: %r", error)
+            await asyncio.sleep(interval_s)
+
+    async def route_unanswered(self, now: datetime | None = None, limit: int = 200) -> int:
+        """Triage the complaints whose question where went unanswered in time; how many."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = RouterRepository(connection)
+            due = await repository.due_place_questions(now or datetime.now(UTC), limit)
+            routed = []
+            for question in due:
+                decision = self._router.decide(complaint_text(question.complaint))
+                envelope = {
+                    "complaint_id": question.complaint.complaint_id,
+                    "correlation_id": question.correlation_id,
+                    "causation_id": question.question_event_id,
+                    "producer": PRODUCER,
+                }
+                reasons = unanswered_reasons(decision, self._places)
+                routed.append(
+                    _first_assignment(envelope, question.complaint, decision, reasons=reasons)
+                )
+                await repository.settle_place_question(question.complaint.complaint_id, "timed_out")
+            if routed:
+                await repository.save_assignments(routed)
+                await self._publish(connection, routed)
+        PLACE_QUESTIONS.labels("timed_out").inc(len(routed))
+        return len(routed)
 
     async def _apply_status(self, event: ComplaintStatusChanged) -> None:
         rejected = event.status is ComplaintStatus.REJECTED and event.actor.kind is ActorKind.AGENCY
@@ -145,6 +259,7 @@ class RouterService:
                 return
             if not rejected:
                 await repository.close(event.complaint_id)
+                await repository.settle_place_question(event.complaint_id, "closed")
                 return
             history = await repository.history(event.complaint_id)
             # A refusal of an assignment that is no longer current changes nothing.
@@ -209,6 +324,7 @@ class RouterService:
                 cause_event_id=event.event_id,
             )
             REROUTES.labels("operator_override").inc()
+            await repository.settle_place_question(event.complaint_id, "overridden")
             reason = f"ditetapkan operator {event.operator.id or ''}".strip()
             await self._reassign(
                 connection,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 
 import asyncpg
 import pytest
@@ -17,6 +18,7 @@ from shared.db import create_pool
 from shared.events import (
     Actor,
     ActorKind,
+    ComplaintPlaceRequested,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -24,6 +26,7 @@ from shared.events import (
     RoutingOverrideRequested,
     parse_event,
 )
+from shared.working_days import due_dates
 from testkit.factories import complaint_received
 
 
@@ -220,3 +223,127 @@ async def test_rolling_upgrade_a_router_reads_what_a_newer_intake_and_router_wro
     first, again = await _routed(pool, received)
     assert again.routing_round == 2
     assert again.agency_code != first.agency_code
+
+
+def _without_place(**overrides: object) -> ComplaintReceived:
+    return complaint_received(
+        title="Jalan rusak",
+        body="Jalan depan pasar berlubang besar, sudah dua bulan tidak diperbaiki.",
+        location={"text": None},
+        **overrides,
+    )
+
+
+async def _outbox(pool: asyncpg.Pool, received: ComplaintReceived) -> list[object]:
+    rows = await pool.fetch(
+        "SELECT payload FROM router.outbox WHERE complaint_id = $1 ORDER BY id",
+        received.complaint_id,
+    )
+    return [parse_event(row["payload"]) for row in rows]
+
+
+def _reply(question: ComplaintPlaceRequested, note: str) -> ComplaintStatusChanged:
+    return ComplaintStatusChanged(
+        complaint_id=question.complaint_id,
+        correlation_id=question.correlation_id,
+        producer="intake",
+        tracking_number=question.tracking_number,
+        status=ComplaintStatus.REPORTER_REPLIED,
+        actor=Actor(kind=ActorKind.REPORTER, id="whatsapp"),
+        note=note,
+    )
+
+
+async def test_a_place_is_asked_for_and_the_answer_routes_the_complaint(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = _without_place()
+    await service.handle(received)
+    (question,) = await _outbox(pool, received)
+    assert isinstance(question, ComplaintPlaceRequested)
+    assert question.category == "PEKERJAAN UMUM DAN PENATAAN RUANG"
+    assert question.topic == "jalan dan jembatan"
+
+    reply = _reply(question, f"{question.tracking_number} di Kecamatan Martapura, Kab. Banjar")
+    await service.handle(reply)
+    await service.handle(reply)  # a redelivery changes nothing
+    _, routed = await _outbox(pool, received)
+    assert isinstance(routed, ComplaintRouted)
+    assert (routed.agency_code, routed.routing_round) == ("6303", 1)
+    assert routed.causation_id == reply.event_id
+    assert routed.reasons[0].startswith("lokasi dari jawaban pelapor")
+    assert routed.disposition_due == _routed_due(received)
+    assert len(await _outbox(pool, received)) == 2
+    outcome = await pool.fetchval(
+        "SELECT outcome FROM router.place_questions WHERE complaint_id = $1",
+        received.complaint_id,
+    )
+    assert outcome == "answered"
+
+
+def _routed_due(received: ComplaintReceived) -> date:
+    return due_dates(received.complaint.received_at)[0]
+
+
+async def test_an_unanswered_question_goes_to_triage_once(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = _without_place()
+    await service.handle(received)
+    (question,) = await _outbox(pool, received)
+    assert isinstance(question, ComplaintPlaceRequested)
+    assert await service.route_unanswered(question.answer_due - timedelta(minutes=1)) == 0
+    assert await service.route_unanswered(question.answer_due + timedelta(seconds=1)) >= 1
+    assert await service.route_unanswered(question.answer_due + timedelta(seconds=2)) == 0
+    _, routed = await _outbox(pool, received)
+    assert isinstance(routed, ComplaintRouted)
+    assert routed.agency_code == TRIAGE_AGENCY
+    assert routed.causation_id == question.event_id
+    assert "tidak menjawab" in routed.reasons[0]
+    # A late answer changes nothing: the complaint is an operator's now.
+    await service.handle(_reply(question, "Kecamatan Martapura, Kabupaten Banjar"))
+    assert len(await _outbox(pool, received)) == 2
+
+
+async def test_an_answer_naming_no_kalsel_place_goes_to_triage(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = _without_place()
+    await service.handle(received)
+    (question,) = await _outbox(pool, received)
+    assert isinstance(question, ComplaintPlaceRequested)
+    await service.handle(_reply(question, "dekat rumah saya pak"))
+    _, routed = await _outbox(pool, received)
+    assert isinstance(routed, ComplaintRouted)
+    assert routed.agency_code == TRIAGE_AGENCY
+
+
+async def test_a_reporter_who_cannot_be_reached_is_not_asked(
+    service: RouterService, pool: asyncpg.Pool
+) -> None:
+    received = _without_place(reporter={"name": "Warga"})
+    await service.handle(received)
+    (routed,) = await _outbox(pool, received)
+    assert isinstance(routed, ComplaintRouted)
+    assert routed.agency_code == TRIAGE_AGENCY
+
+
+async def test_an_override_settles_the_question(service: RouterService, pool: asyncpg.Pool) -> None:
+    received = _without_place()
+    await service.handle(received)
+    (question,) = await _outbox(pool, received)
+    assert isinstance(question, ComplaintPlaceRequested)
+    await service.handle(
+        RoutingOverrideRequested(
+            **received.caused(
+                producer="intake",
+                tracking_number=received.complaint.tracking_number,
+                agency_code="6371",
+                operator=Actor(kind=ActorKind.OPERATOR, id="op-1"),
+            )
+        )
+    )
+    assert await service.route_unanswered(question.answer_due + timedelta(seconds=1)) == 0
+    _, routed = await _outbox(pool, received)
+    assert isinstance(routed, ComplaintRouted)
+    assert (routed.agency_code, routed.routing_round) == ("6371", 1)

@@ -18,6 +18,7 @@ from shared.events import (
     AnyEvent,
     Complaint,
     ComplaintMirrored,
+    ComplaintPlaceRequested,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -25,6 +26,7 @@ from shared.events import (
     RoutingOverrideRequested,
 )
 from shared.masking import masked
+from shared.working_days import WITA
 
 # The agency has not answered yet: received the assignment, at most acknowledged it.
 AWAITING_FOLLOWUP = frozenset({ComplaintStatus.ROUTED.value, ComplaintStatus.ACKNOWLEDGED.value})
@@ -250,20 +252,8 @@ def describe(event: AnyEvent, anonymous: bool) -> TimelineLine:
             f"alasan: {reasons}",
             internal=False,
         )
-    if isinstance(event, RoutingOverrideRequested):
-        return TimelineLine(
-            at,
-            f"Operator {event.operator.id or '-'} meminta disposisi ke {event.agency_code}",
-            event.reason,
-            internal=True,
-        )
-    if isinstance(event, AgencyNotified):
-        return TimelineLine(
-            at,
-            f"Instansi {event.agency_code} diberi tahu lewat {event.channel.value}",
-            f"percobaan ke-{event.attempts}",
-            internal=True,
-        )
+    if isinstance(event, RoutingOverrideRequested | AgencyNotified):
+        return _internal_line(event)
     if isinstance(event, ComplaintStatusChanged):
         note = event.note
         if note and event.status is ComplaintStatus.REPORTER_REPLIED:
@@ -272,6 +262,14 @@ def describe(event: AnyEvent, anonymous: bool) -> TimelineLine:
         source = " dari LAPOR! nasional" if event.source == "national" else ""
         return TimelineLine(
             at, f"{status_label(event.status.value)} — {actor}{source}", note, internal=False
+        )
+    if isinstance(event, ComplaintPlaceRequested):
+        return TimelineLine(
+            at,
+            "Pelapor ditanya lokasinya (kab/kota tidak disebut)",
+            f"topik {event.topic or '-'}; jawaban ditunggu sampai "
+            f"{event.answer_due.astimezone(WITA):%d-%m-%Y %H.%M} WITA, lalu ke triase",
+            internal=False,
         )
     if isinstance(event, ComplaintMirrored):
         return TimelineLine(
@@ -282,6 +280,23 @@ def describe(event: AnyEvent, anonymous: bool) -> TimelineLine:
         )
     assert isinstance(event, ComplaintReceived)
     return TimelineLine(at, "Diterima", None, internal=False)
+
+
+def _internal_line(event: RoutingOverrideRequested | AgencyNotified) -> TimelineLine:
+    """What operators alone see: an override asked, an agency alerted."""
+    if isinstance(event, RoutingOverrideRequested):
+        return TimelineLine(
+            event.occurred_at,
+            f"Operator {event.operator.id or '-'} meminta disposisi ke {event.agency_code}",
+            event.reason,
+            internal=True,
+        )
+    return TimelineLine(
+        event.occurred_at,
+        f"Instansi {event.agency_code} diberi tahu lewat {event.channel.value}",
+        f"percobaan ke-{event.attempts}",
+        internal=True,
+    )
 
 
 _DIGIT = re.compile(r"\d")

@@ -7,12 +7,13 @@ wrote and what the agency answered them.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from html import escape
 
 from services.notifier.domain.messages import tanggal
 from services.notifier.domain.plan import PlannedDelivery
 from shared.events import Complaint, ComplaintStatus, NotificationChannel
+from shared.working_days import WITA
 
 # Deliveries to reporters share one pseudo agency code (and so one concurrency limit).
 CITIZEN = "citizen"
@@ -22,6 +23,21 @@ def routed_update(tracking_number: str, agency_name: str, followup_due: date) ->
     return (
         f"Pengaduan Anda {tracking_number} telah diteruskan kepada {agency_name}, yang wajib"
         f" menindaklanjutinya paling lambat {tanggal(followup_due)}."
+    )
+
+
+def place_question(tracking_number: str, topic: str | None, answer_due: datetime) -> str:
+    """The router's question where, in plain words: the answer must quote the tracking number so
+    that an SMS or WhatsApp reply finds its complaint (an e-mail reply quotes it in the subject)."""
+    about = f" tentang {topic}" if topic else ""
+    due = answer_due.astimezone(WITA)
+    return (
+        f"Pengaduan Anda {tracking_number}{about} sudah kami terima. Agar dapat diteruskan ke"
+        " pemerintah kabupaten/kota yang berwenang, mohon sebutkan di kabupaten/kota dan"
+        f" kecamatan mana masalahnya. Balas pesan ini dengan menyertakan nomor {tracking_number},"
+        f' misalnya: "{tracking_number} Kecamatan Martapura, Kabupaten Banjar". Bila sampai'
+        f" {tanggal(due.date())} pukul {due:%H.%M} WITA belum ada jawaban, admin LAPOR Kalsel"
+        " yang akan menentukan tujuannya."
     )
 
 

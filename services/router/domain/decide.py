@@ -67,6 +67,10 @@ class RoutingDecision(BaseModel):
     table_version: str
     model_version: str | None = None
     topic: str | None = Field(default=None, description="The routing-table topic it chose")
+    needs_place: bool = Field(
+        default=False,
+        description="Triaged only for want of a kab/kota: the reporter's answer would place it",
+    )
     candidates: tuple[Candidate, ...] = ()
 
     @property
@@ -134,6 +138,11 @@ class Router:
     @property
     def model_version(self) -> str | None:
         return self.model.version if self.model is not None else None
+
+    def topic_label(self, topic_id: str | None) -> str | None:
+        """What a topic is called, as a reporter may read it ("jalan dan jembatan")."""
+        topic = self._topics_by_id.get(topic_id or "")
+        return topic.label if topic else None
 
     def model_words(self, complaint: ComplaintText) -> list[str]:
         """The words the topic model reads: title and body normalised, place names left out."""
@@ -305,7 +314,8 @@ class Router:
         if outcome.level is AuthorityLevel.KABKOTA:
             if region is None:
                 reasons.append("urusan kab/kota, tetapi kab/kotanya tidak diketahui")
-                return self._triage(outcome.category, region, confidence, tuple(reasons))
+                triaged = self._triage(outcome.category, region, confidence, tuple(reasons))
+                return triaged.model_copy(update={"needs_place": True})
             agency = self.table.region_agency(region).code
         else:
             agency = outcome.agency or CENTRAL_AGENCY
