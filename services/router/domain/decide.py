@@ -27,6 +27,11 @@ the model's, which has seen few texts naming it."""
 
 MODEL_ALONE_CONFIDENCE = 0.7
 
+ADDRESS_WORDS = frozenset(
+    {"jalan", "gang", "gg", "km", "rt", "rw", "no", "nomor", "blok", "komplek", "komp", "perumahan"}
+)
+"""In a location, words of a street address: "Jl. Veteran" says where, not that a road is broken."""
+
 
 class ComplaintText(BaseModel):
     """What the router reads of a complaint."""
@@ -161,6 +166,18 @@ class Router:
             self.table.thresholds.location_weight,
         )
         words = ["" if n in place.place_words else word for n, word in enumerate(text_words)]
+        # What the location says beyond the place ("IGD RSUD Ulin", "SMPN 12 Banjarmasin",
+        # "depan pasar") is about the topic and who has authority, like the text.
+        location_words = self._normalizer.words(complaint.location or "")
+        if location_words:
+            in_location = self._places.find(None, location_words, None, None, 1.0).place_words
+            words += [
+                "",
+                *(
+                    "" if n in in_location or w in ADDRESS_WORDS else w
+                    for n, w in enumerate(location_words)
+                ),
+            ]
         return len(title_words), words, place
 
     def decide(self, complaint: ComplaintText) -> RoutingDecision:
