@@ -53,6 +53,7 @@ from shared.events import (
     ActorKind,
     AgencyNotified,
     AnyEvent,
+    ComplaintPlaceRequested,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -1088,3 +1089,30 @@ async def test_operators_manage_keys_and_the_directory_from_the_command_line(
         )
         assert stored == 0  # only the hash is kept
     await asyncio.to_thread(run, "dead-letters")
+
+
+async def test_the_reporter_is_asked_where_once_by_email(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    received = complaint_received(reporter={"email": "tanya@contoh.id"}, location={"text": None})
+    number = received.complaint.tracking_number
+    question = ComplaintPlaceRequested(
+        **received.caused(
+            producer="router",
+            tracking_number=number,
+            topic="jalan dan jembatan",
+            answer_due=datetime(2026, 12, 7, 5, 30, tzinfo=UTC),
+        )
+    )
+    service = NotifierService(pool, PUBLIC_URL)
+    await service.handle(received)
+    await service.handle(question)
+    await service.handle(question)  # a redelivery asks nothing more
+    async with running_worker(pool, database_url, smtp_port):
+        await eventually(lambda: any(m["To"] == "tanya@contoh.id" for m in box.messages))
+        await asyncio.sleep(0.3)
+    (asked,) = [m for m in box.messages if m["To"] == "tanya@contoh.id"]
+    assert number in str(asked["Subject"])
+    text = str(asked.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert "kabupaten/kota dan kecamatan" in text and "7 Desember 2026 pukul 13.30 WITA" in text
