@@ -79,9 +79,13 @@ def migrate() -> None:
 @topics_app.command("ensure")
 def topics_ensure() -> None:
     """Create any missing topic with its declared partitions and settings."""
-    from shared.kafka import ensure_topics
+    from shared.kafka import TopicLayoutError, ensure_topics
 
-    created = asyncio.run(ensure_topics(Settings().kafka_bootstrap_servers))
+    try:
+        created = asyncio.run(ensure_topics(Settings().kafka_bootstrap_servers))
+    except TopicLayoutError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
     typer.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 

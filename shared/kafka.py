@@ -36,14 +36,41 @@ async def publish(
     )
 
 
+class TopicLayoutError(RuntimeError):
+    """A topic's partitions differ from `shared/topics.py`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "topic layout differs from shared/topics.py (keyed order depends on it; change the"
+            " declaration or move to a new topic, never repartition in place): "
+            + "; ".join(problems)
+        )
+        self.problems = problems
+
+
 async def ensure_topics(
     bootstrap_servers: str, topics: tuple[TopicSpec, ...] = ALL_TOPICS
 ) -> list[str]:
-    """Create missing topics with their declared partitions and settings; returns those created."""
+    """Create missing topics with their declared partitions and settings; returns those created.
+
+    Raises `TopicLayoutError` when an existing topic has other partitions than declared: a
+    complaint's events are kept in order by their key's partition, so a topic is never
+    repartitioned silently (see the README on scaling)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="lapor-hub-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        present = [t for t in topics if t.name in existing]
+        if present:
+            described = await admin.describe_topics([t.name for t in present])
+            found = {d["topic"]: len(d["partitions"]) for d in described}
+            wrong = [
+                f"{t.name}: {found[t.name]} partitions, declared {t.partitions}"
+                for t in present
+                if found.get(t.name, t.partitions) != t.partitions
+            ]
+            if wrong:
+                raise TopicLayoutError(wrong)
         missing = [t for t in topics if t.name not in existing]
         if missing:
             # Another process may create one between our list and our create.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.events import parse_event
-from shared.kafka import idempotent_producer, publish
+from shared.kafka import (
+    TopicLayoutError,
+    ensure_topics,
+    idempotent_producer,
+    publish,
+    scratch_topic,
+)
 from shared.topics import TopicSpec
 from testkit.factories import complaint_received, followup
 
@@ -56,3 +64,13 @@ async def test_events_are_keyed_by_complaint_and_stay_in_order(
     for complaint_id, events in flows.items():
         assert seen[complaint_id] == [str(e.event_id) for e in events]
         assert len(partitions[complaint_id]) == 1
+
+
+async def test_a_topic_with_other_partitions_than_declared_is_reported_not_repartitioned(
+    bootstrap_servers: str,
+) -> None:
+    async with scratch_topic(bootstrap_servers, "test.layout", partitions=3) as topic:
+        assert await ensure_topics(bootstrap_servers, (topic,)) == []  # as declared: fine
+        declared = dataclasses.replace(topic, partitions=6)
+        with pytest.raises(TopicLayoutError, match=f"{topic.name}: 3 partitions, declared 6"):
+            await ensure_topics(bootstrap_servers, (declared,))
