@@ -188,6 +188,11 @@ class ComplaintStatus(StrEnum):
     REJECTED = "rejected"
     REPORTER_REPLIED = "reporter_replied"
     RESOLVED = "resolved"
+    # The reporter says a resolved complaint is not solved ("masalah belum selesai"): the agency
+    # works on it again.
+    REOPENED = "reopened"
+    # The reporter rates how a resolved complaint was handled (`rating`); the status stays.
+    RATED = "rated"
     ARCHIVED = "archived"
 
 
@@ -338,6 +343,10 @@ class ComplaintStatusChanged(Event):
     agency_code: str | None = None
     note: str | None = Field(default=None, max_length=20_000)
     suggested_agency_code: str | None = Field(default=None, description="With a rejection")
+    rating: int | None = Field(default=None, ge=1, le=5, description="With `rated`: 1 to 5")
+    # Minor 1: `rating`. Its statuses `reopened` and `rated` are new enum values: every reader
+    # in the repository was upgraded with them (see the module's docstring).
+    schema_minor: int = Field(default=1, ge=0, description="Additive changes within the major")
 
 
 class ComplaintPlaceRequested(Event):

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from services.intake.citizen import citizen_state, mount_citizen
 from services.intake.console import console_state, mount_console
 from services.intake.console.settings import ConsoleSettings
 from services.intake.http import create_api, intake_state
@@ -53,6 +54,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         unsafe_secrets(settings.environment, settings, "intake_access_token_secret", "ops_token")
         # Unset, each intake process would sign its console sessions with a key of its own.
         + unsafe_secrets(settings.environment, ConsoleSettings(), "console_session_secret")
+        # Likewise the citizen forms' CSRF tokens.
+        + unsafe_secrets(settings.environment, settings, "intake_pages_secret")
     )
     broker = build_broker(SERVICE, settings)
 
@@ -89,6 +92,12 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             background,
         )
         api.state.console = console_state(pool, service, settings.complaint_events_topic)
+        pages_secret = settings.intake_pages_secret
+        api.state.citizen = citizen_state(
+            service,
+            pages_secret.get_secret_value() if pages_secret else None,
+            settings.intake_public_url,
+        )
         try:
             yield
         finally:
@@ -98,6 +107,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
 
     app = create_api(lifespan)
     mount_console(app)
+    mount_citizen(app)
     return app
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
+from services.intake.domain.attachments import CleanAttachment
 from services.intake.domain.model import (
     ApiKey,
     Caller,
@@ -178,6 +180,32 @@ class IntakeRepository:
         saw (none should exist) are passed over. The events must be of different complaints: a
         statement changes a complaint's rows once."""
         await self._db.execute(_RECORD_LATER_EVENTS, *later_event_columns(events))
+
+    async def add_attachments(self, attachments: Sequence[CleanAttachment]) -> None:
+        """Content-addressed: one already stored is left as it is."""
+        await self._db.execute(
+            "INSERT INTO intake.attachments (sha256, content_type, size_bytes, content)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[])"
+            " ON CONFLICT DO NOTHING",
+            [a.sha256 for a in attachments],
+            [a.content_type for a in attachments],
+            [len(a.content) for a in attachments],
+            [a.content for a in attachments],
+        )
+
+    async def attachment(self, sha256: str) -> tuple[str, bytes] | None:
+        row = await self._db.fetchrow(
+            "SELECT content_type, content FROM intake.attachments WHERE sha256 = $1", sha256
+        )
+        return None if row is None else (row["content_type"], row["content"])
+
+    async def deadlines(self, complaint_id: uuid.UUID) -> tuple[date, date] | None:
+        row = await self._db.fetchrow(
+            "SELECT disposition_due, followup_due FROM intake.complaint_progress"
+            " WHERE complaint_id = $1 AND followup_due IS NOT NULL",
+            complaint_id,
+        )
+        return None if row is None else (row["disposition_due"], row["followup_due"])
 
     async def timeline(self, complaint_id: uuid.UUID) -> list[TimelineEntry]:
         rows = await self._db.fetch(

@@ -16,11 +16,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
+from services.intake.domain.attachments import CleanAttachment
 from services.intake.domain.channels import Inbound
 from services.intake.domain.imports import ImportRow, imported_at
 from services.intake.domain.model import (
@@ -32,6 +33,12 @@ from services.intake.domain.model import (
     StoredComplaint,
     TimelineEntry,
 )
+from services.intake.domain.reporter import (
+    ReporterAction,
+    ReporterChange,
+    history_of,
+    reporter_change,
+)
 from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
 from services.intake.repository import SCHEMA, IntakeRepository
 from shared.api_keys import hash_api_key, new_api_key
@@ -40,6 +47,7 @@ from shared.events import (
     Actor,
     ActorKind,
     AnyEvent,
+    Channel,
     Complaint,
     ComplaintContent,
     ComplaintMirrored,
@@ -71,6 +79,21 @@ REPLIES = Counter(
 )
 RECEIVED_NOTE = "Pengaduan diterima"
 REPLY_NOTE = "Pelapor menanggapi"
+REOPENED = Counter(
+    "lapor_hub_intake_reopened_total",
+    "Resolved complaints their reporter said were not solved, by agency",
+    ["agency"],
+)
+RATINGS = Histogram(
+    "lapor_hub_intake_rating",
+    "Reporters' ratings (1-5) of resolved complaints, by agency: _sum / _count is satisfaction",
+    ["agency"],
+    buckets=(1, 2, 3, 4, 5),
+)
+REPORTER_NOTES = {
+    ComplaintStatus.REPORTER_REPLIED: REPLY_NOTE,
+    ComplaintStatus.REOPENED: "Pelapor menyatakan masalah belum selesai",
+}
 KEY_CACHE_S = 30.0
 KEY_CACHE_SIZE = 10_000
 REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
@@ -99,6 +122,7 @@ class PublicStatus:
     status: str
     agency_code: str | None
     timeline: list[TimelineEntry]
+    by_reporter: bool = False  # asked with the reporter's access token
 
 
 @dataclass(frozen=True)
@@ -197,7 +221,7 @@ class IntakeService:
                 if known.reply:
                     return known
                 stored = await repository.by_tracking_number(known.tracking_number)
-                if stored is not None and stored.document.confidential:
+                if stored is not None and _has_access_token(stored.document):
                     # The first answer may never have reached the reporter: this one has it too.
                     return replace(known, access_token=self._access_token(stored.document))
                 return known
@@ -250,16 +274,12 @@ class IntakeService:
         caller: Caller,
         idempotency_key: IdempotencyKey | None,
     ) -> Accepted:
-        reply = ComplaintStatusChanged(
-            complaint_id=complaint.complaint_id,
-            correlation_id=complaint.complaint_id,
-            producer=PRODUCER,
-            tracking_number=complaint.tracking_number,
-            status=ComplaintStatus.REPORTER_REPLIED,
-            previous_status=ComplaintStatus(complaint.status),
-            actor=Actor(kind=ActorKind.REPORTER, id=inbound.channel.value),
-            agency_code=complaint.agency_code,
-            note=_reply_note(inbound, complaint.document),
+        reply = _reporter_event(
+            complaint,
+            ReporterChange(
+                ComplaintStatus.REPORTER_REPLIED, _reply_note(inbound, complaint.document)
+            ),
+            inbound.channel.value,
         )
         if inbound.content.channel_message_id:
             await repository.add_reply(
@@ -293,7 +313,9 @@ class IntakeService:
             received_at=received_at or now,
             personal_data_in_text=personal_data_in(content.title, content.body),
         )
-        access_token = self._access_token(complaint) if complaint.confidential else None
+        # The reporter's key to their complaint: to see a confidential one, and to answer,
+        # reopen or rate it from the web page.
+        access_token = self._access_token(complaint) if _has_access_token(complaint) else None
         await self._accepting.submit(
             NewComplaint(
                 ComplaintReceived.of(complaint, producer=PRODUCER),
@@ -310,7 +332,7 @@ class IntakeService:
             await IntakeRepository(connection).add_received(accepted, self._topic)
 
     def _access_token(self, complaint: Complaint) -> str:
-        """A confidential complaint's access token: the same every time it is asked for."""
+        """A complaint's access token: the same every time it is asked for."""
         digest = hmac.new(self._access_token_key, complaint.complaint_id.bytes, "sha256").digest()
         return base64.urlsafe_b64encode(digest[:24]).decode()
 
@@ -335,12 +357,8 @@ class IntakeService:
             stored = await repository.by_tracking_number(tracking_number)
             if stored is None:
                 return None
-            if stored.document.confidential and (
-                access_token is None
-                or not secrets.compare_digest(
-                    hash_api_key(access_token), stored.access_token_hash or ""
-                )
-            ):
+            by_reporter = _token_fits(stored, access_token)
+            if stored.document.confidential and not by_reporter:
                 return None
             return PublicStatus(
                 complaint=stored.document,
@@ -352,7 +370,52 @@ class IntakeService:
                     ),
                     *await repository.timeline(stored.complaint_id),
                 ],
+                by_reporter=by_reporter,
             )
+
+    async def reporter_acts(
+        self,
+        tracking_number: str,
+        access_token: str,
+        action: ReporterAction,
+        text: str | None = None,
+        rating: int | None = None,
+    ) -> bool:
+        """The reporter's reply, reopening or rating, as a ComplaintStatusChanged in the outbox;
+        False when the token is not the complaint's (raises NotAllowedError when the complaint's
+        state does not allow it)."""
+        async with self._pool.acquire() as connection:
+            repository = IntakeRepository(connection)
+            stored = await repository.by_tracking_number(tracking_number)
+            if stored is None or not _token_fits(stored, access_token):
+                return False
+            entries = await repository.timeline(stored.complaint_id)
+            history = history_of(stored.status, [(e.occurred_at, e.status) for e in entries])
+            change = reporter_change(action, history, datetime.now(UTC), text, rating)
+            await enqueue(connection, SCHEMA, _reporter_event(stored, change, "web"), self._topic)
+        agency = stored.agency_code or "-"
+        if change.status is ComplaintStatus.REOPENED:
+            REOPENED.labels(agency).inc()
+        elif change.rating is not None:
+            RATINGS.labels(agency).observe(change.rating)
+        else:
+            REPLIES.labels(Channel.WEB.value).inc()
+        return True
+
+    async def keep_attachments(self, attachments: Sequence[CleanAttachment]) -> None:
+        """Stored before the complaint that names them (content-addressed: a retry is free)."""
+        if attachments:
+            async with self._pool.acquire() as connection:
+                await IntakeRepository(connection).add_attachments(attachments)
+
+    async def attachment(self, sha256: str) -> tuple[str, bytes] | None:
+        async with self._pool.acquire() as connection:
+            return await IntakeRepository(connection).attachment(sha256)
+
+    async def deadlines(self, complaint_id: uuid.UUID) -> tuple[date, date] | None:
+        """The current assignment's disposition and follow-up due dates."""
+        async with self._pool.acquire() as connection:
+            return await IntakeRepository(connection).deadlines(complaint_id)
 
     async def handle(self, event: AnyEvent) -> None:
         """Build the public timeline from the complaint's later events. Complaints that entered
@@ -381,6 +444,35 @@ class IntakeService:
             for event in events
             if not isinstance(event, ComplaintReceived) or event.producer == PRODUCER
         }
+
+
+def _has_access_token(complaint: Complaint) -> bool:
+    """A confidential complaint's reporter needs it to see the complaint; a web reporter to
+    answer, reopen or rate it on /lacak."""
+    return complaint.confidential or complaint.channel is Channel.WEB
+
+
+def _token_fits(stored: StoredComplaint, access_token: str | None) -> bool:
+    return bool(access_token and stored.access_token_hash) and secrets.compare_digest(
+        hash_api_key(access_token or ""), stored.access_token_hash or ""
+    )
+
+
+def _reporter_event(
+    complaint: StoredComplaint, change: ReporterChange, channel: str
+) -> ComplaintStatusChanged:
+    return ComplaintStatusChanged(
+        complaint_id=complaint.complaint_id,
+        correlation_id=complaint.complaint_id,
+        producer=PRODUCER,
+        tracking_number=complaint.tracking_number,
+        status=change.status,
+        previous_status=ComplaintStatus(complaint.status),
+        actor=Actor(kind=ActorKind.REPORTER, id=channel),
+        agency_code=complaint.agency_code,
+        note=change.note,
+        rating=change.rating,
+    )
 
 
 async def _already_accepted(
@@ -419,12 +511,20 @@ PLACE_REQUESTED_NOTE = (
 def public_entry(event: AnyEvent) -> PublicEntry | None:
     """What a citizen's timeline shows of a later event; None for the internal ones."""
     if isinstance(event, ComplaintRouted):
-        note = f"Diteruskan ke {event.agency_code}"
+        # Which agency, and why in one line (the router's first reason).
+        note = f"Diteruskan ke {event.agency_code}" + (
+            f": {event.reasons[0]}" if event.reasons else ""
+        )
         return PublicEntry(ComplaintStatus.ROUTED.value, note, event.agency_code, True)
     if isinstance(event, ComplaintStatusChanged):
-        # A reporter's own words may name them: the public timeline only says they replied.
-        if event.status is ComplaintStatus.REPORTER_REPLIED:
-            return PublicEntry(event.status.value, REPLY_NOTE, event.agency_code, True)
+        # A reporter's own words may name them: the public timeline only says what they did.
+        if event.status in REPORTER_NOTES:
+            return PublicEntry(
+                event.status.value, REPORTER_NOTES[event.status], event.agency_code, True
+            )
+        if event.status is ComplaintStatus.RATED:
+            note = f"Pelapor memberi penilaian {event.rating}/5"
+            return PublicEntry(event.status.value, note, event.agency_code, False)
         return PublicEntry(event.status.value, event.note, event.agency_code, True)
     if isinstance(event, ComplaintMirrored):
         return PublicEntry("mirrored", "Tercatat di SP4N-LAPOR! nasional", None, False)

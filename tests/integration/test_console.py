@@ -9,7 +9,6 @@ Also the router's and sync's dead-letter endpoints: token required, listed, retr
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -20,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from playwright.async_api import BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from services.intake.service import IntakeService
 from services.notifier.repository import NotifierRepository
@@ -29,28 +28,14 @@ from shared.kafka import idempotent_producer
 from shared.migrations import apply_migrations
 from shared.settings import Settings
 from shared.topics import TopicSpec
-from testkit.processes import ROOT, ServiceProcess, running, smtp_sink, system_processes
+from testkit.browser import chromium, needs_chromium, screenshot
+from testkit.processes import ServiceProcess, running, smtp_sink, system_processes
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts" / "console"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OPS_TOKEN = Settings().ops_token.get_secret_value()
 VAGUE = "Mohon ditindaklanjuti. Ada masalah yang perlu diperhatikan segera oleh pemerintah."
 ROAD = "Jalan provinsi rusak parah di Jl. A. Yani km 20 Kabupaten Banjar, banyak lubang besar."
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (.ci/run installs it)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -163,22 +148,12 @@ async def _publish_poison(bootstrap_servers: str, topic: str) -> None:
 
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-            locale="id-ID",
-        )
+    async with chromium(tmp_path / "chromium-profile") as context:
         yield context
-        await context.close()
 
 
 async def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    await screenshot(page, "console", name)
 
 
 async def test_operator_console_in_chromium(

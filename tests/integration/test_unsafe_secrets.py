@@ -39,6 +39,7 @@ def _refusal(module: str, env: dict[str, str]) -> str:
                 "LAPOR_HUB_INTAKE_ACCESS_TOKEN_SECRET",
                 "LAPOR_HUB_OPS_TOKEN",
                 "LAPOR_HUB_CONSOLE_SESSION_SECRET",
+                "LAPOR_HUB_INTAKE_PAGES_SECRET",
             ],
         ),
         ("services.router", {}, ["LAPOR_HUB_OPS_TOKEN"]),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.router.domain import load_routing_table
-from shared.agencies import agency_names, region_names
+from shared.agencies import agency_names, districts, region_names
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "__init__.py").exists())
@@ -67,7 +67,10 @@ def test_the_walk_sees_an_import_inside_a_function(tmp_path: Path) -> None:
     assert _violations(tmp_path, {"shared"}, tmp_path) == ["late.py:2: imports services.router"]
 
 
-def test_the_routing_table_names_the_agencies_and_regions_every_service_knows() -> None:
+def test_the_routing_table_names_the_agencies_and_places_every_service_knows() -> None:
     table = load_routing_table()
     assert {a.code: a.name for a in table.agencies} == agency_names()
     assert {r.code: r.name for r in table.regions} == region_names()
+    assert {(d.code, d.region, d.name) for d in table.districts} == {
+        (d.code, d.region_code, d.name) for d in districts()
+    }

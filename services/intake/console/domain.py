@@ -39,6 +39,8 @@ STATUS_LABELS = {
     ComplaintStatus.REJECTED: "Bukan wewenang",
     ComplaintStatus.REPORTER_REPLIED: "Pelapor menanggapi",
     ComplaintStatus.RESOLVED: "Selesai",
+    ComplaintStatus.REOPENED: "Dibuka kembali oleh pelapor",
+    ComplaintStatus.RATED: "Dinilai pelapor",
     ComplaintStatus.ARCHIVED: "Diarsipkan",
 }
 

@@ -41,6 +41,7 @@ from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
 from shared.dead_letters import RetryOutcome, pending, reapply
 from shared.masking import masked
 from shared.ops_http import readiness
+from shared.pages import SECURITY_HEADERS, set_cookie
 from shared.working_days import WITA
 
 PREFIX = "/console"
@@ -51,13 +52,6 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 console = APIRouter(prefix=PREFIX, include_in_schema=False)
-# Pages are the console's own: nothing from elsewhere, no framing, no caching of what they show.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 @dataclass(frozen=True)
@@ -139,15 +133,7 @@ async def login_required(request: Request, _: Exception) -> Response:
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=PREFIX,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_cookie(response, request, name, value, max_age, path=PREFIX)
 
 
 def _redirect(request: Request, to: str, flash: str, ok: bool = True) -> Response:

@@ -35,7 +35,9 @@ class SizeLimitAndTiming:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limit = MAX_IMPORT_BYTES if path.endswith(":import") else MAX_BODY_BYTES
+        # Imports and the citizen form (with its photos) may be larger than a JSON complaint.
+        large = path.endswith(":import") or path == "/lapor"
+        limit = MAX_IMPORT_BYTES if large else MAX_BODY_BYTES
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
             response = JSONResponse({"detail": too_large(limit)}, status_code=413)

@@ -34,6 +34,11 @@ _TRANSITIONS: dict[ComplaintStatus, dict[InboxAction, ComplaintStatus]] = {
         InboxAction.FOLLOW_UP: ComplaintStatus.FOLLOWED_UP,
         InboxAction.RESOLVE: ComplaintStatus.RESOLVED,
     },
+    # The reporter said "masalah belum selesai": the agency takes it up again.
+    ComplaintStatus.REOPENED: {
+        InboxAction.ACKNOWLEDGE: ComplaintStatus.ACKNOWLEDGED,
+        InboxAction.FOLLOW_UP: ComplaintStatus.FOLLOWED_UP,
+    },
 }
 
 

@@ -57,6 +57,12 @@ _FOLLOWUPS: dict[ComplaintStatus, tuple[NationalStatus | None, str]] = {
     ComplaintStatus.FOLLOWED_UP: (NationalStatus.FOLLOWED_UP, "Laporan telah ditindaklanjuti."),
     ComplaintStatus.REPORTER_REPLIED: (None, "Pelapor menanggapi tindak lanjut."),
     ComplaintStatus.RESOLVED: (NationalStatus.DONE, "Laporan selesai."),
+    # The reporter's "masalah belum selesai" and rating go to national as follow-ups.
+    ComplaintStatus.REOPENED: (
+        NationalStatus.IN_PROGRESS,
+        "Pelapor menyatakan masalah belum selesai; laporan dibuka kembali.",
+    ),
+    ComplaintStatus.RATED: (None, "Pelapor memberi penilaian."),
     ComplaintStatus.ARCHIVED: (NationalStatus.ARCHIVED, "Laporan diarsipkan."),
 }
 
