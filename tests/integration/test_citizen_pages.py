@@ -12,7 +12,7 @@ import io
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 import asyncpg
@@ -23,8 +23,10 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from services.notifier.repository import NotifierRepository
 from shared.db import create_pool
+from shared.migrations import apply_migrations
+from shared.topics import TopicSpec
 from testkit.browser import chromium, needs_chromium, screenshot
-from testkit.processes import ServiceProcess
+from testkit.processes import ServiceProcess, running, system_processes
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
@@ -41,6 +43,22 @@ def _photo() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (320, 240), "gray").save(out, "JPEG", exif=exif.tobytes())
     return out.getvalue()
+
+
+@pytest.fixture
+def system(
+    empty_database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec, smtp_port: int
+) -> Iterator[Mapping[str, ServiceProcess]]:
+    """The whole system; the tracking page reloaded until Kafka's events show is more than the
+    60 lookups a minute one address may make, so this intake allows more (misses stay at 10)."""
+    apply_migrations(empty_database_url)
+    processes = system_processes(
+        empty_database_url, bootstrap_servers, fresh_topic.name, smtp_port, "citizen_pages"
+    )
+    intake = processes["intake"]
+    intake.env = {**intake.env, "LAPOR_HUB_INTAKE_PUBLIC_RATE_LIMIT": "1000/minute"}
+    with running(processes) as started:
+        yield started
 
 
 @pytest.fixture
@@ -113,6 +131,13 @@ async def test_the_pages_work_without_javascript(
         assert (await browser.post(f"/lacak/{tracking[1]}", data=stranger)).status_code == 404
         public = (await browser.get(f"/lacak/{tracking[1]}")).text
         assert "Jalan rusak" in public and "Tanggapan Anda" not in public
+
+        # Guessing numbers (or tokens) here is limited as on the status API: after 10 misses a
+        # minute every lookup from that address is refused for a while.
+        misses = [(await browser.get("/lacak/LPR-2026-AAAAAA-A")).status_code for _ in range(10)]
+        assert misses[:9] == [404] * 9 and misses[-1] == 429  # the wrong token was one
+        refused = await browser.get(f"/lacak/{tracking[1]}")
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
 
 
 # --- In Chromium ----------------------------------------------------------------------------

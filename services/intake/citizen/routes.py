@@ -40,6 +40,7 @@ from services.intake.domain.reporter import (
     history_of,
 )
 from services.intake.domain.tracking import normalize
+from services.intake.http.auth import Lookup
 from services.intake.http.errors import field_errors
 from services.intake.service import IdempotencyKeyReusedError, IntakeService
 from shared.db import DATABASE_UNAVAILABLE
@@ -350,12 +351,14 @@ async def find(request: Request, nomor: str = "", kunci: str = "") -> Response:
 
 @citizen.get("/lacak/{tracking_number}")
 async def track(
-    request: Request, tracking_number: str, kunci: str = "", pesan: str = ""
+    request: Request, tracking_number: str, lookup: Lookup, kunci: str = "", pesan: str = ""
 ) -> Response:
+    """Limited per client address like the status API: guessing numbers here is no easier."""
     state = _state(request)
     wanted = normalize(tracking_number)
     status = await state.intake.public_status(wanted, kunci or None)
     if status is None:
+        await lookup.missed(wanted)
         return _page(request, "lacak_cari.html", 404, nomor=wanted, missing=True)
     complaint = status.complaint
     places = gazetteer()
@@ -393,7 +396,7 @@ async def track(
 
 
 @citizen.post("/lacak/{tracking_number}")
-async def reporter_acts(request: Request, tracking_number: str) -> Response:
+async def reporter_acts(request: Request, tracking_number: str, lookup: Lookup) -> Response:
     state = _state(request)
     english = language(request) == "en"
     form = await request.form(max_files=0, max_fields=10)
@@ -413,6 +416,7 @@ async def reporter_acts(request: Request, tracking_number: str) -> Response:
             text = error.said(english)
             return _page(request, "pesan.html", 409, text=text, back=back)
         raise HTTPException(422, "aksi tidak dikenal") from error
-    if not acted:
+    if not acted:  # a wrong access token, as likely guessed as a number
+        await lookup.missed(wanted)
         raise HTTPException(404)
     return RedirectResponse(f"{back}&pesan=terkirim", 303)
