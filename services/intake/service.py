@@ -517,20 +517,24 @@ def public_entry(event: AnyEvent) -> PublicEntry | None:
         )
         return PublicEntry(ComplaintStatus.ROUTED.value, note, event.agency_code, True)
     if isinstance(event, ComplaintStatusChanged):
-        # A reporter's own words may name them: the public timeline only says what they did.
-        if event.status in REPORTER_NOTES:
-            return PublicEntry(
-                event.status.value, REPORTER_NOTES[event.status], event.agency_code, True
-            )
-        if event.status is ComplaintStatus.RATED:
-            note = f"Pelapor memberi penilaian {event.rating}/5"
-            return PublicEntry(event.status.value, note, event.agency_code, False)
-        return PublicEntry(event.status.value, event.note, event.agency_code, True)
+        return _public_status_entry(event)
     if isinstance(event, ComplaintMirrored):
         return PublicEntry("mirrored", "Tercatat di SP4N-LAPOR! nasional", None, False)
     if isinstance(event, ComplaintPlaceRequested):
         return PublicEntry("place_requested", PLACE_REQUESTED_NOTE, None, False)
     return None
+
+
+def _public_status_entry(event: ComplaintStatusChanged) -> PublicEntry:
+    # A reporter's own words may name them: the public timeline only says what they did.
+    if event.status in REPORTER_NOTES:
+        return PublicEntry(
+            event.status.value, REPORTER_NOTES[event.status], event.agency_code, True
+        )
+    if event.status is ComplaintStatus.RATED:  # the complaint stays resolved
+        note = f"Pelapor memberi penilaian {event.rating}/5"
+        return PublicEntry(event.status.value, note, event.agency_code, False)
+    return PublicEntry(event.status.value, event.note, event.agency_code, True)
 
 
 def _reply_note(inbound: Inbound, complaint: Complaint) -> str:
