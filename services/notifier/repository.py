@@ -434,6 +434,24 @@ class NotifierRepository:
             staff_account_id,
         )
 
+    async def reopen(
+        self, assignment: AssignmentRow, event_id: uuid.UUID, note: str | None
+    ) -> None:
+        """The reporter reopened the resolved assignment: kept in its history as their action."""
+        await self._db.execute(
+            "UPDATE notifier.assignments SET status = 'reopened', updated_at = now() WHERE id = $1",
+            assignment.id,
+        )
+        await self._db.execute(
+            "INSERT INTO notifier.assignment_actions (assignment_id, action, previous_status,"
+            " status, note, key_name, event_id) VALUES ($1, 'reopen', $2, 'reopened', $3,"
+            " 'pelapor', $4) ON CONFLICT (event_id) DO NOTHING",
+            assignment.id,
+            assignment.status.value,
+            note,
+            event_id,
+        )
+
     async def history(self, complaint_id: uuid.UUID) -> list[HistoryLine]:
         """Every routing of the complaint and every action on it, in the order they happened."""
         rows = await self._db.fetch(

@@ -122,6 +122,11 @@ class NotifierService:
                 and event.status is ComplaintStatus.REPORTER_REPLIED
             ):
                 await self._pass_on_reply(event)
+            elif (
+                isinstance(event, ComplaintStatusChanged)
+                and event.status is ComplaintStatus.REOPENED
+            ):
+                await self._reopen(event)
             elif isinstance(event, ComplaintPlaceRequested):
                 await self._ask_the_reporter(event)
         return {event.event_id for event in events} - left_out
@@ -149,6 +154,37 @@ class NotifierService:
                     cause_event_id=request.event_id,
                     correlation_id=request.correlation_id,
                 )
+
+    async def _reopen(self, reopened: ComplaintStatusChanged) -> None:
+        """ "Masalah belum selesai": the resolved assignment is open again in the agency's inbox
+        (acknowledge or follow up), and the agency is told as of a reply, once."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            repository = NotifierRepository(connection)
+            if not await repository.first_handling(reopened):
+                return
+            row = await repository.current_assignment_of(reopened.complaint_id)
+            complaint = await repository.complaint(reopened.complaint_id)
+            if row is None or complaint is None or row.status is not ComplaintStatus.RESOLVED:
+                return
+            await repository.reopen(row, reopened.event_id, reopened.note)
+            contacts = await repository.contacts(row.agency_code)
+            if contacts is None:
+                return
+            said = reply_for_agency(complaint, reopened.note) if reopened.note else ""
+            notice = ReporterReply(
+                tracking_number=row.tracking_number,
+                agency_code=row.agency_code,
+                text=f"Pelapor menyatakan masalah belum selesai. {said}".strip(),
+                confidential=complaint.confidential,
+                inbox_url=self.inbox_url(row.tracking_number),
+            )
+            await repository.enqueue_deliveries(
+                plan_reply(reopened.event_id, notice, contacts),
+                complaint_id=row.complaint_id,
+                tracking_number=row.tracking_number,
+                cause_event_id=reopened.event_id,
+                correlation_id=row.correlation_id,
+            )
 
     async def _pass_on_reply(self, reply: ComplaintStatusChanged) -> None:
         """A reporter's reply goes to the agency holding the complaint, masked, once."""

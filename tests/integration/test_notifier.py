@@ -1116,3 +1116,51 @@ async def test_the_reporter_is_asked_where_once_by_email(
     assert number in str(asked["Subject"])
     text = str(asked.get_body(("plain",)).get_content())  # type: ignore[union-attr]
     assert "kabupaten/kota dan kecamatan" in text and "7 Desember 2026 pukul 13.30 WITA" in text
+
+
+async def test_a_reopened_complaint_is_open_again_in_the_agency_inbox_and_the_agency_is_told(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    agency = _agency()
+    await _register(pool, agency)
+    received = await _assign(pool, agency)
+    key = await _key(pool, agency.code)
+    number = received.complaint.tracking_number
+    async with serving_api(pool) as api:
+        for action, body in (
+            ("acknowledge", {}),
+            ("follow-up", {"text": "Lubang sudah ditambal."}),
+            ("resolve", {}),
+        ):
+            response = await api.post(
+                f"/inbox/assignments/{number}/{action}", headers=key, json=body
+            )
+            assert response.is_success
+        reopened = ComplaintStatusChanged(
+            **received.caused(
+                producer="intake",
+                tracking_number=number,
+                status=ComplaintStatus.REOPENED,
+                actor=Actor(kind=ActorKind.REPORTER, id="web"),
+                note="Lubangnya muncul lagi sesudah hujan.",
+            )
+        )
+        service = NotifierService(pool, PUBLIC_URL)
+        await service.handle(reopened)
+        await service.handle(reopened)  # a redelivery changes nothing
+        response = await api.post(
+            f"/inbox/assignments/{number}/follow-up", headers=key, json={"text": "Ditambal ulang."}
+        )
+        assert response.is_success, response.text
+    async with running_worker(pool, database_url, smtp_port):
+        await eventually(lambda: any("belum selesai" in _plain(m) for m in box.messages))
+        await asyncio.sleep(0.3)
+    told = [m for m in box.messages if "belum selesai" in _plain(m)]
+    assert len(told) == 1
+    assert "muncul lagi" in _plain(told[0])
+
+
+def _plain(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    return "" if body is None else str(body.get_content())
