@@ -41,6 +41,7 @@ from services.intake.domain.reporter import (
 )
 from services.intake.domain.tracking import new_tracking_number, quoted_tracking_numbers
 from services.intake.repository import SCHEMA, IntakeRepository
+from shared.agencies import CENTRAL_AGENCY, TRIAGE_AGENCY, agency_names, region_names
 from shared.api_keys import hash_api_key, new_api_key
 from shared.db import DATA_ERRORS, Connection
 from shared.events import (
@@ -508,14 +509,34 @@ PLACE_REQUESTED_NOTE = (
 )
 
 
+_AUTHORITY_REASON = "aturan kewenangan: "
+
+
+def routed_note(event: ComplaintRouted) -> str:
+    """Which agency and why, in one line a citizen reads: the agency's name, the matter, and the
+    rule of authority when one decided it (not the router's scores or model version)."""
+    if event.agency_code == TRIAGE_AGENCY:
+        return "Diteruskan ke admin LAPOR Kalsel, yang menentukan instansi yang berwenang"
+    name = agency_names().get(event.agency_code, event.agency_code)
+    if event.agency_code == CENTRAL_AGENCY:
+        name = "instansi pusat melalui SP4N-LAPOR! nasional"
+    why = [f"urusan {event.category.lower()}"] if event.category else []
+    why += [
+        reason.removeprefix(_AUTHORITY_REASON)
+        for reason in event.reasons
+        if reason.startswith(_AUTHORITY_REASON)
+    ][:1]
+    if event.region_code and event.agency_code == event.region_code:
+        why.append(f"wilayah {region_names().get(event.region_code, event.region_code)}")
+    return f"Diteruskan ke {name}" + (f" ({'; '.join(why)})" if why else "")
+
+
 def public_entry(event: AnyEvent) -> PublicEntry | None:
     """What a citizen's timeline shows of a later event; None for the internal ones."""
     if isinstance(event, ComplaintRouted):
-        # Which agency, and why in one line (the router's first reason).
-        note = f"Diteruskan ke {event.agency_code}" + (
-            f": {event.reasons[0]}" if event.reasons else ""
+        return PublicEntry(
+            ComplaintStatus.ROUTED.value, routed_note(event), event.agency_code, True
         )
-        return PublicEntry(ComplaintStatus.ROUTED.value, note, event.agency_code, True)
     if isinstance(event, ComplaintStatusChanged):
         return _public_status_entry(event)
     if isinstance(event, ComplaintMirrored):

@@ -6,7 +6,7 @@ from datetime import date
 
 from services.intake.domain.model import PublicEntry
 from services.intake.repository import later_event_columns
-from services.intake.service import REPLY_NOTE, public_entry
+from services.intake.service import REPLY_NOTE, public_entry, routed_note
 from shared.events import (
     Actor,
     ActorKind,
@@ -44,7 +44,12 @@ OVERRIDE = RoutingOverrideRequested(
 
 
 def test_citizens_see_routing_status_changes_and_mirroring_but_never_a_reporters_words() -> None:
-    assert public_entry(ROUTED) == PublicEntry("routed", "Diteruskan ke 63.pupr", "63.pupr", True)
+    assert public_entry(ROUTED) == PublicEntry(
+        "routed",
+        "Diteruskan ke Dinas Pekerjaan Umum dan Penataan Ruang Provinsi Kalimantan Selatan",
+        "63.pupr",
+        True,
+    )
     assert public_entry(REPLIED) == PublicEntry("reporter_replied", REPLY_NOTE, "63.pupr", True)
     mirrored = public_entry(MIRRORED)
     assert mirrored is not None and not mirrored.changes_status
@@ -71,3 +76,20 @@ def test_columns_carry_the_progress_agency_and_due_dates_only_where_they_count()
 
 def test_no_events_make_empty_columns() -> None:
     assert later_event_columns([]) == tuple([] for _ in range(12))
+
+
+def test_the_public_line_says_who_and_why_without_the_routers_internals() -> None:
+    placed = ROUTED.model_copy(
+        update={
+            "agency_code": "6303",
+            "region_code": "6303",
+            "category": "PENDIDIKAN DAN KEBUDAYAAN",
+            "reasons": ("model router-model-x: topik 'sekolah'", "aturan kewenangan: SD/SMP"),
+        }
+    )
+    assert routed_note(placed) == (
+        "Diteruskan ke Pemerintah Kabupaten Banjar"
+        " (urusan pendidikan dan kebudayaan; SD/SMP; wilayah Kabupaten Banjar)"
+    )
+    triaged = ROUTED.model_copy(update={"agency_code": "63.triage"})
+    assert "admin LAPOR Kalsel" in routed_note(triaged)
