@@ -17,11 +17,12 @@ from services.notifier.directory import load_directory
 from services.notifier.http import inbox_api
 from services.notifier.repository import SCHEMA, NotifierRepository
 from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
-from services.notifier.service import NotifierService
+from services.notifier.service import PRODUCER, NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.consumer import (
     event_types,
     observe_lag,
+    own_events,
     subscribe_to_complaint_events,
 )
 from shared.db import create_pool
@@ -50,10 +51,11 @@ class _EmbeddedServer(uvicorn.Server):
 
 def create_app(settings: NotifierSettings) -> FastStream:
     # Webhook secrets need 16 characters or more in every environment (the directory's check).
+    # Unset, each notifier process would sign its web inbox's sessions with a key of its own.
+    secrets = ["notifier_pages_session_secret"]
     if settings.notifier_citizen_sms_gateway_url:
-        refuse_unsafe(
-            unsafe_secrets(settings.environment, settings, "notifier_citizen_sms_gateway_secret")
-        )
+        secrets.append("notifier_citizen_sms_gateway_secret")
+    refuse_unsafe(unsafe_secrets(settings.environment, settings, *secrets))
     broker = build_broker(SERVICE, settings)
 
     @contextlib.asynccontextmanager
@@ -76,6 +78,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             acts_on=event_types(
                 ComplaintReceived, ComplaintRouted, ComplaintStatusChanged, ComplaintPlaceRequested
             ),
+            passes_over=own_events(PRODUCER, ComplaintStatusChanged),
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
         )

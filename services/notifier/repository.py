@@ -22,6 +22,7 @@ from shared.events import (
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
+    ComplaintStatusChanged,
     Event,
     read_stored,
 )
@@ -76,8 +77,9 @@ class HistoryLine:
     """What happened to a complaint's assignments: each routing and each action, with who."""
 
     at: datetime
-    agency_code: str
-    action: str  # 'routed' for the assignment itself, else an InboxAction's value
+    agency_code: str | None  # None for the reporter's
+    action: str  # 'routed' for the assignment itself, 'reporter' for what the reporter said,
+    # else an InboxAction's value
     status: str
     note: str | None
     suggested_agency_code: str | None
@@ -453,7 +455,8 @@ class NotifierRepository:
         )
 
     async def history(self, complaint_id: uuid.UUID) -> list[HistoryLine]:
-        """Every routing of the complaint and every action on it, in the order they happened."""
+        """Every routing of the complaint, every action on it and what the reporter said, in the
+        order they happened (the reporter's words as they wrote them: mask them to show)."""
         rows = await self._db.fetch(
             "SELECT routed_at AS at, agency_code, 'routed' AS action, 'routed' AS status,"
             " NULL AS note, NULL AS suggested_agency_code, NULL AS by, 0 AS seq"
@@ -463,10 +466,23 @@ class NotifierRepository:
             " x.key_name), x.id FROM notifier.assignment_actions x"
             " JOIN notifier.assignments a ON a.id = x.assignment_id"
             " LEFT JOIN notifier.staff_accounts s ON s.id = x.staff_account_id"
-            " WHERE a.complaint_id = $1 ORDER BY at, seq",
+            " WHERE a.complaint_id = $1"
+            " UNION ALL SELECT occurred_at, NULL, 'reporter', status, note, NULL, NULL, 0"
+            " FROM notifier.reporter_events WHERE complaint_id = $1 ORDER BY at, seq",
             complaint_id,
         )
         return [HistoryLine(**{k: v for k, v in dict(row).items() if k != "seq"}) for row in rows]
+
+    async def record_reporter_event(self, event: ComplaintStatusChanged) -> None:
+        await self._db.execute(
+            "INSERT INTO notifier.reporter_events (event_id, complaint_id, status, note,"
+            " occurred_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            event.event_id,
+            event.complaint_id,
+            event.status.value,
+            event.note,
+            event.occurred_at,
+        )
 
     # --- staff accounts of the web inbox and their answer templates ----------------------------
 

@@ -192,6 +192,7 @@ class NotifierService:
             repository = NotifierRepository(connection)
             if not await repository.first_handling(reply):
                 return
+            await repository.record_reporter_event(reply)  # the web inbox's history
             row = await repository.current_assignment_of(reply.complaint_id)
             complaint = await repository.complaint(reply.complaint_id)
             if row is None or complaint is None:

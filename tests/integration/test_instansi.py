@@ -2,11 +2,12 @@
 notifier process on real Kafka and PostgreSQL: staff accounts made with `lapor-hub instansi
 create`, a staff member of Dinas PUPR logs in, sees the agency's assignments with the overdue one
 on top, opens an anonymous complaint (its reporter never shown, NIK and phone masked, its photo
-linked), acknowledges it, writes a follow-up from an answer template and resolves it, each
-action recorded with the account and announced on the outbox; a staff member of Dinas Kesehatan
-neither sees it listed nor can open it;
-five wrong passwords lock an account. Screenshots of every page at 360 and 1280 px go to
-test-artifacts/instansi/, and the list page's weight to test-artifacts/instansi/weight.txt."""
+linked, the reporter's reply in its history, masked too), acknowledges it, writes a follow-up
+from an answer template and resolves it, and returns another as bukan wewenang with a suggested
+agency, each action recorded with the account and announced on the outbox; a staff member of
+Dinas Kesehatan neither sees it listed nor can open it; five wrong passwords lock an account.
+Screenshots of every page at 360 and 1280 px go to test-artifacts/instansi/, and the list page's
+weight to test-artifacts/instansi/weight.txt."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from playwright.async_api import BrowserContext, Page, expect
 from typer.testing import CliRunner
 
 from lapor_hub.cli import app as cli
+from shared.events import Actor, ActorKind, ComplaintStatus, ComplaintStatusChanged
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
 from shared.working_days import WITA
@@ -139,6 +141,21 @@ async def test_agency_inbox_in_chromium(
     await _eventually(assigned)
     tracking = anonymous.complaint.tracking_number
     base = f"{notifier.origin}/instansi"
+    reply = ComplaintStatusChanged(
+        **anonymous.caused(
+            producer="intake",
+            tracking_number=tracking,
+            status=ComplaintStatus.REPORTER_REPLIED,
+            actor=Actor(kind=ActorKind.REPORTER),
+            note=f"Ini {REPORTER} lagi, hubungi {PHONE}: retaknya makin lebar.",
+        )
+    )
+    await publish_all(bootstrap_servers, fresh_topic.name, [reply])
+
+    async def replied() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) = 1 FROM notifier.reporter_events"))
+
+    await _eventually(replied)
 
     async with chromium(tmp_path / "profile") as browser:
         page = await browser.new_page()
@@ -147,6 +164,7 @@ async def test_agency_inbox_in_chromium(
         await _anonymous_reporter_never_shown(page, base, tracking)
         await _acknowledge_follow_up_resolve(page, base, tracking)
         await _forms_need_the_sessions_csrf_token(browser, base, tracking)
+        await _reject_as_not_our_authority(page, base, late.complaint.tracking_number)
         await page.get_by_role("button", name="Keluar").click()
         await expect(page).to_have_url(f"{base}/masuk")
 
@@ -233,6 +251,9 @@ async def _anonymous_reporter_never_shown(page: Page, base: str, tracking: str) 
     await expect(main).to_contain_text("Anonim")
     await expect(main).to_contain_text("[NIK disamarkan]")
     await expect(main).to_contain_text("[nomor telepon disamarkan]")
+    history = page.locator(".history")
+    await expect(history).to_contain_text("Pelapor menanggapi")
+    await expect(history).to_contain_text("retaknya makin lebar")
     await expect(page.get_by_role("link", name="Lampiran 1")).to_have_attribute(
         "href", "http://127.0.0.1:8080/lampiran/abc123"
     )
@@ -270,6 +291,34 @@ async def _acknowledge_follow_up_resolve(page: Page, base: str, tracking: str) -
     await _shots(page, "resolved")
 
 
+async def _reject_as_not_our_authority(page: Page, base: str, tracking: str) -> None:
+    """A rejection needs its reason (422 beside the field, the suggestion kept); with it, the
+    complaint goes back with the suggested agency."""
+    await page.goto(f"{base}/pengaduan/{tracking}")
+    csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
+    refused = await page.request.post(
+        f"{base}/pengaduan/{tracking}/tolak",
+        form={"csrf": csrf or "", "text": "  ", "suggested_agency_code": "63.dinkes"},
+    )
+    assert refused.status == 422
+    await page.set_content(await refused.text())
+    await expect(page.locator("#reject-error")).to_have_text("Isi dulu bagian ini.")
+    await expect(page.locator("#reject-text")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#suggested")).to_have_value("63.dinkes")
+
+    await page.goto(f"{base}/pengaduan/{tracking}")
+    await page.fill("#reject-text", "Jalan ini jalan kabupaten, bukan jalan provinsi.")
+    await page.select_option("#suggested", "63.dinkes")
+    await _shots(page, "reject")
+    await page.get_by_role("button", name="Kembalikan: bukan wewenang").click()
+    await expect(page).to_have_url(base)
+    await expect(page.locator(".flash.ok")).to_contain_text(f"{tracking} dikembalikan")
+    # Until the router routes it again (no router here), listed among the closed ones.
+    rejected = page.locator(".list .item", has_text=tracking)
+    await expect(rejected).to_contain_text("Bukan wewenang")
+    await expect(rejected).not_to_have_class("item overdue")
+
+
 async def _forms_need_the_sessions_csrf_token(
     browser: BrowserContext, base: str, tracking: str
 ) -> None:
@@ -300,3 +349,8 @@ async def _recorded_with_the_account(pool: asyncpg.Pool, tracking: str, username
         tracking,
     )
     assert announced == 3
+    suggested = await pool.fetchval(
+        "SELECT x.suggested_agency_code FROM notifier.assignment_actions x"
+        " JOIN notifier.assignments a ON a.id = x.assignment_id WHERE x.action = 'reject'"
+    )
+    assert suggested == "63.dinkes"

@@ -51,8 +51,12 @@ def _refusal(module: str, env: dict[str, str]) -> str:
         (
             "services.notifier",
             {"LAPOR_HUB_NOTIFIER_CITIZEN_SMS_GATEWAY_URL": "https://sms.example/send"},
-            ["LAPOR_HUB_NOTIFIER_CITIZEN_SMS_GATEWAY_SECRET"],
+            [
+                "LAPOR_HUB_NOTIFIER_CITIZEN_SMS_GATEWAY_SECRET",
+                "LAPOR_HUB_NOTIFIER_PAGES_SESSION_SECRET",
+            ],
         ),
+        ("services.notifier", {}, ["LAPOR_HUB_NOTIFIER_PAGES_SESSION_SECRET"]),
     ],
 )
 def test_a_service_outside_development_names_every_unsafe_secret_and_stops(

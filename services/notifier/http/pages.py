@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +32,7 @@ from services.notifier.domain.inbox import (
     MissingTextError,
     allowed_actions,
 )
-from services.notifier.domain.privacy import agency_view
+from services.notifier.domain.privacy import agency_view, reply_for_agency
 from services.notifier.domain.staff import LoginThrottle, inbox_order, is_overdue, password_matches
 from services.notifier.http.pages_text import ENGLISH, MESSAGES, STATUS_LABELS
 from services.notifier.repository import AssignmentRow, NotifierRepository, StaffAccount
@@ -339,7 +339,13 @@ async def _assignment_page(
         if row is None or complaint is None:
             # Another agency's complaint is not told apart from one that does not exist.
             return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
-        lines = await repository.history(row.complaint_id)
+        lines = [
+            # The reporter's words as the agency reads them: masked like the complaint's text.
+            replace(line, note=reply_for_agency(complaint, line.note))
+            if line.action == "reporter"
+            else line
+            for line in await repository.history(row.complaint_id)
+        ]
         answer_templates = await repository.answer_templates(agency)
     kept = dict(kept or {})
     chosen = next((t for t in answer_templates if t.id == template_id), None)
