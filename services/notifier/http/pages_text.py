@@ -10,6 +10,7 @@ STATUS_LABELS = {
     "rejected": "Bukan wewenang",
     "resolved": "Selesai",
     "reporter_replied": "Pelapor menanggapi",
+    "reopened": "Dibuka lagi: masalah belum selesai",
 }
 MESSAGES = {
     "FORM_EXPIRED": "Formulir kedaluwarsa; muat ulang halaman lalu coba lagi.",
@@ -23,6 +24,7 @@ ENGLISH = {
     "Ditindaklanjuti": "Followed up",
     "Bukan wewenang": "Not our authority",
     "Selesai": "Resolved",
+    "Dibuka lagi: masalah belum selesai": "Reopened: not fixed yet",
     "Pelapor menanggapi": "Reporter replied",
     MESSAGES["FORM_EXPIRED"]: "This form has expired; reload the page and try again.",
     MESSAGES["TOO_MANY_LOGINS"]: "Too many failed logins. Wait 15 minutes and try again.",
