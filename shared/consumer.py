@@ -46,9 +46,8 @@ T = TypeVar("T")
 RETRY_WITHIN_BATCH_S = 120.0
 # Kafka answers a fetch once it has this much, or after this wait: under load a batch gathers
 # many events (each service applies a batch's events together, in a few statements) instead of
-# one or two per fetch, whose fixed costs then dominated (in the runs at 100 complaints/s that
-# kept up: machine CPU 196% -> 169-189%, p99 accepted->notified 3.7 s -> 0.45-0.6 s); when
-# quiet an event waits at most the wait.
+# one or two per fetch, whose fixed costs then dominated (README, Architecture); when quiet an
+# event waits at most the wait.
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 100
 # How long a batch holding an event of a newer major schema waits before it is fetched again.

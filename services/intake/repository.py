@@ -239,8 +239,8 @@ _REMEMBER_KEYS = (
 # assigned; the first mirroring is kept. The public entry is written by its own first delivery,
 # with the complaint's status (`changes_status`) and agency. The arrays are unnested behind a
 # fence (a materialized CTE) so that no plan depends on their length: otherwise PostgreSQL plans
-# every call afresh for the length it is given (0.36 ms, more than running it for one event)
-# instead of keeping one generic plan.
+# every call afresh for the length it is given (costlier than running it for one event: README,
+# Figures) instead of keeping one generic plan.
 _RECORD_LATER_EVENTS = (
     "WITH arrays AS MATERIALIZED (SELECT $1::uuid[] AS a1, $2::uuid[] AS a2,"
     " $3::timestamptz[] AS a3, $4::text[] AS a4, $5::text[] AS a5, $6::text[] AS a6,"

@@ -44,10 +44,9 @@ class NotifierSettings(Settings):
     # A delivery claimed by a worker that died is taken up again after this.
     notifier_delivery_lease_s: float = 60.0
     notifier_delivery_poll_s: float = 1.0
-    # How long a delivery's outcome waits for others' to be recorded with it in one statement:
-    # in the bench at 100/s, 5 ms took the notifier's statements per complaint from ~4.5 to ~2.9
-    # (the outcomes' from 1.15 to 0.45), and its webhook p99 from ~50 to ~55-115 ms (an agency's
-    # slot is held until its outcome is recorded). 0 turns it off.
+    # How long a delivery's outcome waits for others' to be recorded with it in one statement
+    # (an agency's slot is held until its outcome is recorded; what it saves and costs: README,
+    # Figures). 0 turns it off.
     notifier_delivery_outcome_linger_s: float = 0.005
     # The agency web inbox (/instansi): signs its session cookies; unset, a random one per process
     # (sessions end on a restart, and several notifier processes need the same secret).

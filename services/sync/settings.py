@@ -13,7 +13,7 @@ class SyncSettings(Settings):
     sync_max_backlog: int = 5000
     # Different complaints mirrored side by side (one complaint's events are always in order).
     # A place is held from the call to national until its outcome is recorded (a few ms of
-    # group commit after it): at 8, 200 events/s (100 complaints/s) was the ceiling.
+    # group commit after it), so fewer places cap the rate (README, Cost per complaint).
     sync_concurrency: int = 16
     # Events claimed together (one statement) when that many places are free (their calls
     # still go at the pace). When none was due the claimer waits to be woken (an event queued by
