@@ -4,6 +4,7 @@ counters of the `limits` library, in each process's memory, refused with 429 and
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from fastapi import HTTPException
 from limits import RateLimitItem
@@ -11,7 +12,7 @@ from limits import parse as parse_rate
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-__all__ = ["RateLimitItem", "RateLimits", "parse_rate"]
+__all__ = ["CallerLimits", "RateLimitItem", "RateLimits", "parse_rate"]
 
 TOO_MANY = "Terlalu banyak permintaan / too many requests"
 
@@ -40,3 +41,25 @@ class RateLimits:
         stats = await self._limiter.get_window_stats(limit, caller)
         retry_after = max(1, int(stats.reset_time - time.time()) + 1)
         return HTTPException(429, TOO_MANY, headers={"Retry-After": str(retry_after)})
+
+
+@dataclass(frozen=True)
+class CallerLimits:
+    """An API's callers: each known key within its own limit, and each client address within a
+    limit of unknown keys (someone guessing keys is refused 429 before they are told 401)."""
+
+    limits: RateLimits
+    per_key: RateLimitItem
+    unknown_keys_per_address: RateLimitItem
+
+    @classmethod
+    def parse(cls, per_key: str, unknown_keys_per_address: str) -> CallerLimits:
+        return cls(RateLimits(), parse_rate(per_key), parse_rate(unknown_keys_per_address))
+
+    async def admit(self, key: str | None, address: str | None) -> None:
+        """Count a request of a known key (`key`: its id or name), or of an unknown key (None)
+        from `address`."""
+        if key is None:
+            await self.limits.hit(self.unknown_keys_per_address, f"unknown-key:{address}")
+        else:
+            await self.limits.hit(self.per_key, f"key:{key}")

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.
     ops_token: SecretStr = SecretStr("lapor-hub-local-ops-token")
+    # Requests with an unknown API key one client address may make (intake and notifier): past
+    # it 429 instead of 401, so that keys cannot be guessed at the rate of the server.
+    unknown_api_key_limit: str = "10/minute"
     # "development" (a developer's machine: the defaults below work) or anything else, where
     # a service refuses to start with a secret unset, empty or at its default (`refuse_unsafe`).
     environment: str = "development"

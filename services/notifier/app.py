@@ -35,6 +35,7 @@ from shared.events import (
 )
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
+from shared.rate_limits import CallerLimits
 from shared.runtime import BackgroundTasks, build_broker
 from shared.settings import refuse_unsafe, unsafe_secrets
 
@@ -114,6 +115,9 @@ def create_app(settings: NotifierSettings) -> FastStream:
             checks=dependency_checks(pool, broker),
             background=background,
             settings=settings,
+            callers=CallerLimits.parse(
+                settings.notifier_rate_limit, settings.unknown_api_key_limit
+            ),
         )
         server = _EmbeddedServer(
             uvicorn.Config(

@@ -15,6 +15,8 @@ from shared.settings import Settings
 
 class NotifierSettings(Settings):
     notifier_http_port: int = 8081
+    # Requests per API key of the inbox API (limits' notation); past it 429 with Retry-After.
+    notifier_rate_limit: str = "20/second"
     # Base of the links in messages (the inbox as agencies reach it).
     notifier_public_url: str = "http://127.0.0.1:8081"
     notifier_directory_file: Path = DIRECTORY_FILE

@@ -842,6 +842,41 @@ def test_the_public_lookups_of_one_address_are_limited_even_when_they_find_somet
     assert statuses == [200, 200, 200, 429]
 
 
+def test_guessed_keys_are_throttled_per_address_and_known_keys_still_pass(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    form = {"title": "Lampu jalan", "body": "Lampu jalan mati."}
+    guessed = [
+        intake.http.post("/v1/complaints", headers={"X-API-Key": f"guess-{n}"}, json=form)
+        for n in range(11)
+    ]
+    known = intake.http.post(
+        "/v1/complaints", headers={"X-API-Key": keys["channel:web"]}, json=form
+    )
+    assert [r.status_code for r in guessed] == [401] * 10 + [429]
+    assert 1 <= int(guessed[-1].headers["Retry-After"]) <= 61
+    assert known.status_code == 202
+
+
+def test_an_import_over_the_row_cap_is_refused_whole_and_stores_nothing(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    operator = {"X-API-Key": keys["operator:rina"], "content-type": "text/csv"}
+    rows = "".join(f"CAP-{n},Jalan rusak,Jalan rusak nomor {n}\n" for n in range(5_001))
+    over = intake.http.post(
+        "/v1/complaints:import", headers=operator, content="source_id,title,body\n" + rows
+    )
+    assert over.status_code == 413
+    assert "5000 rows" in over.json()["detail"]
+    # Nothing of it was stored: its first row imports now as new.
+    first = intake.http.post(
+        "/v1/complaints:import",
+        headers=operator,
+        content="source_id,title,body\nCAP-0,Jalan rusak,Jalan rusak nomor 0\n",
+    ).json()
+    assert len(first["accepted"]) == 1 and first["already_imported"] == []
+
+
 async def test_the_public_status_shows_no_reply_text_and_no_phone_or_nik(
     intake: Intake, keys: dict[str, str]
 ) -> None:

@@ -63,6 +63,7 @@ from shared.events import (
     parse_event,
 )
 from shared.kafka import ensure_topics
+from shared.rate_limits import CallerLimits
 from shared.runtime import BackgroundTasks
 from shared.topics import TopicSpec
 from testkit.factories import complaint_received, publish_all, routed
@@ -742,6 +743,7 @@ async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
                 pool,
                 checks={"postgres": ready},
                 background=BackgroundTasks(),
+                callers=CallerLimits.parse("1000/second", "1000/second"),
             ),
             host="127.0.0.1",
             port=port,
@@ -1164,3 +1166,39 @@ async def test_a_reopened_complaint_is_open_again_in_the_agency_inbox_and_the_ag
 def _plain(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
     return "" if body is None else str(body.get_content())
+
+
+async def test_the_process_refuses_big_bodies_guessed_keys_and_a_key_over_its_rate(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess], pool: asyncpg.Pool
+) -> None:
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        process = notifier_process(receiver)
+        process.env = {
+            **process.env,
+            "LAPOR_HUB_NOTIFIER_RATE_LIMIT": "4/minute",
+            "LAPOR_HUB_UNKNOWN_API_KEY_LIMIT": "3/minute",
+        }
+        await asyncio.to_thread(process.start)
+        key = await _key(pool, "63.pupr")
+        too_big = b'{"text": "' + b"a" * 300_000 + b'"}'
+
+        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length
+            for start in range(0, len(too_big), 16_384):
+                yield too_big[start : start + 16_384]
+
+        follow_up = "/inbox/assignments/LPR-2026-AAAAAA-A/follow-up"
+        json_key = {**key, "content-type": "application/json"}
+        async with httpx.AsyncClient(base_url=process.origin) as http:
+            declared = await http.post(follow_up, headers=json_key, content=too_big)
+            streamed = await http.post(follow_up, headers=json_key, content=chunked())
+            guessed = [
+                (await http.get("/inbox/assignments", headers={"X-API-Key": f"guess-{n}"}))
+                for n in range(4)
+            ]
+            own = [(await http.get("/inbox/assignments", headers=key)) for _ in range(5)]
+    assert declared.status_code == streamed.status_code == 413
+    assert "larger than 262144 bytes" in declared.json()["detail"]
+    assert [r.status_code for r in guessed] == [401, 401, 401, 429]
+    assert 1 <= int(guessed[-1].headers["Retry-After"]) <= 61
+    statuses = [r.status_code for r in own]
+    assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429

@@ -35,6 +35,7 @@ from services.intake.console.queries import ConsoleQueries, OverrideOutcome
 from services.intake.console.remote import Letter, Letters, Readiness, Services
 from services.intake.console.settings import ConsoleSettings
 from services.intake.domain.tracking import normalize
+from services.intake.http.auth import within_rate_limit
 from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
 from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
@@ -187,6 +188,7 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> Response:
     state = _state(request)
     caller = await state.intake.authenticate(key.strip())
+    await within_rate_limit(request, caller)  # a guessed key counts against its address
     if caller is None or caller.kind != "operator":
         response = _page(request, "login.html", None, error="Kunci operator tidak dikenal.")
         response.status_code = 401

@@ -27,6 +27,9 @@ from pydantic import (
 from shared.events import Channel, ComplaintContent
 
 IMPORT_CHANNELS = (Channel.PAPER, Channel.WALK_IN, Channel.SOCIAL_MEDIA)
+# Rows one import may hold (a day's backlog of a big desk is a few hundred): a file over it is
+# refused whole, before anything is stored, and is imported in parts.
+MAX_IMPORT_ROWS = 5_000
 FLAT_COLUMNS = {
     "location": ("location", "text"),
     "region_code": ("location", "region_code"),
@@ -58,6 +61,14 @@ class ImportedComplaint(BaseModel):
     )
 
 
+class TooManyRowsError(ValueError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"Terlalu banyak baris, bagi berkasnya / more than {MAX_IMPORT_ROWS} rows:"
+            " split the file"
+        )
+
+
 @dataclass(frozen=True)
 class RowProblem:
     line: int
@@ -72,12 +83,15 @@ class ImportRow:
 
 
 def parse_import(data: bytes, filename: str = "") -> tuple[list[ImportRow], list[RowProblem]]:
-    """Every row of a CSV (header line first) or JSON-lines file, validated one by one."""
+    """Every row of a CSV (header line first) or JSON-lines file, validated one by one;
+    TooManyRowsError over MAX_IMPORT_ROWS."""
     text = data.decode("utf-8-sig")
     is_jsonl = filename.endswith((".jsonl", ".ndjson")) or text.lstrip().startswith("{")
     rows: list[ImportRow] = []
     problems: list[RowProblem] = []
-    for line, raw in _jsonl_rows(text) if is_jsonl else _csv_rows(text):
+    for count, (line, raw) in enumerate(_jsonl_rows(text) if is_jsonl else _csv_rows(text)):
+        if count == MAX_IMPORT_ROWS:
+            raise TooManyRowsError
         if isinstance(raw, RowProblem):
             problems.append(raw)
             continue

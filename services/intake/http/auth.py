@@ -19,7 +19,7 @@ from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings, WhatsAppApp
 from shared.events import Channel
 from shared.ops_http import ReadinessCheck
-from shared.rate_limits import RateLimitItem, RateLimits, parse_rate
+from shared.rate_limits import CallerLimits, RateLimitItem, RateLimits, parse_rate
 from shared.runtime import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ PUBLIC_MISSES = Counter(
 class IntakeState:
     service: IntakeService
     checks: Mapping[str, ReadinessCheck]
+    callers: CallerLimits
     limits: RateLimits
-    per_key: RateLimitItem
     public_per_address: RateLimitItem
     public_misses_per_address: RateLimitItem
     background: BackgroundTasks
@@ -53,8 +53,8 @@ def intake_state(
     return IntakeState(
         service,
         checks,
+        CallerLimits.parse(settings.intake_rate_limit, settings.unknown_api_key_limit),
         RateLimits(),
-        parse_rate(settings.intake_rate_limit),
         parse_rate(settings.intake_public_rate_limit),
         parse_rate(settings.intake_public_miss_limit),
         background,
@@ -73,15 +73,15 @@ def state(request: Request) -> IntakeState:
 
 async def authorised(request: Request, key: str) -> Caller:
     caller = await state(request).service.authenticate(key)
+    await within_rate_limit(request, caller)
     if caller is None:
         raise HTTPException(401, "API key tidak dikenal / unknown API key")
-    await _within_rate_limit(request, caller)
     return caller
 
 
-async def _within_rate_limit(request: Request, caller: Caller) -> None:
-    intake = state(request)
-    await intake.limits.hit(intake.per_key, f"key:{caller.key_id}")
+async def within_rate_limit(request: Request, caller: Caller | None) -> None:
+    address = request.client.host if request.client else None
+    await state(request).callers.admit(str(caller.key_id) if caller else None, address)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ async def _whatsapp_sender(
         return await _caller(request, x_api_key, bearer)
     if not whatsapp_signature_valid(await request.body(), x_hub_signature_256, meta.app_secret):
         raise HTTPException(401, "Tanda tangan salah / bad webhook signature")
-    await _within_rate_limit(request, META_WEBHOOKS)
+    await within_rate_limit(request, META_WEBHOOKS)
     return META_WEBHOOKS
 
 

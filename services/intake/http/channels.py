@@ -21,7 +21,7 @@ from services.intake.domain.channels import (
     from_whatsapp,
     parse_rfc822,
 )
-from services.intake.domain.imports import HandCollectedChannel, parse_import
+from services.intake.domain.imports import HandCollectedChannel, TooManyRowsError, parse_import
 from services.intake.domain.tracking import normalize
 from services.intake.http.auth import (
     Authenticated,
@@ -186,7 +186,10 @@ async def import_file(request: Request, caller: Authenticated, service: Service)
     name = request.headers.get("x-filename", "")
     if request.headers.get("content-type", "").startswith(JSONL_TYPES):
         name = name or "upload.jsonl"
-    rows, problems = parse_import(await request.body(), name)
+    try:
+        rows, problems = parse_import(await request.body(), name)
+    except TooManyRowsError as error:
+        raise HTTPException(413, str(error)) from error
     REJECTED.labels("import", "invalid_row").inc(len(problems))
     report = await service.import_rows(rows, caller)
     return JSONResponse(

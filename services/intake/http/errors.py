@@ -92,10 +92,6 @@ def _bad_request(errors: list[dict[str, Any]], status: int = 422) -> JSONRespons
     )
 
 
-def too_large(limit: int) -> str:
-    return f"Terlalu besar / request larger than {limit} bytes"
-
-
 def count_rejection(path: str, status: int) -> None:
     channel = SUBMISSION_CHANNELS.get(path)
     if channel is not None and status >= 400:

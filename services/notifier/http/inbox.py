@@ -31,7 +31,9 @@ from services.notifier.repository import ApiKey, AssignmentRow, NotifierReposito
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.db import Connection
+from shared.http_limits import BodySizeLimit
 from shared.ops_http import ReadinessCheck, health, readiness
+from shared.rate_limits import CallerLimits
 from shared.runtime import BackgroundTasks
 
 OVERDUE = Gauge(
@@ -85,6 +87,7 @@ class Wiring:
     pool: asyncpg.Pool
     checks: Mapping[str, ReadinessCheck]
     background: BackgroundTasks
+    callers: CallerLimits
 
 
 def _wiring(request: Request) -> Wiring:
@@ -101,8 +104,12 @@ Db = Annotated[Connection, Depends(_connection)]
 Wired = Annotated[Wiring, Depends(_wiring)]
 
 
-async def _caller(db: Db, key: Annotated[str | None, Depends(_api_key_header)]) -> ApiKey:
+async def _caller(
+    request: Request, db: Db, key: Annotated[str | None, Depends(_api_key_header)]
+) -> ApiKey:
     found = await NotifierRepository(db).api_key(key) if key else None
+    address = request.client.host if request.client else None
+    await _wiring(request).callers.admit(found.name if found else None, address)
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid X-API-Key is needed")
     return found
@@ -283,6 +290,7 @@ def inbox_api(
     checks: Mapping[str, ReadinessCheck],
     background: BackgroundTasks,
     settings: NotifierSettings | None = None,
+    callers: CallerLimits,
 ) -> FastAPI:
     """The JSON inbox API, operations, and the agency web inbox (`/instansi`) beside them."""
     api = FastAPI(
@@ -290,7 +298,8 @@ def inbox_api(
         description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
         version="1",
     )
-    api.state.wiring = Wiring(service=service, pool=pool, checks=checks, background=background)
+    api.state.wiring = Wiring(service, pool, checks, background, callers)
+    api.add_middleware(BodySizeLimit)
     api.include_router(inbox)
     api.include_router(operations)
     mount_pages(api, service, pool, settings or NotifierSettings())
