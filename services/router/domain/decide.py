@@ -170,7 +170,7 @@ class Router:
         # "depan pasar") is about the topic and who has authority, like the text.
         location_words = self._normalizer.words(complaint.location or "")
         if location_words:
-            in_location = self._places.find(None, location_words, None, None, 1.0).place_words
+            in_location = self._places.place_positions(location_words)
             words += [
                 "",
                 *(

@@ -70,12 +70,7 @@ class PlaceFinder:
         location_weight: float,
     ) -> RegionFinding:
         """A given code wins; else the best-supported region, or none when it is a tie."""
-        place_words = frozenset(
-            position
-            for start, phrase, place in self._index.find(text_words)
-            if not place.weak
-            for position in range(start, start + len(phrase))
-        )
+        place_words = self.place_positions(text_words)
         given = self._given(region_code, district_code)
         if given is not None:
             return RegionFinding(given.region, given.reasons, place_words)
@@ -108,6 +103,15 @@ class PlaceFinder:
             tied = " / ".join(self._names[code] for code, score in ranked if score >= best_score)
             return RegionFinding(None, (f"lokasi ambigu antara {tied}",), place_words)
         return RegionFinding(best, (f"lokasi: {', '.join(labels[best][:3])}",), place_words)
+
+    def place_positions(self, words: list[str]) -> frozenset[int]:
+        """Positions of the words that name a place (not the weak names, ordinary words too)."""
+        return frozenset(
+            position
+            for start, phrase, place in self._index.find(words)
+            if not place.weak
+            for position in range(start, start + len(phrase))
+        )
 
     def _given(self, region_code: str | None, district_code: str | None) -> RegionFinding | None:
         if region_code in self._names:
