@@ -255,7 +255,10 @@ class Router:
                 combined[match.topic.id] += (1 - blend) * strength * match.score / total
                 rule_terms[match.topic.id] = list(match.terms)
             named = [t for t, w in candidates[0].terms.items() if w >= NAMED_INSTITUTION]
-            if named:  # "RSUD Ulin", "BPJS Ketenagakerjaan": the text names who decides
+            praise = next(iter(guess.probabilities), None) == NO_TOPIC
+            # "RSUD Ulin", "BPJS Ketenagakerjaan": the text names who decides; unless the model
+            # reads no complaint in it (a thank-you to the passport office names it too).
+            if named and not praise:
                 combined[candidates[0].topic.id] += 1.0
         outcomes = {
             topic_id: (
