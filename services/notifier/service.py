@@ -167,24 +167,9 @@ class NotifierService:
             if row is None or complaint is None or row.status is not ComplaintStatus.RESOLVED:
                 return
             await repository.reopen(row, reopened.event_id, reopened.note)
-            contacts = await repository.contacts(row.agency_code)
-            if contacts is None:
-                return
             said = reply_for_agency(complaint, reopened.note) if reopened.note else ""
-            notice = ReporterReply(
-                tracking_number=row.tracking_number,
-                agency_code=row.agency_code,
-                text=f"Pelapor menyatakan masalah belum selesai. {said}".strip(),
-                confidential=complaint.confidential,
-                inbox_url=self.inbox_url(row.tracking_number),
-            )
-            await repository.enqueue_deliveries(
-                plan_reply(reopened.event_id, notice, contacts),
-                complaint_id=row.complaint_id,
-                tracking_number=row.tracking_number,
-                cause_event_id=reopened.event_id,
-                correlation_id=row.correlation_id,
-            )
+            text = f"Pelapor menyatakan masalah belum selesai. {said}".strip()
+            await self._tell_the_agency(repository, row, complaint, reopened, text)
 
     async def _pass_on_reply(self, reply: ComplaintStatusChanged) -> None:
         """A reporter's reply goes to the agency holding the complaint, masked, once."""
@@ -201,23 +186,35 @@ class NotifierService:
                     reply.tracking_number,
                 )
                 return
-            contacts = await repository.contacts(row.agency_code)
-            if contacts is None:
-                return
-            notice = ReporterReply(
-                tracking_number=row.tracking_number,
-                agency_code=row.agency_code,
-                text=reply_for_agency(complaint, reply.note),
-                confidential=complaint.confidential,
-                inbox_url=self.inbox_url(row.tracking_number),
-            )
-            await repository.enqueue_deliveries(
-                plan_reply(reply.event_id, notice, contacts),
-                complaint_id=row.complaint_id,
-                tracking_number=row.tracking_number,
-                cause_event_id=reply.event_id,
-                correlation_id=row.correlation_id,
-            )
+            text = reply_for_agency(complaint, reply.note)
+            await self._tell_the_agency(repository, row, complaint, reply, text)
+
+    async def _tell_the_agency(
+        self,
+        repository: NotifierRepository,
+        row: AssignmentRow,
+        complaint: Complaint,
+        cause: ComplaintStatusChanged,
+        text: str,
+    ) -> None:
+        """What the reporter said (`text`, masked) to the agency holding the complaint."""
+        contacts = await repository.contacts(row.agency_code)
+        if contacts is None:
+            return
+        notice = ReporterReply(
+            tracking_number=row.tracking_number,
+            agency_code=row.agency_code,
+            text=text,
+            confidential=complaint.confidential,
+            inbox_url=self.inbox_url(row.tracking_number),
+        )
+        await repository.enqueue_deliveries(
+            plan_reply(cause.event_id, notice, contacts),
+            complaint_id=row.complaint_id,
+            tracking_number=row.tracking_number,
+            cause_event_id=cause.event_id,
+            correlation_id=row.correlation_id,
+        )
 
     def _deliveries(
         self,

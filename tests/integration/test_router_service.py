@@ -242,6 +242,17 @@ async def _outbox(pool: asyncpg.Pool, received: ComplaintReceived) -> list[objec
     return [parse_event(row["payload"]) for row in rows]
 
 
+async def _asked(
+    service: RouterService, pool: asyncpg.Pool
+) -> tuple[ComplaintReceived, ComplaintPlaceRequested]:
+    """A complaint that names no place, and the router's question where (its only event)."""
+    received = _without_place()
+    await service.handle(received)
+    (question,) = await _outbox(pool, received)
+    assert isinstance(question, ComplaintPlaceRequested)
+    return received, question
+
+
 def _reply(question: ComplaintPlaceRequested, note: str) -> ComplaintStatusChanged:
     return ComplaintStatusChanged(
         complaint_id=question.complaint_id,
@@ -257,10 +268,7 @@ def _reply(question: ComplaintPlaceRequested, note: str) -> ComplaintStatusChang
 async def test_a_place_is_asked_for_and_the_answer_routes_the_complaint(
     service: RouterService, pool: asyncpg.Pool
 ) -> None:
-    received = _without_place()
-    await service.handle(received)
-    (question,) = await _outbox(pool, received)
-    assert isinstance(question, ComplaintPlaceRequested)
+    received, question = await _asked(service, pool)
     assert question.category == "PEKERJAAN UMUM DAN PENATAAN RUANG"
     assert question.topic == "jalan dan jembatan"
 
@@ -288,10 +296,7 @@ def _routed_due(received: ComplaintReceived) -> date:
 async def test_an_unanswered_question_goes_to_triage_once(
     service: RouterService, pool: asyncpg.Pool
 ) -> None:
-    received = _without_place()
-    await service.handle(received)
-    (question,) = await _outbox(pool, received)
-    assert isinstance(question, ComplaintPlaceRequested)
+    received, question = await _asked(service, pool)
     assert await service.route_unanswered(question.answer_due - timedelta(minutes=1)) == 0
     assert await service.route_unanswered(question.answer_due + timedelta(seconds=1)) >= 1
     assert await service.route_unanswered(question.answer_due + timedelta(seconds=2)) == 0
@@ -308,10 +313,7 @@ async def test_an_unanswered_question_goes_to_triage_once(
 async def test_an_answer_naming_no_kalsel_place_goes_to_triage(
     service: RouterService, pool: asyncpg.Pool
 ) -> None:
-    received = _without_place()
-    await service.handle(received)
-    (question,) = await _outbox(pool, received)
-    assert isinstance(question, ComplaintPlaceRequested)
+    received, question = await _asked(service, pool)
     await service.handle(_reply(question, "dekat rumah saya pak"))
     _, routed = await _outbox(pool, received)
     assert isinstance(routed, ComplaintRouted)
@@ -329,10 +331,7 @@ async def test_a_reporter_who_cannot_be_reached_is_not_asked(
 
 
 async def test_an_override_settles_the_question(service: RouterService, pool: asyncpg.Pool) -> None:
-    received = _without_place()
-    await service.handle(received)
-    (question,) = await _outbox(pool, received)
-    assert isinstance(question, ComplaintPlaceRequested)
+    received, question = await _asked(service, pool)
     await service.handle(
         RoutingOverrideRequested(
             **received.caused(
