@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Address every HTTP endpoint binds to: loopback locally, 0.0.0.0 inside a container.
     bind_host: str = "127.0.0.1"
+    # Addresses (or networks, e.g. 10.0.0.0/8) of the TLS proxies in front of intake and the
+    # notifier, comma-separated: only from them are X-Forwarded-Proto (https: the console's, the
+    # agency inbox's and the citizen pages' cookies are Secure) and X-Forwarded-For (the client
+    # address the limits count) believed. Empty: from nobody.
+    trusted_proxies: str = ""
     # Bearer token of the router's and sync's operations endpoints beyond health and metrics
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.

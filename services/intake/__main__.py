@@ -4,6 +4,7 @@ import uvicorn
 
 from services.intake.app import app, settings
 from shared.masking import configure_logging
+from shared.proxies import uvicorn_proxy_options
 
 configure_logging(settings.log_level)
 
@@ -21,6 +22,11 @@ def _listening_socket() -> socket.socket:
 
 
 # No access log: every request is measured (`lapor_hub_intake_http_request_duration_seconds`).
-uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(
-    sockets=[_listening_socket()]
-)
+uvicorn.Server(
+    uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        **uvicorn_proxy_options(settings.trusted_proxies),
+    )
+).run(sockets=[_listening_socket()])

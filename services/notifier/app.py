@@ -35,6 +35,7 @@ from shared.events import (
 )
 from shared.ops_http import dependency_checks
 from shared.outbox import OutboxRelay
+from shared.proxies import uvicorn_proxy_options
 from shared.rate_limits import CallerLimits
 from shared.runtime import BackgroundTasks, build_broker
 from shared.settings import refuse_unsafe, unsafe_secrets
@@ -126,6 +127,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
                 port=settings.notifier_http_port,
                 log_level=settings.log_level.lower(),
                 access_log=False,
+                **uvicorn_proxy_options(settings.trusted_proxies),
             )
         )
         background.start(worker.run(), "deliveries")

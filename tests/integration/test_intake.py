@@ -7,6 +7,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -964,3 +965,52 @@ def test_bodies_over_the_limit_are_refused_declared_or_streamed(
     assert {"/v1/complaints", "/v1/channels/whatsapp", "/open311/v2/requests.json"} <= set(
         spec["paths"]
     )
+
+
+def _console_login(intake: Intake, key: str, headers: dict[str, str] | None = None) -> str:
+    """The console's session cookie for an operator key (the Set-Cookie header itself)."""
+    response = intake.http.post("/console/masuk", data={"key": key}, headers=headers or {})
+    assert response.status_code == 303, response.text
+    [cookie] = [
+        c for c in response.headers.get_list("set-cookie") if c.startswith("lapor_console=")
+    ]
+    return cookie
+
+
+def test_console_logout_ends_the_session_on_the_server_even_for_the_same_cookie_replayed(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    cookie = _console_login(intake, keys["operator:rina"]).split(";")[0]
+    other = _console_login(intake, keys["operator:rina"]).split(";")[0]  # another browser
+    page = intake.http.get("/console/cari", headers={"cookie": cookie})
+    assert page.status_code == 200
+    [csrf] = re.findall(r'name="csrf" value="([^"]+)"', page.text)[:1]
+    out = intake.http.post("/console/keluar", data={"csrf": csrf}, headers={"cookie": cookie})
+    assert out.status_code == 303
+    # The cookie the browser was told to forget, sent again by someone who kept a copy:
+    replayed = intake.http.get("/console/cari", headers={"cookie": cookie})
+    assert replayed.status_code == 303
+    assert replayed.headers["location"] == "/console/masuk"
+    # Only that session ended: the operator's other browser is still logged in.
+    assert intake.http.get("/console/cari", headers={"cookie": other}).status_code == 200
+
+
+def test_cookies_are_secure_behind_a_trusted_tls_proxy_only(
+    database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec, keys: dict[str, str]
+) -> None:
+    """X-Forwarded-Proto is believed only from LAPOR_HUB_TRUSTED_PROXIES: the test's client
+    (127.0.0.1) is that proxy for one intake, and an unknown peer for the other."""
+    https = {"X-Forwarded-Proto": "https"}
+    secure = {}
+    for proxies in ("10.20.30.40", "127.0.0.1"):
+        proxied = _intake(database_url, bootstrap_servers, fresh_topic.name, name="intake-proxy")
+        proxied.process.env = {**proxied.process.env, "LAPOR_HUB_TRUSTED_PROXIES": proxies}
+        proxied.process.start()
+        try:
+            console = _console_login(proxied, keys["operator:rina"], https)
+            citizen = proxied.http.get("/lapor", headers=https).headers["set-cookie"]
+            plain = _console_login(proxied, keys["operator:rina"])  # no header: plain http
+        finally:
+            proxied.process.stop()
+        secure[proxies] = ["; secure" in c.lower() for c in (console, citizen, plain)]
+    assert secure == {"10.20.30.40": [False, False, False], "127.0.0.1": [True, True, False]}

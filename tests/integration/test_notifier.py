@@ -140,10 +140,11 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        # As the README tells receivers: timestamp, delivery id and body signed together.
         timestamp = request.headers.get("X-Lapor-Timestamp", "")
-        expected = hmac.new(
-            self.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-        ).hexdigest()
+        delivery_id = request.headers.get("X-Lapor-Delivery", "")
+        signed = f"{timestamp}.{delivery_id}.".encode() + body
+        expected = hmac.new(self.secret.encode(), signed, hashlib.sha256).hexdigest()
         signature = request.headers.get("X-Lapor-Signature", "")
         if not hmac.compare_digest(signature, f"sha256={expected}"):
             self.bad_signatures += 1
@@ -159,7 +160,6 @@ class WebhookReceiver:
         if len(self.attempts) <= self.fail_first:
             headers = {"Retry-After": self.retry_after} if self.retry_after else {}
             return web.Response(status=503, headers=headers)
-        delivery_id = request.headers["X-Lapor-Delivery"]
         if delivery_id in self.accepted:
             self.duplicates += 1
         else:
@@ -1202,3 +1202,25 @@ async def test_the_process_refuses_big_bodies_guessed_keys_and_a_key_over_its_ra
     assert 1 <= int(guessed[-1].headers["Retry-After"]) <= 61
     statuses = [r.status_code for r in own]
     assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429
+
+
+async def test_the_agency_inbox_cookies_are_secure_behind_a_trusted_tls_proxy_only(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess],
+) -> None:
+    """X-Forwarded-Proto is believed only from LAPOR_HUB_TRUSTED_PROXIES (the test's client,
+    127.0.0.1, is that proxy for one notifier and an unknown peer for the other)."""
+    secure = {}
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        for proxies in ("10.20.30.40", "127.0.0.1"):
+            process = notifier_process(receiver)
+            process.env = {**process.env, "LAPOR_HUB_TRUSTED_PROXIES": proxies}
+            await asyncio.to_thread(process.start)
+            try:
+                async with httpx.AsyncClient(base_url=process.origin) as http:
+                    login = await http.get(
+                        "/instansi/masuk", headers={"X-Forwarded-Proto": "https"}
+                    )
+            finally:
+                await asyncio.to_thread(process.stop)
+            secure[proxies] = "; secure" in login.headers["set-cookie"].lower()
+    assert secure == {"10.20.30.40": False, "127.0.0.1": True}

@@ -157,10 +157,13 @@ def test_retry_after_is_honoured_up_to_the_ceiling() -> None:
     assert policy.after_failure(1, retry_after=timedelta(hours=3)).delay == timedelta(minutes=5)
 
 
-def test_the_signature_is_hmac_sha256_over_timestamp_and_body() -> None:
+def test_the_signature_is_hmac_sha256_over_timestamp_delivery_id_and_body() -> None:
     body = b'{"a":1}'
-    expected = hmac.new(b"s" * 16, b"1700000000." + body, hashlib.sha256).hexdigest()
-    assert sign("s" * 16, 1700000000, body) == f"sha256={expected}"
+    signed = b"1700000000.3f6c2a9e-delivery." + body
+    expected = hmac.new(b"s" * 16, signed, hashlib.sha256).hexdigest()
+    assert sign("s" * 16, 1700000000, "3f6c2a9e-delivery", body) == f"sha256={expected}"
+    # The same request under another delivery id is not the hub's.
+    assert sign("s" * 16, 1700000000, "another-delivery", body) != f"sha256={expected}"
 
 
 def _entry(code: str, **overrides: object) -> dict[str, object]:

@@ -1,5 +1,6 @@
-"""The console's reads of the `intake` schema (the read model the timeline consumer keeps), and
-its one write: an operator's routing out of triage, stored with its event in intake's outbox."""
+"""The console's reads of the `intake` schema (the read model the timeline consumer keeps), its
+sessions, and its one write to the pipeline: an operator's routing out of triage, stored with its
+event in intake's outbox."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from services.intake.console.domain import (
 )
 from services.intake.repository import SCHEMA
 from shared.agencies import CENTRAL_AGENCY, CLOSED_STATUSES, TRIAGE_AGENCY
+from shared.api_keys import hash_api_key
 from shared.events import (
     Actor,
     ActorKind,
@@ -80,14 +82,32 @@ class ConsoleQueries:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def operator_key_valid(self, key_id: int) -> bool:
-        """A session lasts only while its operator key does (a revoked key ends it)."""
-        valid = await self._pool.fetchval(
-            "SELECT true FROM intake.api_keys WHERE id = $1 AND scope_kind = 'operator'"
-            " AND revoked_at IS NULL",
-            key_id,
+    async def open_session(self, key_id: int, token: str, hours: float) -> None:
+        """A console session of the operator key, for `hours` (expired ones are cleared)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute("DELETE FROM intake.console_sessions WHERE expires_at < now()")
+            await connection.execute(
+                "INSERT INTO intake.console_sessions (token_hash, key_id, expires_at)"
+                " VALUES ($1, $2, now() + make_interval(secs => $3))",
+                hash_api_key(token),
+                key_id,
+                hours * 3600,
+            )
+
+    async def session_open(self, token: str) -> bool:
+        """A session lasts until logout, its expiry, or its operator key's revocation."""
+        found = await self._pool.fetchval(
+            "SELECT true FROM intake.console_sessions s JOIN intake.api_keys k ON k.id = s.key_id"
+            " WHERE s.token_hash = $1 AND s.expires_at > now() AND k.scope_kind = 'operator'"
+            " AND k.revoked_at IS NULL",
+            hash_api_key(token),
         )
-        return bool(valid)
+        return bool(found)
+
+    async def end_session(self, token: str) -> None:
+        await self._pool.execute(
+            "DELETE FROM intake.console_sessions WHERE token_hash = $1", hash_api_key(token)
+        )
 
     async def pipeline(self, today_starts: datetime) -> Pipeline:
         async with self._pool.acquire() as connection:

@@ -1,9 +1,10 @@
 """The console's pages (server-rendered, Bahasa Indonesia): log in with an operator key, then the
 pipeline, the triage queue, overdue agencies, national LAPOR, dead letters and a search.
 
-The session is a signed cookie (HttpOnly, SameSite=Strict) holding the operator's key id, never
-the key; it ends with the key (revoked) or after `console_session_hours`. Every form that changes
-something carries the session's CSRF token.
+The session is held on the server (`intake.console_sessions`); the browser has a signed cookie
+(HttpOnly, SameSite=Strict) with the session's random token, never the key. It ends at logout
+(the same cookie replayed afterwards is refused), with the key (revoked) or after
+`console_session_hours`. Every form that changes something carries the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.intake.http.auth import within_rate_limit
 from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
 from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
+from shared.api_keys import new_api_key
 from shared.dead_letters import RetryOutcome, pending, reapply
 from shared.masking import masked
 from shared.ops_http import readiness
@@ -89,7 +91,7 @@ def console_state(pool: asyncpg.Pool, intake: IntakeService, topic: str) -> Cons
 
 @dataclass(frozen=True)
 class Session:
-    key_id: int
+    token: str
     operator: str
     csrf: str
 
@@ -110,10 +112,10 @@ async def _session(request: Request) -> Session:
         raise LoginRequiredError
     try:
         data = state.signer.loads(cookie, max_age=int(state.settings.console_session_hours * 3600))
-        session = Session(int(data["k"]), str(data["o"]), str(data["c"]))
+        session = Session(str(data["s"]), str(data["o"]), str(data["c"]))
     except (BadSignature, KeyError, TypeError, ValueError):
         raise LoginRequiredError from None
-    if not await state.queries.operator_key_valid(session.key_id):
+    if not await state.queries.session_open(session.token):
         raise LoginRequiredError
     return session
 
@@ -193,9 +195,12 @@ async def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> 
         response = _page(request, "login.html", None, error="Kunci operator tidak dikenal.")
         response.status_code = 401
         return response
-    session = {"k": caller.key_id, "o": caller.name, "c": secrets.token_urlsafe(24)}
+    token = new_api_key()  # as random as a key; the server keeps only its hash
+    hours = state.settings.console_session_hours
+    await state.queries.open_session(caller.key_id, token, hours)
+    session = {"s": token, "o": caller.name, "c": secrets.token_urlsafe(24)}
     response = RedirectResponse(PREFIX, status_code=303)
-    max_age = int(state.settings.console_session_hours * 3600)
+    max_age = int(hours * 3600)
     _cookie(response, request, SESSION_COOKIE, state.signer.dumps(session), max_age)
     return response
 
@@ -203,6 +208,7 @@ async def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> 
 @console.post("/keluar")
 async def logout(request: Request, session: Operator, csrf: Csrf) -> Response:
     _checked(session, csrf)
+    await _state(request).queries.end_session(session.token)
     response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response
