@@ -1,6 +1,8 @@
 """What every server-rendered page of lapor-hub shares (intake's console and citizen pages, the
-notifier's agency pages): security headers, cookies, CSRF tokens, and Bahasa Indonesia first with
-an English switch (`?lang=en`, remembered in a cookie).
+notifier's agency pages): security headers, cookies, CSRF tokens, times in WITA, Bahasa Indonesia
+first with an English switch (`?lang=en`, remembered in a cookie), and for the pages behind a login
+(the console, the agency inbox) their session and the message shown once after a form
+(`LoginPages`).
 
 Pages load nothing from elsewhere (the Content-Security-Policy says so), cannot be framed, and are
 not cached. A form's CSRF token is bound to a random value in a cookie of the browser that asked
@@ -11,9 +13,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from shared.working_days import WITA
+
+T = TypeVar("T")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -27,6 +37,7 @@ LANGUAGES = ("id", "en")
 LANGUAGE_COOKIE = "lapor_lang"
 BROWSER_COOKIE = "lapor_browser"
 CSRF_MAX_AGE_S = 12 * 3600
+FLASH_MAX_AGE_S = 60
 
 
 def set_cookie(
@@ -114,3 +125,88 @@ class FormGuard:
         except BadSignature:
             return False
         return isinstance(signed, str) and secrets.compare_digest(signed, browser)
+
+
+def wita(moment: datetime | date | None) -> str:
+    """A moment as the pages show it (`08-12-2026 14:05 WITA`), a day as `08-12-2026`."""
+    if moment is None:
+        return "-"
+    if isinstance(moment, datetime):
+        return f"{moment.astimezone(WITA):%d-%m-%Y %H:%M} WITA"
+    return f"{moment:%d-%m-%Y}"
+
+
+class LoginRequiredError(Exception):
+    """No valid session: the browser is sent to the login page (`LoginPages.to_login`)."""
+
+
+@dataclass(frozen=True)
+class LoginPages:
+    """The pages under `prefix` behind a login (`{prefix}/masuk`): the session, a signed cookie
+    that lasts `session_s`, and the message a form's redirect leaves for the next page (the
+    flash cookie, shown once). Every response carries `SECURITY_HEADERS`; cookies are Secure over
+    https, or always with `secure` (behind a TLS proxy)."""
+
+    prefix: str
+    session_cookie: str
+    flash_cookie: str
+    signer: URLSafeTimedSerializer
+    session_s: int
+    secure: bool = False
+
+    def session(self, request: Request, parse: Callable[[Any], T]) -> T:
+        """The session the cookie holds, as `parse` reads it; LoginRequiredError when there is
+        none, or it is forged, expired or not what `parse` expects."""
+        cookie = request.cookies.get(self.session_cookie)
+        if cookie is None:
+            raise LoginRequiredError
+        try:
+            return parse(self.signer.loads(cookie, max_age=self.session_s))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            raise LoginRequiredError from None
+
+    def logged_in(self, request: Request, session: object) -> Response:
+        """To the first page, with the new session's cookie."""
+        response = RedirectResponse(self.prefix, status_code=303)
+        session_cookie = self.signer.dumps(session)
+        self._cookie(response, request, self.session_cookie, session_cookie, self.session_s)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def to_login(self) -> Response:
+        """To the login page, the session's cookie gone (at logout, or without a valid
+        session)."""
+        response = RedirectResponse(f"{self.prefix}/masuk", status_code=303)
+        response.delete_cookie(self.session_cookie, path=self.prefix)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def redirect(self, request: Request, to: str, flash: str, ok: bool = True) -> Response:
+        """After a form: to a page, with a message shown once there."""
+        response = RedirectResponse(f"{self.prefix}{to}", status_code=303)
+        flashed = self.signer.dumps([ok, flash])
+        self._cookie(response, request, self.flash_cookie, flashed, FLASH_MAX_AGE_S)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def page(self, request: Request, render: Callable[[Any], Response]) -> Response:
+        """A page, rendered with the message a redirect left for it (`[ok, text]`, or None);
+        once shown, the message's cookie goes."""
+        flash = None
+        if self.flash_cookie in request.cookies:
+            try:
+                flash = self.signer.loads(
+                    request.cookies[self.flash_cookie], max_age=FLASH_MAX_AGE_S
+                )
+            except BadSignature:
+                flash = None
+        response = render(flash)
+        if flash is not None:
+            response.delete_cookie(self.flash_cookie, path=self.prefix)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def _cookie(
+        self, response: Response, request: Request, name: str, value: str, max_age: int
+    ) -> None:
+        set_cookie(response, request, name, value, max_age, path=self.prefix, secure=self.secure)

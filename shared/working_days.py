@@ -37,6 +37,11 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(WITA).date()
 
 
+def local_today() -> date:
+    """Today in Kalsel."""
+    return datetime.now(WITA).date()
+
+
 @lru_cache(maxsize=1024)
 def add_working_days(start: date, days: int) -> date:
     """The `days`-th working day after `start` (the start day itself never counts)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,9 @@ from shared.pages import (
     language,
     remember_language,
     translator,
+    wita,
 )
-from shared.working_days import WITA
+from shared.working_days import WITA, local_today
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -125,7 +126,7 @@ def _page(request: Request, template: str, status_code: int = 200, **context: An
             "static": STATIC_PREFIX,
             "path": request.url.path,
             "status_label": lambda status: STATUS_LABELS.get(status, status),
-            "wita": _wita,
+            "wita": wita,
             **context,
         },
         status_code=status_code,
@@ -134,14 +135,6 @@ def _page(request: Request, template: str, status_code: int = 200, **context: An
     remember_language(response, request, "/")
     response.headers.update(SECURITY_HEADERS)
     return response
-
-
-def _wita(moment: datetime | date | None) -> str:
-    if moment is None:
-        return "-"
-    if isinstance(moment, datetime):
-        return f"{moment.astimezone(WITA):%d-%m-%Y %H:%M} WITA"
-    return f"{moment:%d-%m-%Y}"
 
 
 def _form_page(
@@ -158,7 +151,7 @@ def _form_page(
         districts=places.districts,
         max_photos=MAX_ATTACHMENTS,
         max_mb=MAX_ATTACHMENT_BYTES // (1024 * 1024),
-        today=datetime.now(WITA).date().isoformat(),
+        today=local_today().isoformat(),
     )
 
 
@@ -222,7 +215,7 @@ def _content(
             else "Isi nomor telepon atau e-mail agar jawaban bisa dikirim."
         )
     incident = _text(form, "tanggal")
-    if incident and incident > datetime.now(WITA).date().isoformat():
+    if incident and incident > local_today().isoformat():
         errors["tanggal"] = "Not in the future." if english else "Tidak boleh di masa depan."
     location_text = _text(form, "lokasi") or None
     content: ComplaintContent | None = None

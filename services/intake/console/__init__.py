@@ -8,11 +8,11 @@ from fastapi.staticfiles import StaticFiles
 from services.intake.console.routes import (
     PREFIX,
     STATIC_DIR,
-    LoginRequiredError,
     console,
     console_state,
     login_required,
 )
+from shared.pages import LoginRequiredError
 
 __all__ = ["console_state", "mount_console"]
 

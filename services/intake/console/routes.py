@@ -12,16 +12,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 import httpx
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from services.intake.console.domain import (
     Assignment,
@@ -44,8 +44,8 @@ from shared.api_keys import new_api_key
 from shared.dead_letters import RetryOutcome, pending, reapply
 from shared.masking import masked
 from shared.ops_http import readiness
-from shared.pages import SECURITY_HEADERS, set_cookie
-from shared.working_days import WITA
+from shared.pages import LoginPages, LoginRequiredError, wita
+from shared.working_days import WITA, local_today
 
 PREFIX = "/console"
 SESSION_COOKIE = "lapor_console"
@@ -63,7 +63,7 @@ class ConsoleState:
     intake: IntakeService
     settings: ConsoleSettings
     topic: str
-    signer: URLSafeTimedSerializer
+    pages: LoginPages
     agencies: dict[str, str]  # code -> name, where an operator may route to
     regions: dict[str, str]  # code -> name
 
@@ -80,9 +80,15 @@ def console_state(pool: asyncpg.Pool, intake: IntakeService, topic: str) -> Cons
         intake=intake,
         settings=settings,
         topic=topic,
-        signer=URLSafeTimedSerializer(
-            secret.get_secret_value() if secret else secrets.token_urlsafe(32),
-            salt="lapor-hub-console",
+        pages=LoginPages(
+            PREFIX,
+            SESSION_COOKIE,
+            FLASH_COOKIE,
+            URLSafeTimedSerializer(
+                secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+                salt="lapor-hub-console",
+            ),
+            int(settings.console_session_hours * 3600),
         ),
         agencies={c: n for c, n in agency_names().items() if c != TRIAGE_AGENCY},
         regions=region_names(),
@@ -96,10 +102,6 @@ class Session:
     csrf: str
 
 
-class LoginRequiredError(Exception):
-    """No valid session: the browser is sent to the login page."""
-
-
 def _state(request: Request) -> ConsoleState:
     state: ConsoleState = request.app.state.console
     return state
@@ -107,14 +109,9 @@ def _state(request: Request) -> ConsoleState:
 
 async def _session(request: Request) -> Session:
     state = _state(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie is None:
-        raise LoginRequiredError
-    try:
-        data = state.signer.loads(cookie, max_age=int(state.settings.console_session_hours * 3600))
-        session = Session(str(data["s"]), str(data["o"]), str(data["c"]))
-    except (BadSignature, KeyError, TypeError, ValueError):
-        raise LoginRequiredError from None
+    session = state.pages.session(
+        request, lambda data: Session(str(data["s"]), str(data["o"]), str(data["c"]))
+    )
     if not await state.queries.session_open(session.token):
         raise LoginRequiredError
     return session
@@ -130,55 +127,32 @@ def _checked(session: Session, token: str) -> None:
 
 
 async def login_required(request: Request, _: Exception) -> Response:
-    response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
-    return response
-
-
-def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    set_cookie(response, request, name, value, max_age, path=PREFIX)
+    return _state(request).pages.to_login()
 
 
 def _redirect(request: Request, to: str, flash: str, ok: bool = True) -> Response:
     """After a form: back to a page, with a message shown once there."""
-    response = RedirectResponse(f"{PREFIX}{to}", status_code=303)
-    _cookie(response, request, FLASH_COOKIE, _state(request).signer.dumps([ok, flash]), 60)
-    return response
+    return _state(request).pages.redirect(request, to, flash, ok)
 
 
 def _page(request: Request, template: str, session: Session | None, **context: Any) -> Response:
-    flash = None
-    if FLASH_COOKIE in request.cookies:
-        try:
-            flash = _state(request).signer.loads(request.cookies[FLASH_COOKIE], max_age=60)
-        except BadSignature:
-            flash = None
-    response = templates.TemplateResponse(
-        request,
-        template,
-        {
-            "operator": session.operator if session else None,
-            "csrf": session.csrf if session else "",
-            "flash": flash,
-            "prefix": PREFIX,
-            "wita": _wita,
-            "duration": duration,
-            "status_label": status_label,
-            **context,
-        },
-    )
-    if flash is not None:
-        response.delete_cookie(FLASH_COOKIE, path=PREFIX)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    def render(flash: Any) -> Response:
+        return templates.TemplateResponse(
+            request,
+            template,
+            {
+                "operator": session.operator if session else None,
+                "csrf": session.csrf if session else "",
+                "flash": flash,
+                "prefix": PREFIX,
+                "wita": wita,
+                "duration": duration,
+                "status_label": status_label,
+                **context,
+            },
+        )
 
-
-def _wita(moment: datetime | None) -> str:
-    return "-" if moment is None else f"{moment.astimezone(WITA):%d-%m-%Y %H:%M} WITA"
-
-
-def _today() -> date:
-    return datetime.now(WITA).date()
+    return _state(request).pages.page(request, render)
 
 
 @console.get("/masuk", response_class=HTMLResponse)
@@ -196,22 +170,16 @@ async def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> 
         response.status_code = 401
         return response
     token = new_api_key()  # as random as a key; the server keeps only its hash
-    hours = state.settings.console_session_hours
-    await state.queries.open_session(caller.key_id, token, hours)
+    await state.queries.open_session(caller.key_id, token, state.settings.console_session_hours)
     session = {"s": token, "o": caller.name, "c": secrets.token_urlsafe(24)}
-    response = RedirectResponse(PREFIX, status_code=303)
-    max_age = int(hours * 3600)
-    _cookie(response, request, SESSION_COOKIE, state.signer.dumps(session), max_age)
-    return response
+    return state.pages.logged_in(request, session)
 
 
 @console.post("/keluar")
 async def logout(request: Request, session: Operator, csrf: Csrf) -> Response:
     _checked(session, csrf)
     await _state(request).queries.end_session(session.token)
-    response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
-    return response
+    return _state(request).pages.to_login()
 
 
 async def _readiness(request: Request, services: Services) -> list[Readiness]:
@@ -236,7 +204,7 @@ def _client(state: ConsoleState) -> httpx.AsyncClient:
 @console.get("", response_class=HTMLResponse)
 async def overview(request: Request, session: Operator) -> Response:
     state = _state(request)
-    today_starts = datetime.combine(_today(), time(), WITA).astimezone(UTC)
+    today_starts = datetime.combine(local_today(), time(), WITA).astimezone(UTC)
     async with _client(state) as client:
         services = Services(state.settings, client)
         pipeline, ready, national = await asyncio.gather(
@@ -303,7 +271,7 @@ async def route_from_triage(
 @console.get("/terlambat", response_class=HTMLResponse)
 async def overdue(request: Request, session: Operator) -> Response:
     state = _state(request)
-    today = _today()
+    today = local_today()
     late = overdue_by_agency(await state.queries.overdue_candidates(today), today)
     return _page(
         request,
@@ -389,7 +357,8 @@ async def search(
             "lines": [describe(event, complaint.anonymous) for event in record.events],
             "overdue": record.followup_due is not None
             and is_overdue(
-                Assignment(record.agency_code or "", record.status, record.followup_due), _today()
+                Assignment(record.agency_code or "", record.status, record.followup_due),
+                local_today(),
             ),
         }
     return _page(request, "search.html", session, nav="cari", **context)

@@ -21,10 +21,10 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from services.notifier.domain.inbox import (
     InboxAction,
@@ -40,14 +40,15 @@ from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.agencies import TRIAGE_AGENCY, agency_names
 from shared.pages import (
-    SECURITY_HEADERS,
     FormGuard,
+    LoginPages,
+    LoginRequiredError,
     language,
     remember_language,
-    set_cookie,
     translator,
+    wita,
 )
-from shared.working_days import WITA
+from shared.working_days import local_today
 
 PREFIX = "/instansi"
 SESSION_COOKIE = "lapor_instansi"
@@ -68,11 +69,9 @@ ACTIONS = {
 class PagesState:
     service: NotifierService
     pool: asyncpg.Pool
-    signer: URLSafeTimedSerializer
+    pages: LoginPages
     guard: FormGuard
     throttle: LoginThrottle
-    session_s: int
-    secure_cookies: bool
     agencies: dict[str, str]
 
 
@@ -82,30 +81,16 @@ class Staff:
     csrf: str
 
 
-class LoginRequiredError(Exception):
-    """No valid session: the browser is sent to the login page."""
-
-
 def _state(request: Request) -> PagesState:
     state: PagesState = request.app.state.pages
     return state
 
 
-def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    secure = _state(request).secure_cookies
-    set_cookie(response, request, name, value, max_age, path=PREFIX, secure=secure)
-
-
 async def _staff(request: Request) -> Staff:
     state = _state(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie is None:
-        raise LoginRequiredError
-    try:
-        data = state.signer.loads(cookie, max_age=state.session_s)
-        account_id, epoch, csrf = int(data["a"]), int(data["e"]), str(data["c"])
-    except (BadSignature, KeyError, TypeError, ValueError):
-        raise LoginRequiredError from None
+    account_id, epoch, csrf = state.pages.session(
+        request, lambda data: (int(data["a"]), int(data["e"]), str(data["c"]))
+    )
     async with state.pool.acquire() as connection:
         account = await NotifierRepository(connection).staff_session(account_id, epoch)
     if account is None:
@@ -127,10 +112,7 @@ def _checked(staff: Staff, token: str) -> None:
 
 
 async def login_required(request: Request, _: Exception) -> Response:
-    response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return _state(request).pages.to_login()
 
 
 async def form_expired(request: Request, _: Exception) -> Response:
@@ -140,18 +122,7 @@ async def form_expired(request: Request, _: Exception) -> Response:
 def _redirect(request: Request, to: str, flash: str, ok: bool = True) -> Response:
     """After a form: to a page, with a message shown once there (already in the reader's
     language)."""
-    response = RedirectResponse(f"{PREFIX}{to}", status_code=303)
-    _set_cookie(response, request, FLASH_COOKIE, _state(request).signer.dumps([ok, flash]), 60)
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
-def _wita(moment: datetime | None) -> str:
-    return "-" if moment is None else f"{moment.astimezone(WITA):%d-%m-%Y %H:%M} WITA"
-
-
-def _today() -> date:
-    return datetime.now(WITA).date()
+    return _state(request).pages.redirect(request, to, flash, ok)
 
 
 def _page(
@@ -164,36 +135,31 @@ def _page(
 ) -> Response:
     state = _state(request)
     lang = language(request)
-    flash = None
-    if FLASH_COOKIE in request.cookies:
-        try:
-            flash = state.signer.loads(request.cookies[FLASH_COOKIE], max_age=60)
-        except BadSignature:
-            flash = None
     gettext = translator(ENGLISH, lang)
-    response: Response = templates.TemplateResponse(
-        request,
-        template,
-        {
-            "staff": staff.account if staff else None,
-            "agency_name": state.agencies.get(staff.account.agency_code) if staff else None,
-            "csrf": staff.csrf if staff else "",
-            "flash": flash,
-            "prefix": PREFIX,
-            "lang": lang,
-            "_": gettext,
-            "status_label": lambda value: gettext(STATUS_LABELS.get(value) or value),
-            "wita": _wita,
-            "messages": MESSAGES,
-            **context,
-        },
-        status_code=status,
-    )
-    if flash is not None:
-        response.delete_cookie(FLASH_COOKIE, path=PREFIX)
-    remember_language(response, request, PREFIX)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+
+    def render(flash: Any) -> Response:
+        response: Response = templates.TemplateResponse(
+            request,
+            template,
+            {
+                "staff": staff.account if staff else None,
+                "agency_name": state.agencies.get(staff.account.agency_code) if staff else None,
+                "csrf": staff.csrf if staff else "",
+                "flash": flash,
+                "prefix": PREFIX,
+                "lang": lang,
+                "_": gettext,
+                "status_label": lambda value: gettext(STATUS_LABELS.get(value) or value),
+                "wita": wita,
+                "messages": MESSAGES,
+                **context,
+            },
+            status_code=status,
+        )
+        remember_language(response, request, PREFIX)
+        return response
+
+    return state.pages.page(request, render)
 
 
 def _client_address(request: Request) -> str:
@@ -254,19 +220,13 @@ async def login(
         return _login_page(request, status=401, error="BAD_LOGIN", username=username)
     state.throttle.succeeded(username)
     session = {"a": account.id, "e": account.session_epoch, "c": secrets.token_urlsafe(24)}
-    response = RedirectResponse(PREFIX, status_code=303)
-    _set_cookie(response, request, SESSION_COOKIE, state.signer.dumps(session), state.session_s)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return state.pages.logged_in(request, session)
 
 
 @pages.post("/keluar")
 async def logout(request: Request, staff: StaffMember, csrf: Csrf) -> Response:
     _checked(staff, csrf)
-    response = RedirectResponse(f"{PREFIX}/masuk", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return _state(request).pages.to_login()
 
 
 # --- the inbox ----------------------------------------------------------------------------------
@@ -287,7 +247,7 @@ class ListItem:
 @pages.get("", response_class=HTMLResponse)
 async def inbox(request: Request, staff: StaffMember) -> Response:
     state = _state(request)
-    today = _today()
+    today = local_today()
     async with state.pool.acquire() as connection:
         repository = NotifierRepository(connection)
         rows = await repository.assignments_of(staff.account.agency_code)
@@ -361,7 +321,7 @@ async def _assignment_page(
         view=agency_view(complaint),
         lines=lines,
         allowed={action.value for action in allowed_actions(row.status)},
-        overdue=is_overdue(row.status, row.followup_due, _today()),
+        overdue=is_overdue(row.status, row.followup_due, local_today()),
         answer_templates=answer_templates,
         errors=errors or {},
         kept=kept,
@@ -543,11 +503,16 @@ def mount_pages(
     api.state.pages = PagesState(
         service=service,
         pool=pool,
-        signer=URLSafeTimedSerializer(secret, salt="lapor-hub-instansi"),
+        pages=LoginPages(
+            PREFIX,
+            SESSION_COOKIE,
+            FLASH_COOKIE,
+            URLSafeTimedSerializer(secret, salt="lapor-hub-instansi"),
+            int(settings.notifier_pages_session_hours * 3600),
+            secure=settings.notifier_pages_secure_cookies,
+        ),
         guard=FormGuard(secret, salt="lapor-hub-instansi-login"),
         throttle=LoginThrottle(),
-        session_s=int(settings.notifier_pages_session_hours * 3600),
-        secure_cookies=settings.notifier_pages_secure_cookies,
         agencies=agency_names(),
     )
     api.include_router(pages)
