@@ -68,7 +68,6 @@ class StaffAccount:
     username: str
     agency_code: str
     display_name: str
-    session_epoch: int
     password_hash: str
 
 
@@ -169,7 +168,7 @@ def _assignment(row: object) -> AssignmentRow:
     return AssignmentRow(**values)
 
 
-_STAFF_COLUMNS = "id, username, agency_code, display_name, session_epoch, password_hash"
+_STAFF_COLUMNS = "id, username, agency_code, display_name, password_hash"
 
 
 def _staff(row: object) -> StaffAccount | None:
@@ -511,32 +510,53 @@ class NotifierRepository:
             )
         )
 
-    async def staff_session(self, account_id: int, epoch: int) -> StaffAccount | None:
-        """The account of a session, while it is enabled and its password unchanged."""
+    async def open_staff_session(self, account_id: int, token: str, lifetime_s: int) -> None:
+        """A session of the account for `lifetime_s` (expired ones are cleared)."""
+        await self._db.execute("DELETE FROM notifier.staff_sessions WHERE expires_at < now()")
+        await self._db.execute(
+            "INSERT INTO notifier.staff_sessions (token_hash, account_id, expires_at)"
+            " VALUES ($1, $2, now() + make_interval(secs => $3))",
+            hash_api_key(token),
+            account_id,
+            lifetime_s,
+        )
+
+    async def staff_session(self, token: str) -> StaffAccount | None:
+        """The account of an open session (not ended at logout, not expired, the account
+        enabled)."""
         return _staff(
             await self._db.fetchrow(
-                f"SELECT {_STAFF_COLUMNS} FROM notifier.staff_accounts WHERE id = $1"
-                " AND session_epoch = $2 AND disabled_at IS NULL",
-                account_id,
-                epoch,
+                f"SELECT {_STAFF_COLUMNS} FROM notifier.staff_accounts WHERE disabled_at IS NULL"
+                " AND id = (SELECT account_id FROM notifier.staff_sessions"
+                " WHERE token_hash = $1 AND expires_at > now())",
+                hash_api_key(token),
             )
+        )
+
+    async def end_staff_session(self, token: str) -> None:
+        await self._db.execute(
+            "DELETE FROM notifier.staff_sessions WHERE token_hash = $1", hash_api_key(token)
         )
 
     async def set_staff_password(self, username: str, password_hash: str) -> bool:
         """A new password (and re-enabled); the account's sessions end."""
         changed = await self._db.fetchval(
-            "UPDATE notifier.staff_accounts SET password_hash = $2, disabled_at = NULL,"
-            " session_epoch = session_epoch + 1 WHERE username = $1 RETURNING true",
+            "WITH account AS (UPDATE notifier.staff_accounts SET password_hash = $2,"
+            " disabled_at = NULL WHERE username = $1 RETURNING id),"
+            " ended AS (DELETE FROM notifier.staff_sessions WHERE account_id IN"
+            " (SELECT id FROM account)) SELECT true FROM account",
             username,
             password_hash,
         )
         return bool(changed)
 
     async def disable_staff(self, username: str) -> bool:
+        """The account can no longer log in; its sessions end."""
         disabled = await self._db.fetchval(
-            "UPDATE notifier.staff_accounts SET disabled_at = now(),"
-            " session_epoch = session_epoch + 1"
-            " WHERE username = $1 AND disabled_at IS NULL RETURNING true",
+            "WITH account AS (UPDATE notifier.staff_accounts SET disabled_at = now()"
+            " WHERE username = $1 AND disabled_at IS NULL RETURNING id),"
+            " ended AS (DELETE FROM notifier.staff_sessions WHERE account_id IN"
+            " (SELECT id FROM account)) SELECT true FROM account",
             username,
         )
         return bool(disabled)

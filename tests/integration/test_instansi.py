@@ -12,6 +12,7 @@ weight to test-artifacts/instansi/weight.txt."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -33,7 +34,6 @@ from testkit.browser import ARTIFACTS, chromium, needs_chromium, screenshot
 from testkit.factories import complaint_received, publish_all, routed
 from testkit.processes import ServiceProcess, running, smtp_sink, system_processes
 
-pytestmark = needs_chromium
 PASSWORD = "rahasia-sekali-2026"
 NIK = "6371010101010001"
 REPORTER = "Siti Aminah"
@@ -66,15 +66,21 @@ def notifier(
             yield process
 
 
-def _create_account(database_url: str, username: str, agency: str, name: str) -> None:
+def _instansi(database_url: str, *arguments: str, password: str = PASSWORD) -> str:
+    """`lapor-hub instansi ...` as an operator runs it (the password typed twice)."""
     result = CliRunner().invoke(
         cli,
-        ["instansi", "create", username, "--agency", agency, "--name", name],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
+        ["instansi", *arguments],
+        input=f"{password}\n{password}\n",
         env={"LAPOR_HUB_DATABASE_URL": database_url},
     )
     assert result.exit_code == 0, result.output
-    assert "created" in result.output
+    return result.output
+
+
+def _create_account(database_url: str, username: str, agency: str, name: str) -> None:
+    output = _instansi(database_url, "create", username, "--agency", agency, "--name", name)
+    assert "created" in output
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> None:
@@ -91,6 +97,7 @@ async def _shots(page: Page, name: str) -> None:
         await screenshot(page, "instansi", f"{name}-{label}")
 
 
+@needs_chromium
 async def test_agency_inbox_in_chromium(
     *,
     notifier: ServiceProcess,
@@ -354,3 +361,46 @@ async def _recorded_with_the_account(pool: asyncpg.Pool, tracking: str, username
         " JOIN notifier.assignments a ON a.id = x.assignment_id WHERE x.action = 'reject'"
     )
     assert suggested == "63.dinkes"
+
+
+def _session_cookie(base: str, username: str, password: str = PASSWORD) -> str:
+    """Log in as a browser does (the login form's CSRF token bound to its browser cookie); the
+    session cookie as `name=value`."""
+    with httpx.Client(base_url=base) as browser:
+        form = browser.get("/masuk")
+        [token] = re.findall(r'name="csrf" value="([^"]+)"', form.text)
+        answer = browser.post(
+            "/masuk", data={"username": username, "password": password, "csrf": token}
+        )
+        assert answer.status_code == 303, answer.text
+        return f"lapor_instansi={answer.cookies['lapor_instansi']}"
+
+
+def _opens_the_inbox(base: str, cookie: str) -> bool:
+    answer = httpx.get(base, headers={"cookie": cookie})
+    assert answer.status_code in (200, 303)
+    return answer.status_code == 200
+
+
+def test_logout_a_new_password_and_disabling_end_sessions_on_the_server(
+    notifier: ServiceProcess, database_url: str
+) -> None:
+    base = f"{notifier.origin}/instansi"
+    username = f"sari{uuid.uuid4().hex[:4]}"
+    _create_account(database_url, username, "63.pupr", "Sari Dewi")
+    phone, desk = _session_cookie(base, username), _session_cookie(base, username)
+    page = httpx.get(base, headers={"cookie": phone})
+    [csrf] = re.findall(r'name="csrf" value="([^"]+)"', page.text)[:1]
+    out = httpx.post(f"{base}/keluar", data={"csrf": csrf}, headers={"cookie": phone})
+    assert out.status_code == 303
+    # A copy of the phone's cookie replayed after its logout; the desk's session is another.
+    assert not _opens_the_inbox(base, phone)
+    assert _opens_the_inbox(base, desk)
+
+    new_password = "kata-sandi-baru-2026"
+    _instansi(database_url, "password", username, password=new_password)
+    assert not _opens_the_inbox(base, desk)
+    again = _session_cookie(base, username, new_password)
+    assert _opens_the_inbox(base, again)
+    _instansi(database_url, "disable", username)
+    assert not _opens_the_inbox(base, again)

@@ -3,8 +3,9 @@ an agency's staff log in with their own account, see their agency's assignments 
 open one (masked as every agency-facing message is: `agency_view`), and act on it. Each action is
 `NotifierService.act`, the same call the JSON inbox API makes, recorded with the staff account.
 
-The session is a signed cookie (HttpOnly, SameSite=Strict, Secure over https or when configured)
-holding the account's id and session epoch, never the password; it ends at logout, after
+The session is held on the server (`notifier.staff_sessions`); the browser has a signed cookie
+(HttpOnly, SameSite=Strict, Secure over https or when configured) with its random token, never the
+password. It ends at logout (the same cookie replayed afterwards is refused), after
 `notifier_pages_session_hours`, or when the account is disabled or its password set again. Every
 form carries a CSRF token: the session's, or before login the browser's (`shared.pages`).
 """
@@ -39,6 +40,7 @@ from services.notifier.repository import AssignmentRow, NotifierRepository, Staf
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.agencies import TRIAGE_AGENCY, agency_names
+from shared.api_keys import new_api_key
 from shared.pages import (
     FormGuard,
     LoginPages,
@@ -78,6 +80,7 @@ class PagesState:
 @dataclass(frozen=True)
 class Staff:
     account: StaffAccount
+    token: str  # the session's, as the cookie holds it
     csrf: str
 
 
@@ -88,14 +91,12 @@ def _state(request: Request) -> PagesState:
 
 async def _staff(request: Request) -> Staff:
     state = _state(request)
-    account_id, epoch, csrf = state.pages.session(
-        request, lambda data: (int(data["a"]), int(data["e"]), str(data["c"]))
-    )
+    token, csrf = state.pages.session(request, lambda data: (str(data["s"]), str(data["c"])))
     async with state.pool.acquire() as connection:
-        account = await NotifierRepository(connection).staff_session(account_id, epoch)
+        account = await NotifierRepository(connection).staff_session(token)
     if account is None:
         raise LoginRequiredError
-    return Staff(account, csrf)
+    return Staff(account, token, csrf)
 
 
 StaffMember = Annotated[Staff, Depends(_staff)]
@@ -219,14 +220,21 @@ async def login(
         state.throttle.failed(username, address, time.monotonic())
         return _login_page(request, status=401, error="BAD_LOGIN", username=username)
     state.throttle.succeeded(username)
-    session = {"a": account.id, "e": account.session_epoch, "c": secrets.token_urlsafe(24)}
-    return state.pages.logged_in(request, session)
+    token = new_api_key()  # as random as a key; the server keeps only its hash
+    async with state.pool.acquire() as connection:
+        await NotifierRepository(connection).open_staff_session(
+            account.id, token, state.pages.session_s
+        )
+    return state.pages.logged_in(request, {"s": token, "c": secrets.token_urlsafe(24)})
 
 
 @pages.post("/keluar")
 async def logout(request: Request, staff: StaffMember, csrf: Csrf) -> Response:
     _checked(staff, csrf)
-    return _state(request).pages.to_login()
+    state = _state(request)
+    async with state.pool.acquire() as connection:
+        await NotifierRepository(connection).end_staff_session(staff.token)
+    return state.pages.to_login()
 
 
 # --- the inbox ----------------------------------------------------------------------------------
