@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, Page, ViewportSize, async_playwright
 
 from testkit.processes import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
+PHONE: ViewportSize = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -55,3 +57,14 @@ async def screenshot(page: Page, folder: str, name: str) -> None:
     """The whole page into test-artifacts/FOLDER/NAME.png (the folder made if missing)."""
     (ARTIFACTS / folder).mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / folder / f"{name}.png"), full_page=True)
+
+
+async def shots(page: Page, folder: str, name: str) -> None:
+    """The page at a phone's width and at a desktop's (NAME-360.png, NAME-1280.png), the page's
+    own width again after."""
+    before = page.viewport_size
+    for size in (PHONE, DESKTOP):
+        await page.set_viewport_size(size)
+        await screenshot(page, folder, f"{name}-{size['width']}")
+    if before is not None:
+        await page.set_viewport_size(before)

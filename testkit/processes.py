@@ -204,6 +204,8 @@ def system_processes(
             {
                 **common,
                 "LAPOR_HUB_INTAKE_HTTP_PORT": str(ports["intake"]),
+                # Where an attachment's URL in an event points: this intake.
+                "LAPOR_HUB_INTAKE_PUBLIC_URL": f"http://127.0.0.1:{ports['intake']}",
                 "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
             },
         ),
@@ -220,6 +222,7 @@ def system_processes(
             {
                 **common,
                 "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(ports["notifier"]),
+                "LAPOR_HUB_NOTIFIER_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
                 "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(smtp_port),
             },
         ),

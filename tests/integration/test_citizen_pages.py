@@ -7,12 +7,10 @@ test-artifacts/citizen/."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import asyncpg
@@ -23,13 +21,10 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from services.notifier.repository import NotifierRepository
 from shared.db import create_pool
-from shared.migrations import apply_migrations
-from shared.topics import TopicSpec
-from testkit.browser import chromium, needs_chromium, screenshot
-from testkit.processes import ServiceProcess, running, system_processes
+from testkit.browser import PHONE, chromium, needs_chromium, shots
+from testkit.processes import ServiceProcess
+from testkit.waiting import eventually
 
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 900}
 ROAD = "Jalan provinsi rusak parah di Jl. A. Yani km 20 Kabupaten Banjar, banyak lubang besar."
 GPS = 0x8825
 
@@ -46,33 +41,10 @@ def _photo() -> bytes:
 
 
 @pytest.fixture
-def system(
-    empty_database_url: str, bootstrap_servers: str, fresh_topic: TopicSpec, smtp_port: int
-) -> Iterator[Mapping[str, ServiceProcess]]:
-    """The whole system; the tracking page reloaded until Kafka's events show is more than the
-    60 lookups a minute one address may make, so this intake allows more (misses stay at 10)."""
-    apply_migrations(empty_database_url)
-    processes = system_processes(
-        empty_database_url, bootstrap_servers, fresh_topic.name, smtp_port, "citizen_pages"
-    )
-    intake = processes["intake"]
-    intake.env = {**intake.env, "LAPOR_HUB_INTAKE_PUBLIC_RATE_LIMIT": "1000/minute"}
-    with running(processes) as started:
-        yield started
-
-
-@pytest.fixture
 async def pool(empty_database_url: str) -> AsyncIterator[asyncpg.Pool]:
     created = await create_pool(empty_database_url)
     yield created
     await created.close()
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.3)
 
 
 def _hidden(page: str, name: str) -> str:
@@ -86,11 +58,11 @@ def _form(page: str, **fields: str) -> dict[str, str]:
 
 
 async def test_the_pages_work_without_javascript(
-    system: Mapping[str, ServiceProcess], pool: asyncpg.Pool
+    browsed_system: Mapping[str, ServiceProcess], pool: asyncpg.Pool
 ) -> None:
     """Plain HTML forms: CSRF required, a field's error beside it with the text kept, a double
     submit one complaint, the photo stored without its EXIF, the reporter's reply accepted."""
-    intake = system["intake"].origin
+    intake = browsed_system["intake"].origin
     async with httpx.AsyncClient(base_url=intake) as browser:
         form = (await browser.get("/lapor")).text
         assert "<script" not in form  # the form needs no JavaScript at all
@@ -159,11 +131,7 @@ async def no_script(tmp_path: Path) -> AsyncIterator[BrowserContext]:
 
 
 async def _shots(page: Page, name: str) -> None:
-    """The page at 360 px and at 1280 px wide, into test-artifacts/citizen/."""
-    await screenshot(page, "citizen", f"{name}-360")
-    await page.set_viewport_size(DESKTOP)
-    await screenshot(page, "citizen", f"{name}-1280")
-    await page.set_viewport_size(PHONE)
+    await shots(page, "citizen", name)
 
 
 async def _agency_key(pool: asyncpg.Pool, agency: str) -> dict[str, str]:
@@ -187,14 +155,14 @@ async def _the_agency_resolves(notifier: str, pool: asyncpg.Pool, tracking: str)
         agency.extend([code] if code else [])
         return bool(code)
 
-    await _eventually(routed)
+    await eventually(routed)
     key = await _agency_key(pool, agency[0])
     async with httpx.AsyncClient(base_url=f"{notifier}/inbox/assignments", headers=key) as inbox:
 
         async def assigned() -> bool:
             return (await inbox.get(f"/{tracking}")).status_code == 200
 
-        await _eventually(assigned)
+        await eventually(assigned)
         for action, body in (
             ("acknowledge", None),
             ("follow-up", {"text": "Tim sudah menambal lubang."}),
@@ -211,18 +179,18 @@ async def _until_shown(page: Page, text: str, timeout_s: float = 60) -> None:
         await page.reload()
         return text in await page.locator("main").inner_text()
 
-    await _eventually(shown, timeout_s)
+    await eventually(shown, timeout_s)
 
 
 @needs_chromium
 async def test_a_citizen_files_follows_reopens_and_rates_in_chromium(
-    system: Mapping[str, ServiceProcess],
+    browsed_system: Mapping[str, ServiceProcess],
     pool: asyncpg.Pool,
     phone: BrowserContext,
     no_script: BrowserContext,
     tmp_path: Path,
 ) -> None:
-    intake, notifier = system["intake"].origin, system["notifier"].origin
+    intake, notifier = browsed_system["intake"].origin, browsed_system["notifier"].origin
     page = await phone.new_page()
     photo = tmp_path / "jalan.jpg"
     photo.write_bytes(_photo())

@@ -8,10 +8,9 @@ Also the router's and sync's dead-letter endpoints: token required, listed, retr
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from shared.settings import Settings
 from shared.topics import TopicSpec
 from testkit.browser import chromium, needs_chromium, screenshot
 from testkit.processes import ServiceProcess, running, smtp_sink, system_processes
+from testkit.waiting import eventually
 
 OPS_TOKEN = Settings().ops_token.get_secret_value()
 VAGUE = "Mohon ditindaklanjuti. Ada masalah yang perlu diperhatikan segera oleh pemerintah."
@@ -83,13 +83,6 @@ async def notifier_key(pool: asyncpg.Pool) -> str:
         return await NotifierRepository(connection).create_api_key(
             f"console-{uuid.uuid4().hex[:6]}", None
         )
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.3)
 
 
 async def _submit(intake: str, key: str, body: str, received_at: datetime | None = None) -> str:
@@ -175,13 +168,13 @@ async def test_operator_console_in_chromium(
         agencies = await _agencies(pool, [*vague, late])
         return all(agencies.get(t) == "63.triage" for t in vague) and agencies[late] == "63.pupr"
 
-    await _eventually(routed)
+    await eventually(routed)
     for schema in ("intake", "router", "sync"):  # every consumer set the poison record aside
 
         async def set_aside(schema: str = schema) -> bool:
             return bool(await pool.fetchval(f"SELECT count(*) = 1 FROM {schema}.dead_letters"))
 
-        await _eventually(set_aside)
+        await eventually(set_aside)
 
     page = await browser.new_page()
     await _log_in(page, browser, intake, operator_key)
@@ -234,7 +227,7 @@ async def _route_from_triage(page: Page, pool: asyncpg.Pool, chosen: str, other:
         await page.reload()
         return await page.locator(f"tr[data-tracking='{chosen}']").count() == 0
 
-    await _eventually(left_the_queue, timeout_s=30)
+    await eventually(left_the_queue, timeout_s=30)
     assert (await _agencies(pool, [chosen]))[chosen] == "63.dinkes"
     await expect(page.locator(f"tr[data-tracking='{other}']")).to_be_visible()
 
@@ -324,4 +317,4 @@ async def _dead_letter_endpoints(
     async def rerouted() -> bool:
         return (await _agencies(pool, [in_triage]))[in_triage] == "63.dishub"
 
-    await _eventually(rerouted)
+    await eventually(rerouted)

@@ -11,11 +11,9 @@ weight to test-artifacts/instansi/weight.txt."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,22 +21,20 @@ import asyncpg
 import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
-from typer.testing import CliRunner
 
-from lapor_hub.cli import app as cli
 from shared.events import Actor, ActorKind, ComplaintStatus, ComplaintStatusChanged
 from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
 from shared.working_days import WITA
-from testkit.browser import ARTIFACTS, chromium, needs_chromium, screenshot
+from testkit.browser import ARTIFACTS, chromium, needs_chromium, shots
 from testkit.factories import complaint_received, publish_all, routed
 from testkit.processes import ServiceProcess, running, smtp_sink, system_processes
+from testkit.staff import PASSWORD, create_staff, create_staff_account, instansi
+from testkit.waiting import eventually
 
-PASSWORD = "rahasia-sekali-2026"
 NIK = "6371010101010001"
 REPORTER = "Siti Aminah"
 PHONE = "+62 812 5555 0101"
-SIZES = {"360": (360, 740), "1280": (1280, 900)}
 
 
 @pytest.fixture
@@ -66,35 +62,8 @@ def notifier(
             yield process
 
 
-def _instansi(database_url: str, *arguments: str, password: str = PASSWORD) -> str:
-    """`lapor-hub instansi ...` as an operator runs it (the password typed twice)."""
-    result = CliRunner().invoke(
-        cli,
-        ["instansi", *arguments],
-        input=f"{password}\n{password}\n",
-        env={"LAPOR_HUB_DATABASE_URL": database_url},
-    )
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def _create_account(database_url: str, username: str, agency: str, name: str) -> None:
-    output = _instansi(database_url, "create", username, "--agency", agency, "--name", name)
-    assert "created" in output
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.3)
-
-
 async def _shots(page: Page, name: str) -> None:
-    """The page at a phone's width and at a desktop's, back at the desktop's after."""
-    for label, (width, height) in SIZES.items():
-        await page.set_viewport_size({"width": width, "height": height})
-        await screenshot(page, "instansi", f"{name}-{label}")
+    await shots(page, "instansi", name)
 
 
 @needs_chromium
@@ -110,9 +79,8 @@ async def test_agency_inbox_in_chromium(
     today = datetime.now(WITA).date()
     suffix = uuid.uuid4().hex[:4]
     pupr, dinkes = f"rina{suffix}", f"dodi{suffix}"
-    # The operator's command line (it runs its own event loop: off this one).
-    await asyncio.to_thread(_create_account, database_url, pupr, "63.pupr", "Rina Hartati")
-    await asyncio.to_thread(_create_account, database_url, dinkes, "63.dinkes", "Dodi Pratama")
+    await create_staff_account(database_url, pupr, "63.pupr", "Rina Hartati")
+    await create_staff_account(database_url, dinkes, "63.dinkes", "Dodi Pratama")
 
     anonymous = complaint_received(
         title="Jembatan Gambut retak",
@@ -145,7 +113,7 @@ async def test_agency_inbox_in_chromium(
     async def assigned() -> bool:
         return bool(await pool.fetchval("SELECT count(*) = 3 FROM notifier.assignments"))
 
-    await _eventually(assigned)
+    await eventually(assigned)
     tracking = anonymous.complaint.tracking_number
     base = f"{notifier.origin}/instansi"
     reply = ComplaintStatusChanged(
@@ -162,7 +130,7 @@ async def test_agency_inbox_in_chromium(
     async def replied() -> bool:
         return bool(await pool.fetchval("SELECT count(*) = 1 FROM notifier.reporter_events"))
 
-    await _eventually(replied)
+    await eventually(replied)
 
     async with chromium(tmp_path / "profile") as browser:
         page = await browser.new_page()
@@ -387,7 +355,7 @@ def test_logout_a_new_password_and_disabling_end_sessions_on_the_server(
 ) -> None:
     base = f"{notifier.origin}/instansi"
     username = f"sari{uuid.uuid4().hex[:4]}"
-    _create_account(database_url, username, "63.pupr", "Sari Dewi")
+    create_staff(database_url, username, "63.pupr", "Sari Dewi")
     phone, desk = _session_cookie(base, username), _session_cookie(base, username)
     page = httpx.get(base, headers={"cookie": phone})
     [csrf] = re.findall(r'name="csrf" value="([^"]+)"', page.text)[:1]
@@ -398,9 +366,9 @@ def test_logout_a_new_password_and_disabling_end_sessions_on_the_server(
     assert _opens_the_inbox(base, desk)
 
     new_password = "kata-sandi-baru-2026"
-    _instansi(database_url, "password", username, password=new_password)
+    instansi(database_url, "password", username, password=new_password)
     assert not _opens_the_inbox(base, desk)
     again = _session_cookie(base, username, new_password)
     assert _opens_the_inbox(base, again)
-    _instansi(database_url, "disable", username)
+    instansi(database_url, "disable", username)
     assert not _opens_the_inbox(base, again)

@@ -3,10 +3,8 @@ together leave exactly what recording them one by one leaves, and a redelivery c
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +30,7 @@ from shared.migrations import apply_migrations
 from shared.topics import TopicSpec
 from testkit.factories import complaint_received, mirrored, notified, publish_all, routed
 from testkit.processes import ServiceProcess, free_port
+from testkit.waiting import eventually
 
 
 def _status(
@@ -243,13 +242,6 @@ async def test_leading_events_together_leave_what_one_by_one_leaves_and_redelive
     assert await _read_model(pool, scenario) == recorded
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.3)
-
-
 async def _consumed(bootstrap_servers: str, topic: TopicSpec, group: str) -> bool:
     """Has `group` committed every partition of `topic` to its end?"""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group)
@@ -297,7 +289,7 @@ async def test_the_intake_process_builds_the_same_read_model_from_kafka_and_agai
         # Round by round, so that each round reaches the consumer as leading events.
         for number, round_ in enumerate(scenario.rounds):
             await publish_all(bootstrap_servers, fresh_topic.name, round_)
-            await _eventually(lambda: _consumed(bootstrap_servers, fresh_topic, group), 30)
+            await eventually(lambda: _consumed(bootstrap_servers, fresh_topic, group), 30)
             await _one_by_one(IntakeService(pool), round_)
             if number == 0:
                 await _request_override(other_pool, scenario)
@@ -312,7 +304,7 @@ async def test_the_intake_process_builds_the_same_read_model_from_kafka_and_agai
     intake = _intake_process(empty_database_url, bootstrap_servers, fresh_topic, replay)
     intake.start()
     try:
-        await _eventually(lambda: _consumed(bootstrap_servers, fresh_topic, replay), 30)
+        await eventually(lambda: _consumed(bootstrap_servers, fresh_topic, replay), 30)
     finally:
         intake.stop()
     assert await _read_model(other_pool, scenario) == recorded
