@@ -25,9 +25,9 @@ start() {  # start NAME MODULE: one process, its output prefixed and kept in .lo
 }
 
 # The operator console (in intake) lists and retries the notifier's dead deliveries with a
-# notifier operator key: one for this run, unless one was given.
+# notifier dead-letter operator's key: one for this run, unless one was given.
 if [ -z "${LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY:-}" ]; then
-  LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY=$(.venv/bin/lapor-hub notifier keys create "operator-console-$(date +%Y%m%d%H%M%S)")
+  LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY=$(.venv/bin/lapor-hub notifier keys create "operator-console-$(date +%Y%m%d%H%M%S)" --role dead_letter_operator)
   export LAPOR_HUB_CONSOLE_NOTIFIER_API_KEY
 fi
 

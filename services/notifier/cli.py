@@ -101,10 +101,24 @@ def directory_set() -> None:
 @keys_app.command("create")
 def keys_create(
     name: str,
-    agency: str | None = typer.Option(None, help="Agency code; without it, an operator's key"),
+    agency: str | None = typer.Option(None, help="Agency code: the key of that agency's inbox"),
+    role: str | None = typer.Option(
+        None, help="Without --agency, a key of the hub: directory_admin or dead_letter_operator"
+    ),
 ) -> None:
     """Create a key and print it: it is stored hashed and cannot be shown again."""
-    key = _with_repository(lambda repository: repository.create_api_key(name, agency))
+    from services.notifier.repository import KeyRole
+
+    hub_roles = {KeyRole.DIRECTORY_ADMIN.value, KeyRole.DEAD_LETTER_OPERATOR.value}
+    if (agency is None) == (role is None) or (role is not None and role not in hub_roles):
+        typer.secho(
+            f"give either --agency CODE or --role ({' or '.join(sorted(hub_roles))})",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    chosen = KeyRole(role) if role else KeyRole.AGENCY
+    key = _with_repository(lambda repository: repository.create_api_key(name, agency, chosen))
     typer.echo(key)
 
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from services.notifier.domain.directory import AgencyContacts
@@ -50,14 +51,19 @@ class AssignmentRow:
     routed_at: datetime
 
 
+class KeyRole(StrEnum):
+    """What an inbox API key may do (one role a key)."""
+
+    AGENCY = "agency"  # its agency's own assignments
+    DIRECTORY_ADMIN = "directory_admin"  # agencies' contacts, nothing else
+    DEAD_LETTER_OPERATOR = "dead_letter_operator"  # dead deliveries, nothing else
+
+
 @dataclass(frozen=True)
 class ApiKey:
     name: str
-    agency_code: str | None  # None: an operator of the hub
-
-    @property
-    def is_operator(self) -> bool:
-        return self.agency_code is None
+    agency_code: str | None  # None: a key of the hub's own staff
+    role: KeyRole
 
 
 @dataclass(frozen=True)
@@ -667,11 +673,13 @@ class NotifierRepository:
 
     async def api_key(self, key: str) -> ApiKey | None:
         row = await self._db.fetchrow(
-            "SELECT name, agency_code FROM notifier.api_keys"
+            "SELECT name, agency_code, role FROM notifier.api_keys"
             " WHERE key_hash = $1 AND revoked_at IS NULL",
             hash_api_key(key),
         )
-        return None if row is None else ApiKey(name=row["name"], agency_code=row["agency_code"])
+        return (
+            None if row is None else ApiKey(row["name"], row["agency_code"], KeyRole(row["role"]))
+        )
 
     async def revoke_api_key(self, name: str) -> bool:
         revoked = await self._db.fetchval(
@@ -681,13 +689,18 @@ class NotifierRepository:
         )
         return bool(revoked)
 
-    async def create_api_key(self, name: str, agency_code: str | None) -> str:
-        """A new key; only its hash is stored, so this is the one time it is seen."""
+    async def create_api_key(self, name: str, agency_code: str | None, role: KeyRole) -> str:
+        """A new key; only its hash is stored, so this is the one time it is seen. An agency's
+        key names its agency; the hub's roles name none."""
+        if (role is KeyRole.AGENCY) != (agency_code is not None):
+            raise ValueError("an agency key needs its agency, and only an agency key has one")
         key = new_api_key()
         await self._db.execute(
-            "INSERT INTO notifier.api_keys (key_hash, name, agency_code) VALUES ($1, $2, $3)",
+            "INSERT INTO notifier.api_keys (key_hash, name, agency_code, role)"
+            " VALUES ($1, $2, $3, $4)",
             hash_api_key(key),
             name,
             agency_code,
+            role.value,
         )
         return key

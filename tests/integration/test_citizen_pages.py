@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import BrowserContext, Page, expect
 
-from services.notifier.repository import NotifierRepository
+from services.notifier.repository import KeyRole, NotifierRepository
 from shared.db import create_pool
 from testkit.browser import PHONE, chromium, needs_chromium, shots
 from testkit.processes import ServiceProcess
@@ -137,7 +137,7 @@ async def _shots(page: Page, name: str) -> None:
 async def _agency_key(pool: asyncpg.Pool, agency: str) -> dict[str, str]:
     async with pool.acquire() as connection:
         key = await NotifierRepository(connection).create_api_key(
-            f"staff-{uuid.uuid4().hex[:6]}", agency
+            f"staff-{uuid.uuid4().hex[:6]}", agency, KeyRole.AGENCY
         )
     return {"X-API-Key": key}
 

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from playwright.async_api import BrowserContext, Page, expect
 
 from services.intake.service import IntakeService
-from services.notifier.repository import NotifierRepository
+from services.notifier.repository import KeyRole, NotifierRepository
 from shared.events import Actor, ActorKind, RoutingOverrideRequested, parse_event
 from shared.kafka import idempotent_producer
 from shared.migrations import apply_migrations
@@ -81,7 +81,7 @@ async def operator_key(pool: asyncpg.Pool) -> str:
 async def notifier_key(pool: asyncpg.Pool) -> str:
     async with pool.acquire() as connection:
         return await NotifierRepository(connection).create_api_key(
-            f"console-{uuid.uuid4().hex[:6]}", None
+            f"console-{uuid.uuid4().hex[:6]}", None, KeyRole.DEAD_LETTER_OPERATOR
         )
 
 

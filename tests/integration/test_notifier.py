@@ -35,7 +35,7 @@ from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.http import inbox_api
-from services.notifier.repository import NotifierRepository
+from services.notifier.repository import KeyRole, NotifierRepository
 from services.notifier.senders import (
     DeliveryFailedError,
     SmtpSender,
@@ -760,10 +760,12 @@ async def serving_api(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
         await task
 
 
-async def _key(pool: asyncpg.Pool, agency: str | None) -> dict[str, str]:
+async def _key(
+    pool: asyncpg.Pool, agency: str | None, role: KeyRole = KeyRole.AGENCY
+) -> dict[str, str]:
     async with pool.acquire() as connection:
         key = await NotifierRepository(connection).create_api_key(
-            f"test-{uuid.uuid4().hex[:8]}", agency
+            f"test-{uuid.uuid4().hex[:8]}", agency, role
         )
     return {"X-API-Key": key}
 
@@ -881,7 +883,8 @@ async def test_a_rejection_is_published_and_dead_letters_are_for_operators(
     agency = _agency()
     await _register(pool, agency)
     received = await _assign(pool, agency)
-    agency_key, operator_key = await _key(pool, agency.code), await _key(pool, None)
+    agency_key = await _key(pool, agency.code)
+    operator_key = await _key(pool, None, KeyRole.DEAD_LETTER_OPERATOR)
     number = received.complaint.tracking_number
     async with serving_api(pool) as api:
         missing_reason = await api.post(
@@ -906,6 +909,33 @@ async def test_a_rejection_is_published_and_dead_letters_are_for_operators(
     assert change.status is ComplaintStatus.REJECTED
     assert change.suggested_agency_code == "6371"
     assert change.note == "Jalan kota, bukan provinsi"
+
+
+async def test_directory_admins_edit_contacts_and_dead_letter_operators_only_dead_letters(
+    pool: asyncpg.Pool,
+) -> None:
+    """The console's key (dead letters) can no longer point an agency's alerts elsewhere."""
+    agency = _agency()
+    await _register(pool, agency)
+    admin = await _key(pool, None, KeyRole.DIRECTORY_ADMIN)
+    letters = await _key(pool, None, KeyRole.DEAD_LETTER_OPERATOR)
+    own = await _key(pool, agency.code)
+    moved = agency.model_copy(update={"emails": ("penyerang@contoh.id",)}).model_dump_json()
+    path = f"/admin/agencies/{agency.code}"
+    json_type = {"content-type": "application/json"}
+    async with serving_api(pool) as api:
+        refused = [
+            (await api.put(path, headers={**key, **json_type}, content=moved)).status_code
+            for key in (letters, own)
+        ]
+        assert (await api.get("/admin/dead-letters", headers=admin)).status_code == 403
+        assert (await api.get("/admin/dead-letters", headers=letters)).status_code == 200
+        async with pool.acquire() as connection:
+            unchanged = await NotifierRepository(connection).contacts(agency.code)
+        edited = await api.put(path, headers={**admin, **json_type}, content=moved)
+    assert refused == [403, 403]
+    assert unchanged is not None and unchanged.emails == agency.emails
+    assert edited.status_code == 204
 
 
 # --- The notifier as a real process, fed through Kafka ---------------------------------------
@@ -1080,10 +1110,18 @@ async def test_operators_manage_keys_and_the_directory_from_the_command_line(
     shown = json.loads(await asyncio.to_thread(run, "directory", "show", "63.dishub"))
     assert shown["emails"] == list(agency.emails)
     key = await asyncio.to_thread(run, "keys", "create", "rina-dishub", "--agency", "63.dishub")
+    admin = await asyncio.to_thread(
+        run, "keys", "create", "admin-kominfo", "--role", "directory_admin"
+    )
+    roleless = runner.invoke(app, ["notifier", "keys", "create", "who-knows"], env=env)
+    assert roleless.exit_code == 2 and "--role" in roleless.output
     async with pool.acquire() as connection:
         repository = NotifierRepository(connection)
         found = await repository.api_key(key.strip())
         assert found is not None and found.agency_code == "63.dishub"
+        assert found.role is KeyRole.AGENCY
+        hub = await repository.api_key(admin.strip())
+        assert hub is not None and hub.role is KeyRole.DIRECTORY_ADMIN and hub.agency_code is None
         await asyncio.to_thread(run, "keys", "revoke", "rina-dishub")
         assert await repository.api_key(key.strip()) is None
         stored = await connection.fetchval(

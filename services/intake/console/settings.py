@@ -12,8 +12,9 @@ class ConsoleSettings(Settings):
     console_router_ops_url: str = "http://127.0.0.1:9101"
     console_sync_ops_url: str = "http://127.0.0.1:9103"
     console_notifier_url: str = "http://127.0.0.1:8081"
-    # An operator key of the notifier's inbox API (`lapor-hub notifier keys create`), for its
-    # dead deliveries; unset: the console says so instead of listing them.
+    # A dead-letter operator's key of the notifier's inbox API (`lapor-hub notifier keys create
+    # NAME --role dead_letter_operator`), for its dead deliveries; unset: the console says so
+    # instead of listing them.
     console_notifier_api_key: SecretStr | None = None
     # Signs the session cookie; unset: a random one per process (sessions end on restart, and
     # several intake processes behind one address need the same secret).

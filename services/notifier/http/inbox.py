@@ -1,12 +1,13 @@
 """The agency inbox (FastAPI): each agency's officers see and act on their own assignments with
-their own API keys (the actions themselves are `NotifierService.act`); operators see dead letters
-and edit the directory. `/metrics`, `/healthz`, `/readyz` for operations; the OpenAPI document at
+their own API keys (the actions themselves are `NotifierService.act`); the hub's directory admins
+edit agencies' contacts and its dead-letter operators see and retry dead letters, each with a key
+of that role only. `/metrics`, `/healthz`, `/readyz` for operations; the OpenAPI document at
 `/openapi.json`."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -27,7 +28,7 @@ from services.notifier.domain.inbox import (
 )
 from services.notifier.domain.privacy import AgencyView, agency_view
 from services.notifier.http.pages import mount_pages
-from services.notifier.repository import ApiKey, AssignmentRow, NotifierRepository
+from services.notifier.repository import ApiKey, AssignmentRow, KeyRole, NotifierRepository
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.db import Connection
@@ -118,13 +119,17 @@ async def _caller(
 Caller = Annotated[ApiKey, Depends(_caller)]
 
 
-def _operator(who: Caller) -> ApiKey:
-    if not who.is_operator:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "an operator's key is needed")
-    return who
+def _role(role: KeyRole) -> Callable[[ApiKey], ApiKey]:
+    def allowed(who: Caller) -> ApiKey:
+        if who.role is not role:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {role.value} key is needed")
+        return who
+
+    return allowed
 
 
-Operator = Annotated[ApiKey, Depends(_operator)]
+DirectoryAdmin = Annotated[ApiKey, Depends(_role(KeyRole.DIRECTORY_ADMIN))]
+DeadLetterOperator = Annotated[ApiKey, Depends(_role(KeyRole.DEAD_LETTER_OPERATOR))]
 
 
 def _agency_of(who: ApiKey) -> str:
@@ -163,7 +168,7 @@ async def list_assignments(db: Db, who: Caller) -> list[AssignmentOut]:
 
 @inbox.get("/{tracking_number}", response_model=AssignmentOut)
 async def get_assignment(tracking_number: str, db: Db, who: Caller) -> AssignmentOut:
-    """One assignment; an agency sees only its own (operators see any)."""
+    """One assignment; an agency sees only its own (the hub's keys see any)."""
     repository = NotifierRepository(db)
     row = await repository.current_assignment(tracking_number, who.agency_code)
     if row is None:
@@ -237,13 +242,13 @@ async def resolve(tracking_number: str, body: NoteIn, db: Db, wiring: Wired, who
 
 
 @operations.get("/admin/dead-letters")
-async def dead_letters(db: Db, _: Operator) -> list[dict[str, Any]]:
+async def dead_letters(db: Db, _: DeadLetterOperator) -> list[dict[str, Any]]:
     """Deliveries that exhausted their attempts."""
     return await NotifierRepository(db).dead_letters()
 
 
 @operations.post("/admin/deliveries/{delivery_id}/retry", status_code=202)
-async def retry(delivery_id: uuid.UUID, db: Db, _: Operator) -> dict[str, str]:
+async def retry(delivery_id: uuid.UUID, db: Db, _: DeadLetterOperator) -> dict[str, str]:
     """Send a dead letter again with a fresh set of attempts."""
     if not await NotifierRepository(db).retry_dead(delivery_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead letter with this id")
@@ -251,7 +256,9 @@ async def retry(delivery_id: uuid.UUID, db: Db, _: Operator) -> dict[str, str]:
 
 
 @operations.put("/admin/agencies/{agency_code}", status_code=204)
-async def put_agency(agency_code: str, contacts: AgencyContacts, db: Db, _: Operator) -> Response:
+async def put_agency(
+    agency_code: str, contacts: AgencyContacts, db: Db, _: DirectoryAdmin
+) -> Response:
     """Replace an agency's contacts; kept over the directory file from then on."""
     if contacts.code != agency_code:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "code differs from the path")
