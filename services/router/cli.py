@@ -222,7 +222,6 @@ def route_train(
 
     Writes a new versioned file and does not activate it: compare it first."""
     from services.router.domain import RoutingTableError, load_routing_table
-    from services.router.domain.evaluation import evaluate
     from services.router.domain.model import MODELS_DIR
     from services.router.training import (
         REAL_CORPUS,
@@ -241,10 +240,11 @@ def route_train(
     train_items, dev_items = corpus_split("train", corpus), corpus_split("dev", corpus)
     corrections = _corrections(database_url) if database_url else []
     typer.echo(
-        f"training on {len(train_items)} corpus, {len(corrections)} corrections;"
-        f" tuning on {len(dev_items) or 'a fifth of the team set, no'} dev"
+        f"training on {len(train_items)} train and {len(dev_items)} dev corpus texts,"
+        f" {len(corrections)} corrections; settings chosen on"
+        f" {'dev' if dev_items else 'a fifth of the team set (no dev split)'}"
     )
-    model = train(
+    trained = train(
         routing_table,
         train_items,
         dev_items,
@@ -252,14 +252,14 @@ def route_train(
         team_items=read_labelled(TEAM_SET),
         today=date,
     )
+    model = trained.model
     path = out or MODELS_DIR / f"{model.version}.npz"
     model.save(path)
     typer.echo(f"wrote {path} ({model.version}, settings {model.settings})")
-    if dev_items:
-        from services.router.domain import Router
-
-        typer.echo("on dev:")
-        _print_figures(evaluate(Router(routing_table, model), dev_items))
+    if trained.held_out is not None:
+        typer.echo("on dev, by the model fitted without dev that chose the settings:")
+        _print_figures(trained.held_out)
+    typer.echo("the model written learnt dev too; measure it on test: lapor-hub route eval")
 
 
 def _corrections(database_url: str) -> list[Correction]:

@@ -188,10 +188,11 @@ def test_training_is_reproducible_and_survives_its_file(tmp_path: Path) -> None:
     assert read_back.vocabulary == first.vocabulary
 
 
-def test_the_model_does_better_than_the_rules_on_real_dev_texts(router: Router) -> None:
-    dev = read_labelled(FIXTURES / "routing_real" / "dev.jsonl")
-    with_model = evaluate(router, dev)
-    rules = evaluate(Router(router.table), dev)
+def test_the_model_does_better_than_the_rules_on_real_test_texts(router: Router) -> None:
+    """On test, not dev: the shipped model learnt dev (training refits on it)."""
+    test = read_labelled(FIXTURES / "routing_real" / "test.jsonl")
+    with_model = evaluate(router, test)
+    rules = evaluate(Router(router.table), test)
 
     assert with_model.accuracy("agency") >= max(0.75, rules.accuracy("agency"))
     assert with_model.accuracy("category") >= max(0.60, rules.accuracy("category"))

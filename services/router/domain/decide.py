@@ -26,6 +26,7 @@ the model's, which has seen few texts naming it."""
 
 
 MODEL_ALONE_CONFIDENCE = 0.7
+"""For a model file that predates training choosing its own `alone` setting on dev."""
 
 ADDRESS_WORDS = frozenset(
     {"jalan", "gang", "gg", "km", "rt", "rw", "no", "nomor", "blok", "komplek", "komp", "perumahan"}
