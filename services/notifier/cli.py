@@ -84,7 +84,8 @@ def directory_show(agency_code: str) -> None:
 
 @directory_app.command("set")
 def directory_set() -> None:
-    """Replace one agency's contacts with the JSON read on stdin (kept over the file)."""
+    """Replace one agency's contacts with the JSON read on stdin (kept over the file); the
+    change is recorded with the user's name and the agency's old addresses are told."""
     from pydantic import ValidationError
 
     from services.notifier.domain.directory import AgencyContacts
@@ -94,8 +95,13 @@ def directory_set() -> None:
     except ValidationError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from error
-    _with_repository(lambda repository: repository.put_contacts(contacts))
-    typer.echo(f"{contacts.code}: contacts replaced")
+    import getpass
+
+    from services.notifier.service import change_contacts
+
+    who = f"command line ({getpass.getuser()})"
+    _with_repository(lambda repository: change_contacts(repository, contacts, who))
+    typer.echo(f"{contacts.code}: contacts replaced; the old addresses are told")
 
 
 @keys_app.command("create")

@@ -5,8 +5,8 @@ under a lease: a row whose worker died mid-send is claimed again when the lease 
 restart loses nothing (and a receiver may see a delivery twice, with the same delivery id).
 Claims are serialised by a transaction-scoped advisory lock, which makes the per-agency limit of
 deliveries in flight exact across workers and processes. After a success the `AgencyNotified`
-event goes to the outbox in the same transaction; after the last failed attempt the row becomes
-a dead letter that an operator can send again.
+event goes to the outbox in the same transaction (for an alert about a complaint); after the
+last failed attempt the row becomes a dead letter that an operator can send again.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ DEAD_LETTERS = Gauge(
 @dataclass(frozen=True)
 class ClaimedDelivery:
     delivery_id: uuid.UUID
-    complaint_id: uuid.UUID
-    tracking_number: str
+    complaint_id: uuid.UUID | None  # None: a notice of changed contacts
+    tracking_number: str | None
     agency_code: str
     kind: str
     channel: NotificationChannel
@@ -140,7 +140,7 @@ class DeliveryQueue:
         announced = {
             delivery.delivery_id: self._agency_notified(delivery)
             for delivery in deliveries
-            if delivery.agency_code != CITIZEN
+            if delivery.agency_code != CITIZEN and delivery.complaint_id is not None
         }
         async with self._pool.acquire() as connection:
             marked = await NotifierRepository(connection).mark_delivered(
@@ -153,6 +153,7 @@ class DeliveryQueue:
         return [marked] * len(deliveries)
 
     def _agency_notified(self, delivery: ClaimedDelivery) -> AgencyNotified:
+        assert delivery.complaint_id is not None and delivery.tracking_number is not None
         return AgencyNotified(
             **caused_by(
                 delivery.complaint_id,

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.directory import WITHOUT_SECRETS, AgencyContacts
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.api_keys import hash_api_key, new_api_key
@@ -100,10 +100,11 @@ class AnswerTemplate:
 
 @dataclass(frozen=True)
 class DeliveryCause:
-    """The event a delivery comes of, and its complaint."""
+    """The event a delivery comes of, and its complaint (none for a notice of changed
+    contacts)."""
 
-    complaint_id: uuid.UUID
-    tracking_number: str
+    complaint_id: uuid.UUID | None
+    tracking_number: str | None
     cause_event_id: uuid.UUID
     correlation_id: uuid.UUID
 
@@ -631,12 +632,32 @@ class NotifierRepository:
             contacts.model_dump_json(),
         )
 
+    async def record_contacts_change(
+        self,
+        change_id: uuid.UUID,
+        previous: AgencyContacts | None,
+        contacts: AgencyContacts,
+        changed_by: str,
+    ) -> datetime:
+        """Who replaced an agency's contacts, and with what; when it was recorded."""
+        changed_at: datetime = await self._db.fetchval(
+            "INSERT INTO notifier.agency_contact_changes"
+            " (change_id, agency_code, changed_by, previous, contacts)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING changed_at",
+            change_id,
+            contacts.code,
+            changed_by,
+            previous.model_dump_json(exclude=WITHOUT_SECRETS) if previous else None,
+            contacts.model_dump_json(exclude=WITHOUT_SECRETS),
+        )
+        return changed_at
+
     async def enqueue_deliveries(
         self,
         planned: Iterable[PlannedDelivery],
         *,
-        complaint_id: uuid.UUID,
-        tracking_number: str,
+        complaint_id: uuid.UUID | None,
+        tracking_number: str | None,
         cause_event_id: uuid.UUID,
         correlation_id: uuid.UUID,
     ) -> int:

@@ -18,13 +18,14 @@ from services.notifier.domain.citizen import (
     routed_update,
     status_update,
 )
-from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.directory import AgencyContacts, contact_changes
 from services.notifier.domain.inbox import InboxAction, apply_action
-from services.notifier.domain.messages import ReporterReply
+from services.notifier.domain.messages import ContactsChanged, ReporterReply
 from services.notifier.domain.plan import (
     PlannedDelivery,
     RoutedComplaint,
     plan_assignment,
+    plan_contacts_notice,
     plan_reply,
 )
 from services.notifier.domain.privacy import agency_view, reply_for_agency
@@ -319,3 +320,33 @@ class NotifierService:
                 cause_event_id=event.event_id,
                 correlation_id=row.correlation_id,
             )
+
+
+async def change_contacts(
+    repository: NotifierRepository, contacts: AgencyContacts, changed_by: str
+) -> None:
+    """Replace an agency's contacts (kept over the directory file from then on), record who did
+    it, and tell the agency at its old addresses what changed: future complaints flow to the new
+    ones, so a change the agency did not ask for must not go unnoticed. In the caller's
+    transaction."""
+    previous = await repository.contacts(contacts.code)
+    change_id = uuid.uuid4()
+    await repository.put_contacts(contacts)
+    changed_at = await repository.record_contacts_change(change_id, previous, contacts, changed_by)
+    changes = contact_changes(previous, contacts) if previous else []
+    if previous is None or not changes:
+        return
+    notice = ContactsChanged(
+        agency_code=contacts.code,
+        agency_name=previous.name,
+        changed_by=changed_by,
+        changed_at=changed_at,
+        changes=tuple(changes),
+    )
+    await repository.enqueue_deliveries(
+        [plan_contacts_notice(change_id, previous, notice)],
+        complaint_id=None,
+        tracking_number=None,
+        cause_event_id=change_id,
+        correlation_id=change_id,
+    )

@@ -32,7 +32,7 @@ from services.notifier.app import _EmbeddedServer
 from services.notifier.deadlines import DeadlineJob
 from services.notifier.delivery import DeliveryQueue, DeliveryWorker
 from services.notifier.directory import DIRECTORY_FILE
-from services.notifier.domain.directory import AgencyContacts
+from services.notifier.domain.directory import AgencyContacts, Webhook
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.http import inbox_api
 from services.notifier.repository import KeyRole, NotifierRepository
@@ -936,6 +936,54 @@ async def test_directory_admins_edit_contacts_and_dead_letter_operators_only_dea
     assert refused == [403, 403]
     assert unchanged is not None and unchanged.emails == agency.emails
     assert edited.status_code == 204
+
+
+async def test_a_contact_change_is_recorded_with_its_key_and_told_to_the_old_addresses(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, smtp_port = mailbox
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        agency = _agency(receiver)
+    await _register(pool, agency)
+    name = f"admin-{uuid.uuid4().hex[:6]}"
+    async with pool.acquire() as connection:
+        key = await NotifierRepository(connection).create_api_key(
+            name, None, KeyRole.DIRECTORY_ADMIN
+        )
+    moved = agency.model_copy(
+        update={
+            "emails": ("penyerang@contoh.id",),
+            "webhook": Webhook(url="https://hook.penyerang.example/x?t=1", secret="z" * 20),
+        }
+    )
+    old_addresses = {*agency.emails, agency.escalation_email}
+
+    def notices() -> list[EmailMessage]:
+        return [m for m in box.messages if agency.name in str(m["Subject"])]
+
+    async with running_worker(pool, database_url, smtp_port), serving_api(pool) as api:
+        answer = await api.put(
+            f"/admin/agencies/{agency.code}",
+            headers={"X-API-Key": key, "content-type": "application/json"},
+            content=moved.model_dump_json(),
+        )
+        assert answer.status_code == 204
+        await eventually(lambda: len(notices()) == 1)
+    [notice] = notices()
+    assert set(str(notice["To"]).split(", ")) == old_addresses  # not the new address
+    text = _plain(notice)
+    assert f"API key {name}" in text
+    assert "penyerang@contoh.id" in text and "https://hook.penyerang.example" in text
+    assert "t=1" not in text and SECRET not in text and "z" * 20 not in text
+    change = await pool.fetchrow(
+        "SELECT changed_by, previous, contacts FROM notifier.agency_contact_changes"
+        " WHERE agency_code = $1",
+        agency.code,
+    )
+    assert change["changed_by"] == f"API key {name}"
+    assert json.loads(change["previous"])["emails"] == list(agency.emails)
+    assert json.loads(change["contacts"])["emails"] == ["penyerang@contoh.id"]
+    assert SECRET not in change["previous"] and "z" * 20 not in change["contacts"]
 
 
 # --- The notifier as a real process, fed through Kafka ---------------------------------------

@@ -12,7 +12,12 @@ import pytest
 
 from services.notifier.domain.citizen import plan_citizen_update, routed_update, status_update
 from services.notifier.domain.deadlines import DeadlineAlert, alert_due
-from services.notifier.domain.directory import DirectoryError, validate_directory
+from services.notifier.domain.directory import (
+    AgencyContacts,
+    DirectoryError,
+    contact_changes,
+    validate_directory,
+)
 from services.notifier.domain.inbox import (
     InboxAction,
     InvalidTransitionError,
@@ -273,3 +278,26 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after("Sat, 28 Nov 2026 07:00:00 GMT", now) == timedelta(0)
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after(None, now) is None
+
+
+def test_a_contact_change_is_told_in_words_without_any_secret_or_webhook_path() -> None:
+    hook = {"url": "https://hook.dinas.example/lapor?token=abc", "secret": "s" * 16}
+    before = AgencyContacts.model_validate(_entry("63.pupr", webhook=hook))
+    same = AgencyContacts.model_validate(_entry("63.pupr", webhook=hook))
+    after = AgencyContacts.model_validate(
+        _entry(
+            "63.pupr",
+            emails=["baru@pupr.example"],
+            webhook={**hook, "url": "https://lain.example:8443/h", "secret": "t" * 16},
+        )
+    )
+    rotated = AgencyContacts.model_validate(_entry("63.pupr", webhook={**hook, "secret": "u" * 16}))
+    assert contact_changes(before, same) == []
+    assert contact_changes(before, after) == [
+        "E-mail pejabat penghubung: penghubung@63.pupr.example -> baru@pupr.example",
+        "Webhook: https://hook.dinas.example -> https://lain.example:8443",
+    ]
+    assert contact_changes(before, rotated) == ["Webhook: kunci rahasia (secret) diganti"]
+    assert contact_changes(rotated, rotated.model_copy(update={"webhook": None})) == [
+        "Webhook: https://hook.dinas.example -> tidak ada"
+    ]

@@ -130,7 +130,9 @@ class Services:
                 Letter(
                     "notifier",
                     str(item["delivery_id"]),
-                    f"{item['tracking_number']} → {item['agency_code']} ({item['channel']})",
+                    # A notice of changed contacts belongs to no complaint: its kind instead.
+                    f"{item['tracking_number'] or item['kind']} → {item['agency_code']}"
+                    f" ({item['channel']})",
                     item["last_error"] or "-",
                     datetime.fromisoformat(item["created_at"]),
                 )

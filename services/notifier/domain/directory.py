@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, ValidationError
 
@@ -76,3 +77,46 @@ def validate_directory(
     if problems:
         raise DirectoryError(problems)
     return contacts
+
+
+# What an audit record and a notice may show of contacts: never a webhook's secret.
+WITHOUT_SECRETS: dict[str, Any] = {"webhook": {"secret"}, "sms_gateway": {"secret"}}
+
+
+def _endpoint(hook: Webhook | None) -> str:
+    """Where a webhook posts, as far as a notice says (scheme, host and port: a path or query
+    may carry a token of the receiver's)."""
+    if hook is None:
+        return "tidak ada"
+    parts = urlsplit(str(hook.url))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def contact_changes(previous: AgencyContacts, current: AgencyContacts) -> list[str]:
+    """What changed between two versions of an agency's contacts, in words for the agency (no
+    secret shown; a changed secret is said to have changed)."""
+    changes = []
+    if previous.name != current.name:
+        changes.append(f"Nama instansi: {previous.name} -> {current.name}")
+    if previous.emails != current.emails:
+        changes.append(
+            f"E-mail pejabat penghubung: {', '.join(previous.emails)}"
+            f" -> {', '.join(current.emails)}"
+        )
+    if previous.escalation_email != current.escalation_email:
+        changes.append(
+            f"E-mail eskalasi: {previous.escalation_email} -> {current.escalation_email}"
+        )
+    for label, before, after in (
+        ("Webhook", previous.webhook, current.webhook),
+        ("Gateway SMS/WhatsApp", previous.sms_gateway, current.sms_gateway),
+    ):
+        if before is None or after is None or before.url != after.url:
+            if before != after:
+                changes.append(f"{label}: {_endpoint(before)} -> {_endpoint(after)}")
+            continue
+        if before.secret != after.secret:
+            changes.append(f"{label}: kunci rahasia (secret) diganti")
+        if before.public != after.public:
+            changes.append(f"{label}: kanal publik {'ya' if after.public else 'tidak'}")
+    return changes

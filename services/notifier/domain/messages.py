@@ -7,11 +7,12 @@ everything at enqueue time, so each retry sends exactly the same message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from html import escape
 from typing import Any
 
 from services.notifier.domain.privacy import AgencyView, for_public_channel
+from shared.working_days import WITA
 
 _MONTHS = (
     "Januari",
@@ -286,3 +287,47 @@ def reply_webhook(notice: ReporterReply, *, public_channel: bool) -> dict[str, A
         "text": notice.text if shown else None,
         "inbox_url": notice.inbox_url,
     }
+
+
+@dataclass(frozen=True)
+class ContactsChanged:
+    """An agency's contacts were replaced: told to its old addresses."""
+
+    agency_code: str
+    agency_name: str
+    changed_by: str
+    changed_at: datetime
+    changes: tuple[str, ...]
+
+
+def contacts_changed_email(notice: ContactsChanged) -> Email:
+    when = f"{tanggal(notice.changed_at.astimezone(WITA).date())}"
+    when += f" {notice.changed_at.astimezone(WITA):%H:%M} WITA"
+    subject = f"[LAPOR Kalsel] Kontak {notice.agency_name} di lapor-hub diubah"[:200]
+    intro = (
+        f"Kontak {notice.agency_name} ({notice.agency_code}) di lapor-hub diubah pada {when}"
+        f" oleh {notice.changed_by}:"
+    )
+    warning = (
+        "Pemberitahuan pengaduan berikutnya dikirim ke kontak yang baru. Jika perubahan ini"
+        " tidak Anda minta, segera hubungi admin LAPOR PAMAN (Diskominfo Provinsi Kalimantan"
+        " Selatan)."
+    )
+    text = "\n".join(
+        [
+            f"Yth. Pejabat Penghubung {notice.agency_name},",
+            "",
+            intro,
+            *(f"- {change}" for change in notice.changes),
+            "",
+            warning,
+            "",
+            "Pesan ini dikirim otomatis oleh lapor-hub ke alamat lama instansi Anda.",
+        ]
+    )
+    items = "".join(f"<li>{escape(change)}</li>" for change in notice.changes)
+    html = (
+        f"<html><body><p>{escape(intro)}</p><ul>{items}</ul>"
+        f"<p><strong>{escape(warning)}</strong></p></body></html>"
+    )
+    return Email(subject=subject, text=text, html=html)

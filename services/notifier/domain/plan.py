@@ -13,6 +13,7 @@ from services.notifier.domain.deadlines import DeadlineAlert
 from services.notifier.domain.directory import AgencyContacts
 from services.notifier.domain.messages import (
     Assignment,
+    ContactsChanged,
     Deadline,
     Email,
     ReporterReply,
@@ -20,6 +21,7 @@ from services.notifier.domain.messages import (
     assignment_email,
     assignment_sms,
     assignment_webhook,
+    contacts_changed_email,
     escalation_email,
     reminder_email,
     reply_email,
@@ -197,3 +199,13 @@ def plan_deadline_alert(
         return _email(key, contacts.code, alert, contacts.emails, reminder_email(notice))
     recipients = tuple(dict.fromkeys((contacts.escalation_email, *admin_emails)))
     return _email(key, contacts.code, alert, recipients, escalation_email(notice))
+
+
+def plan_contacts_notice(
+    change_id: uuid.UUID, previous: AgencyContacts, notice: ContactsChanged
+) -> PlannedDelivery:
+    """A change of an agency's contacts told to its old addresses (the liaison officers' and
+    the head's), so a change the agency did not ask for does not go unnoticed."""
+    to = tuple(dict.fromkeys((*previous.emails, previous.escalation_email)))
+    key = f"{change_id}:contacts_changed:{previous.code}"
+    return _email(key, previous.code, "contacts_changed", to, contacts_changed_email(notice))

@@ -29,7 +29,7 @@ from services.notifier.domain.inbox import (
 from services.notifier.domain.privacy import AgencyView, agency_view
 from services.notifier.http.pages import mount_pages
 from services.notifier.repository import ApiKey, AssignmentRow, KeyRole, NotifierRepository
-from services.notifier.service import NotifierService
+from services.notifier.service import NotifierService, change_contacts
 from services.notifier.settings import NotifierSettings
 from shared.db import Connection
 from shared.http_limits import BodySizeLimit
@@ -257,12 +257,14 @@ async def retry(delivery_id: uuid.UUID, db: Db, _: DeadLetterOperator) -> dict[s
 
 @operations.put("/admin/agencies/{agency_code}", status_code=204)
 async def put_agency(
-    agency_code: str, contacts: AgencyContacts, db: Db, _: DirectoryAdmin
+    agency_code: str, contacts: AgencyContacts, db: Db, who: DirectoryAdmin
 ) -> Response:
-    """Replace an agency's contacts; kept over the directory file from then on."""
+    """Replace an agency's contacts; kept over the directory file from then on. The change is
+    recorded with the key's name, and the agency's old addresses are told of it."""
     if contacts.code != agency_code:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "code differs from the path")
-    await NotifierRepository(db).put_contacts(contacts)
+    async with db.transaction():
+        await change_contacts(NotifierRepository(db), contacts, f"API key {who.name}")
     return Response(status_code=204)
 
 
