@@ -12,7 +12,6 @@ from services.intake.domain.attachments import CleanAttachment
 from services.intake.domain.model import (
     ApiKey,
     Caller,
-    IdempotencyKey,
     NewComplaint,
     PublicEntry,
     RememberedKey,
@@ -29,6 +28,7 @@ from shared.events import (
     Event,
     read_stored,
 )
+from shared.idempotency import IdempotencyKey
 from shared.outbox import enqueue_all
 
 SCHEMA = "intake"

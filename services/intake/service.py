@@ -27,7 +27,6 @@ from services.intake.domain.imports import ImportRow, imported_at
 from services.intake.domain.model import (
     ApiKey,
     Caller,
-    IdempotencyKey,
     NewComplaint,
     PublicEntry,
     StoredComplaint,
@@ -59,6 +58,7 @@ from shared.events import (
     ComplaintStatusChanged,
 )
 from shared.group_commit import GroupCommit, each_alone_on
+from shared.idempotency import IdempotencyKey, ensure_same_request
 from shared.masking import masked, personal_data_in
 from shared.outbox import enqueue
 from shared.settings import Settings
@@ -98,10 +98,6 @@ REPORTER_NOTES = {
 KEY_CACHE_S = 30.0
 KEY_CACHE_SIZE = 10_000
 REPLY_CHANNELS = frozenset({"sms", "whatsapp", "email"})
-
-
-class IdempotencyKeyReusedError(Exception):
-    """The key came before with a different message: a client's mistake, never a retry."""
 
 
 class MessageIdReusedError(Exception):
@@ -486,8 +482,7 @@ async def _already_accepted(
     if idempotency_key:
         remembered = await repository.idempotency_key(caller, idempotency_key.key)
         if remembered:
-            if remembered.fingerprint not in {None, idempotency_key.fingerprint}:
-                raise IdempotencyKeyReusedError(idempotency_key.key)
+            ensure_same_request(idempotency_key, remembered.fingerprint)
             return Accepted(remembered.tracking_number, created=False)
     message_id = inbound.content.channel_message_id
     if message_id:

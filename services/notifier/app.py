@@ -70,7 +70,11 @@ def create_app(settings: NotifierSettings) -> FastStream:
         citizen_sms = settings.notifier_citizen_sms_gateway_url
         citizen_secret = settings.notifier_citizen_sms_gateway_secret
         service = NotifierService(
-            pool, settings.notifier_public_url, citizen_sms, settings.complaint_events_topic
+            pool,
+            settings.notifier_public_url,
+            citizen_sms,
+            settings.complaint_events_topic,
+            idempotency_window=settings.idempotency_window(),
         )
         subscriber = subscribe_to_complaint_events(
             broker,

@@ -7,12 +7,13 @@ import functools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from services.notifier.domain.directory import WITHOUT_SECRETS, AgencyContacts
+from services.notifier.domain.idempotency import RememberedAction
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.api_keys import hash_api_key, new_api_key
@@ -27,6 +28,7 @@ from shared.events import (
     Event,
     read_stored,
 )
+from shared.idempotency import IdempotencyKey
 from shared.outbox import enqueue, enqueue_all
 
 # Delivery workers LISTEN here, so a new delivery goes out at once rather than at the next poll.
@@ -441,6 +443,65 @@ class NotifierRepository:
             event_id,
             staff_account_id,
         )
+
+    async def remembered_action(self, caller: str, key: str) -> RememberedAction | None:
+        row = await self._db.fetchrow(
+            "SELECT fingerprint, remembered_at, assignment_id, status"
+            " FROM notifier.action_idempotency_keys WHERE caller = $1 AND idempotency_key = $2",
+            caller,
+            key,
+        )
+        if row is None:
+            return None
+        return RememberedAction(
+            fingerprint=row["fingerprint"],
+            remembered_at=row["remembered_at"],
+            assignment_id=row["assignment_id"],
+            status=ComplaintStatus(row["status"]),
+        )
+
+    async def first_answer(self, remembered: RememberedAction) -> AssignmentRow:
+        """The assignment as a remembered action answered it (only its status ever changes)."""
+        row = await self._db.fetchrow(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM notifier.assignments WHERE id = $1",
+            remembered.assignment_id,
+        )
+        return replace(_assignment(row), status=remembered.status)
+
+    async def remember_action(
+        self,
+        caller: str,
+        key: IdempotencyKey,
+        answer: AssignmentRow,
+        event_id: uuid.UUID,
+        *,
+        now: datetime,
+        forget_before: datetime,
+    ) -> bool:
+        """Keep the caller's key with the action's answer, and forget the caller's keys
+        remembered at or before `forget_before`. False when the key is taken since then (by
+        another request of the caller's, committed meanwhile)."""
+        kept = await self._db.fetchval(
+            "WITH forgotten AS (DELETE FROM notifier.action_idempotency_keys"
+            " WHERE caller = $1 AND idempotency_key <> $2 AND remembered_at <= $8)"
+            " INSERT INTO notifier.action_idempotency_keys AS k (caller, idempotency_key,"
+            " fingerprint, assignment_id, status, event_id, remembered_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (caller, idempotency_key) DO UPDATE SET"
+            " fingerprint = excluded.fingerprint, assignment_id = excluded.assignment_id,"
+            " status = excluded.status, event_id = excluded.event_id,"
+            " remembered_at = excluded.remembered_at WHERE k.remembered_at <= $8"
+            " RETURNING true",
+            caller,
+            key.key,
+            key.fingerprint,
+            answer.id,
+            answer.status.value,
+            event_id,
+            now,
+            forget_before,
+        )
+        return bool(kept)
 
     async def reopen(
         self, assignment: AssignmentRow, event_id: uuid.UUID, note: str | None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from prometheus_client import Counter
@@ -19,6 +21,7 @@ from services.notifier.domain.citizen import (
     status_update,
 )
 from services.notifier.domain.directory import AgencyContacts, contact_changes
+from services.notifier.domain.idempotency import action_key, caller_scope, is_retry
 from services.notifier.domain.inbox import InboxAction, apply_action
 from services.notifier.domain.messages import ContactsChanged, ReporterReply
 from services.notifier.domain.plan import (
@@ -42,6 +45,7 @@ from shared.events import (
     ComplaintStatusChanged,
     caused_by,
 )
+from shared.idempotency import IdempotencyKeyReusedError
 from shared.topics import COMPLAINT_EVENTS
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,15 @@ class MissingComplaintError(LookupError):
     """A routing arrived for a complaint the notifier never received."""
 
 
+@dataclass(frozen=True)
+class Acted:
+    """What an inbox action answers: the assignment after it; `replayed` for a retry answered
+    as the first time, with nothing done again."""
+
+    assignment: AssignmentRow
+    replayed: bool
+
+
 class NotifierService:
     def __init__(
         self,
@@ -63,8 +76,10 @@ class NotifierService:
         public_url: str,
         citizen_sms_gateway_url: str | None = None,
         topic: str = COMPLAINT_EVENTS.name,
+        idempotency_window: timedelta = timedelta(hours=24),
     ) -> None:
         self._pool = pool
+        self._idempotency_window = idempotency_window
         self._public_url = public_url.rstrip("/")
         self._citizen_sms_gateway_url = citizen_sms_gateway_url
         self._topic = topic
@@ -267,14 +282,32 @@ class NotifierService:
         note: str | None = None,
         suggested_agency_code: str | None = None,
         staff_account_id: int | None = None,
-    ) -> AssignmentRow | None:
+        idempotency_key: str | None = None,
+    ) -> Acted | None:
         """An agency's action on its current assignment (by an API key's `officer`, or a staff
         member's web login), stored with its ComplaintStatusChanged (and the reporter's update)
         in one transaction; the assignment as it is now, or None when the agency has no such
-        assignment. Raises InvalidTransitionError or MissingTextError."""
+        assignment. With an `idempotency_key` the caller's retry of the same action within the
+        window gets the first answer and nothing is done again. Raises InvalidTransitionError,
+        MissingTextError or IdempotencyKeyReusedError."""
+        caller = caller_scope(officer, staff_account_id)
+        key = (
+            action_key(idempotency_key, tracking_number, action, note, suggested_agency_code)
+            if idempotency_key
+            else None
+        )
+        now = datetime.now(UTC)
         async with self._pool.acquire() as connection, connection.transaction():
             repository = NotifierRepository(connection)
+            # The assignment's lock first: a retry racing its first attempt reads the key the
+            # first one committed.
             row = await repository.current_assignment(tracking_number, agency, for_update=True)
+            if key is not None:
+                remembered = await repository.remembered_action(caller, key.key)
+                if remembered and is_retry(
+                    key, remembered, now=now, window=self._idempotency_window
+                ):
+                    return Acted(await repository.first_answer(remembered), replayed=True)
             if row is None:
                 return None
             transition = apply_action(row.status, action, note, suggested_agency_code)
@@ -298,7 +331,17 @@ class NotifierService:
             )
             await repository.publish(event, self._topic)
             await self._tell_the_reporter(repository, row, event)
-            return await repository.current_assignment(tracking_number, agency)
+            answer = replace(row, status=transition.status)
+            if key is not None and not await repository.remember_action(
+                caller,
+                key,
+                answer,
+                event.event_id,
+                now=now,
+                forget_before=now - self._idempotency_window,
+            ):
+                raise IdempotencyKeyReusedError(key.key)
+            return Acted(answer, replayed=False)
 
     async def _tell_the_reporter(
         self, repository: NotifierRepository, row: AssignmentRow, event: ComplaintStatusChanged

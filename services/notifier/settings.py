@@ -57,8 +57,14 @@ class NotifierSettings(Settings):
     # Cookies only over https (set when the pages are served behind TLS); they always are Secure
     # when the request itself came over https.
     notifier_pages_secure_cookies: bool = False
+    # An inbox action's Idempotency-Key (API) or form key (web inbox) is remembered this long:
+    # a retry within it gets the first answer and acts no more.
+    notifier_idempotency_window_hours: float = Field(default=24.0, gt=0)
     # How often the deadline job looks for reminders and escalations to send.
     notifier_deadline_interval_s: float = 300.0
+
+    def idempotency_window(self) -> timedelta:
+        return timedelta(hours=self.notifier_idempotency_window_hours)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

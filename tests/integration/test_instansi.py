@@ -3,11 +3,11 @@ notifier process on real Kafka and PostgreSQL: staff accounts made with `lapor-h
 create`, a staff member of Dinas PUPR logs in, sees the agency's assignments with the overdue one
 on top, opens an anonymous complaint (its reporter never shown, NIK and phone masked, its photo
 linked, the reporter's reply in its history, masked too), acknowledges it, writes a follow-up
-from an answer template and resolves it, and returns another as bukan wewenang with a suggested
-agency, each action recorded with the account and announced on the outbox; a staff member of
-Dinas Kesehatan neither sees it listed nor can open it; five wrong passwords lock an account.
-Screenshots of every page at 360 and 1280 px go to test-artifacts/instansi/, and the list page's
-weight to test-artifacts/instansi/weight.txt."""
+from an answer template (sent twice, it acts once) and resolves it, and returns another as
+bukan wewenang with a suggested agency, each action recorded with the account and announced on
+the outbox; a staff member of Dinas Kesehatan neither sees it listed nor can open it; five
+wrong passwords lock an account. Screenshots of every page at 360 and 1280 px go to
+test-artifacts/instansi/, and the list page's weight to test-artifacts/instansi/weight.txt."""
 
 from __future__ import annotations
 
@@ -255,9 +255,25 @@ async def _acknowledge_follow_up_resolve(page: Page, base: str, tracking: str) -
     await page.get_by_role("link", name="Survei lapangan").click()
     text = page.locator("#follow-up-text")
     await expect(text).to_have_value("Tim kami akan meninjau lokasi dalam 3 hari kerja.")
+    form = page.locator("#tindak-lanjut")
+    sent = {
+        name: await form.locator(f"input[name={name}]").get_attribute("value") or ""
+        for name in ("csrf", "idem")
+    }
     await page.get_by_role("button", name="Kirim tindak lanjut").click()
     await expect(page.locator(".flash.ok")).to_contain_text("Ditindaklanjuti")
     await expect(page.locator(".history")).to_contain_text("meninjau lokasi")
+    # The same form sent again (a double click, a resubmit after a lost answer): answered as
+    # the first time, no second follow-up; the same form key with other text is refused.
+    path = f"{base}/pengaduan/{tracking}/tindak-lanjut"
+    again = await page.request.post(
+        path, form={**sent, "text": "Tim kami akan meninjau lokasi dalam 3 hari kerja."}
+    )
+    assert again.status == 200 and "Ditindaklanjuti" in await again.text()
+    other = await page.request.post(path, form={**sent, "text": "Isi lain"})
+    assert other.status == 409 and "sudah pernah dikirim" in await other.text()
+    await page.reload()
+    await expect(page.locator(".history li", has_text="meninjau lokasi")).to_have_count(1)
 
     await page.fill("#resolve-text", "Jembatan sudah diperbaiki.")
     await page.get_by_role("button", name="Tandai selesai").click()

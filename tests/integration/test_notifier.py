@@ -1310,3 +1310,122 @@ async def test_the_agency_inbox_cookies_are_secure_behind_a_trusted_tls_proxy_on
                 await asyncio.to_thread(process.stop)
             secure[proxies] = "; secure" in login.headers["set-cookie"].lower()
     assert secure == {"10.20.30.40": False, "127.0.0.1": True}
+
+
+async def _status_changes(
+    bootstrap_servers: str, topic: str, complaint_id: uuid.UUID, settle_s: float = 3.0
+) -> list[ComplaintStatusChanged]:
+    """Every ComplaintStatusChanged of the complaint on the topic, read until none came for
+    `settle_s` (a second announcement would come in the same relay pass as the first)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[ComplaintStatusChanged] = []
+    try:
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle_s:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    event = parse_event(record.value)
+                    if (
+                        isinstance(event, ComplaintStatusChanged)
+                        and event.complaint_id == complaint_id
+                    ):
+                        found.append(event)
+                        quiet_since = time.monotonic()
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_a_retried_follow_up_is_answered_once_and_announced_once(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess],
+    pool: asyncpg.Pool,
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+) -> None:
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        process = notifier_process(receiver)
+        await asyncio.to_thread(process.start)
+        received = complaint_received()
+        await publish_all(
+            bootstrap_servers, fresh_topic.name, [received, _routed(received, "63.pupr")]
+        )
+        key, other_key = await _key(pool, "63.pupr"), await _key(pool, "63.pupr")
+        number = received.complaint.tracking_number
+        path = f"/inbox/assignments/{number}"
+        body = {"text": "Petugas sudah menambal lubang."}
+        async with httpx.AsyncClient(base_url=process.origin) as http:
+
+            async def assigned() -> bool:
+                return (await http.get(path, headers=key)).status_code == 200
+
+            await eventually_async(assigned)
+            acknowledged = await http.post(
+                f"{path}/acknowledge", headers={**key, "Idempotency-Key": "terima-1"}
+            )
+            assert acknowledged.status_code == 200, acknowledged.text
+            retry = {**key, "Idempotency-Key": "tindak-lanjut-1"}
+            first = await http.post(f"{path}/follow-up", headers=retry, json=body)
+            # The client lost the first answer and sends it again, twice at once.
+            again = await asyncio.gather(
+                *(http.post(f"{path}/follow-up", headers=retry, json=body) for _ in range(2))
+            )
+            reused = await http.post(f"{path}/follow-up", headers=retry, json={"text": "Isi lain."})
+            # Another caller's key of the same name is its own: it follows up.
+            theirs = await http.post(
+                f"{path}/follow-up",
+                headers={**other_key, "Idempotency-Key": "tindak-lanjut-1"},
+                json={"text": "Tindak lanjut kedua."},
+            )
+            ack_again = await http.post(
+                f"{path}/acknowledge", headers={**key, "Idempotency-Key": "terima-1"}
+            )
+        changes = await _status_changes(bootstrap_servers, fresh_topic.name, received.complaint_id)
+    assert first.status_code == 200, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    for response in again:
+        assert response.status_code == 200, response.text
+        assert response.headers["Idempotent-Replayed"] == "true"
+        assert response.json() == first.json()
+    assert reused.status_code == 409
+    assert reused.json()["idempotency_key"] == "tindak-lanjut-1"
+    assert "different request" in reused.json()["detail"]
+    assert theirs.status_code == 200 and "Idempotent-Replayed" not in theirs.headers
+    # The acknowledgement's retry answers as then (acknowledged), though the complaint moved on.
+    assert ack_again.status_code == 200 and ack_again.json() == acknowledged.json()
+    assert ack_again.json()["status"] == "acknowledged"
+    assert [(c.status, c.note) for c in changes] == [
+        (ComplaintStatus.ACKNOWLEDGED, None),
+        (ComplaintStatus.FOLLOWED_UP, "Petugas sudah menambal lubang."),
+        (ComplaintStatus.FOLLOWED_UP, "Tindak lanjut kedua."),
+    ]
+    actions = await pool.fetchval(
+        "SELECT count(*) FROM notifier.assignment_actions a JOIN notifier.assignments s"
+        " ON s.id = a.assignment_id WHERE s.complaint_id = $1",
+        received.complaint_id,
+    )
+    assert actions == 3
+
+
+async def test_an_idempotency_key_past_its_window_is_new_again(pool: asyncpg.Pool) -> None:
+    agency = _agency()
+    await _register(pool, agency)
+    received = await _assign(pool, agency)
+    retry_key = f"k-{uuid.uuid4()}"
+    key = {**(await _key(pool, agency.code)), "Idempotency-Key": retry_key}
+    path = f"/inbox/assignments/{received.complaint.tracking_number}"
+    async with serving_api(pool) as api:
+        assert (await api.post(f"{path}/acknowledge", headers=key)).status_code == 200
+        body = {"text": "Sudah dicek."}
+        assert (await api.post(f"{path}/follow-up", headers=key, json=body)).status_code == 409
+        await pool.execute(
+            "UPDATE notifier.action_idempotency_keys"
+            " SET remembered_at = now() - interval '25 hours' WHERE idempotency_key = $1",
+            retry_key,
+        )
+        later = await api.post(f"{path}/follow-up", headers=key, json=body)
+    assert later.status_code == 200 and "Idempotent-Replayed" not in later.headers
+    assert later.json()["status"] == "followed_up"

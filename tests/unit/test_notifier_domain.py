@@ -18,6 +18,12 @@ from services.notifier.domain.directory import (
     contact_changes,
     validate_directory,
 )
+from services.notifier.domain.idempotency import (
+    RememberedAction,
+    action_key,
+    caller_scope,
+    is_retry,
+)
 from services.notifier.domain.inbox import (
     InboxAction,
     InvalidTransitionError,
@@ -36,6 +42,7 @@ from services.notifier.domain.privacy import agency_view
 from services.notifier.domain.retry import RetryPolicy, parse_retry_after
 from services.notifier.domain.signature import sign
 from shared.events import ComplaintStatus
+from shared.idempotency import IdempotencyKey, IdempotencyKeyReusedError
 from testkit.factories import complaint
 
 NIK = "6371012345670001"
@@ -301,3 +308,34 @@ def test_a_contact_change_is_told_in_words_without_any_secret_or_webhook_path() 
     assert contact_changes(rotated, rotated.model_copy(update={"webhook": None})) == [
         "Webhook: https://hook.dinas.example -> tidak ada"
     ]
+
+
+# --- idempotency keys of inbox actions ---------------------------------------------------------
+
+
+def _remembered(key: IdempotencyKey, at: datetime) -> RememberedAction:
+    return RememberedAction(key.fingerprint, at, assignment_id=7, status=ComplaintStatus.ROUTED)
+
+
+def test_an_action_key_is_a_retry_only_for_the_same_request_within_the_window() -> None:
+    now = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)
+    window = timedelta(hours=24)
+    key = action_key("k", "LPR-1", InboxAction.FOLLOW_UP, "Sudah ditambal.", None)
+    assert not is_retry(key, None, now=now, window=window)
+    recent = _remembered(key, now - timedelta(hours=23))
+    assert is_retry(key, recent, now=now, window=window)
+    assert not is_retry(key, _remembered(key, now - window), now=now, window=window)
+    for other in (
+        action_key("k", "LPR-1", InboxAction.FOLLOW_UP, "Isi lain.", None),
+        action_key("k", "LPR-2", InboxAction.FOLLOW_UP, "Sudah ditambal.", None),
+        action_key("k", "LPR-1", InboxAction.RESOLVE, "Sudah ditambal.", None),
+        action_key("k", "LPR-1", InboxAction.FOLLOW_UP, "Sudah ditambal.", ""),
+    ):
+        with pytest.raises(IdempotencyKeyReusedError, match="different request"):
+            is_retry(other, recent, now=now, window=window)
+
+
+def test_keys_are_scoped_to_the_staff_account_or_the_api_key() -> None:
+    assert caller_scope("rina", 5) == "staff:5"
+    assert caller_scope("pupr-app", None) == "api-key:pupr-app"
+    assert caller_scope("5", None) != caller_scope("x", 5)

@@ -42,9 +42,10 @@ from services.intake.domain.reporter import (
 from services.intake.domain.tracking import normalize
 from services.intake.http.auth import Lookup
 from services.intake.http.errors import field_errors
-from services.intake.service import IdempotencyKeyReusedError, IntakeService
+from services.intake.service import IntakeService
 from shared.db import DATABASE_UNAVAILABLE
 from shared.events import Attachment, Channel, ComplaintContent, ComplaintStatus
+from shared.idempotency import IdempotencyKeyReusedError
 from shared.masking import masked
 from shared.pages import (
     SECURITY_HEADERS,

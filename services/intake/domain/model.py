@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.events import Complaint, ComplaintReceived
+from shared.idempotency import IdempotencyKey
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,6 @@ class ApiKey:
     scope: str
     created_at: datetime
     revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    """A client's Idempotency-Key and the fingerprint of the request that came with it."""
-
-    key: str
-    fingerprint: str
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,11 @@ from services.intake.http.auth import (
 from services.intake.http.errors import REJECTED
 from services.intake.service import Accepted
 from shared.events import Channel, ComplaintContent
+from shared.idempotency import MAX_KEY_LENGTH
 from shared.masking import masked, masked_or_none
 
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl")
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+IdempotencyKey = Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)]
 
 channels = APIRouter(prefix="/v1", tags=["channels"])
 operators = APIRouter(prefix="/v1", tags=["operators"])

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.intake.service import IdempotencyKeyReusedError, MessageIdReusedError
+from services.intake.service import MessageIdReusedError
 from shared.db import DATA_ERRORS, DATABASE_UNAVAILABLE
 from shared.events import Channel
+from shared.idempotency import IdempotencyKeyReusedError
 
 REJECTED = Counter(
     "lapor_hub_intake_submissions_rejected_total",

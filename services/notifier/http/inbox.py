@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
@@ -33,6 +33,7 @@ from services.notifier.service import NotifierService, change_contacts
 from services.notifier.settings import NotifierSettings
 from shared.db import Connection
 from shared.http_limits import BodySizeLimit
+from shared.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReusedError
 from shared.ops_http import ReadinessCheck, health, readiness
 from shared.rate_limits import CallerLimits
 from shared.runtime import BackgroundTasks
@@ -71,12 +72,26 @@ class NoteIn(BaseModel):
 
 
 class Conflict(BaseModel):
+    """Refused: the action is not allowed in the assignment's status, or (`idempotency_key`
+    set) the Idempotency-Key came before with a different request."""
+
     detail: str
-    status: str
-    allowed_actions: list[InboxAction]
+    status: str | None = None
+    allowed_actions: list[InboxAction] = []
+    idempotency_key: str | None = None
 
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+# A client's retry with the same key (within LAPOR_HUB_NOTIFIER_IDEMPOTENCY_WINDOW_HOURS) gets
+# the first answer, with `Idempotent-Replayed: true`, and the action is not taken again.
+RetryKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=MAX_KEY_LENGTH,
+        description="The same key again is a retry: answered as the first time, not acted on",
+    ),
+]
 inbox = APIRouter(prefix="/inbox/assignments", tags=["inbox"])
 operations = APIRouter(tags=["operations"])
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Conflict}}
@@ -183,18 +198,23 @@ async def _act(
     tracking_number: str,
     action: InboxAction,
     *,
+    idempotency_key: str | None,
     note: str | None = None,
     suggested_agency_code: str | None = None,
-) -> AssignmentOut | JSONResponse:
+) -> Any:
     try:
-        row = await wiring.service.act(
+        acted = await wiring.service.act(
             _agency_of(who),
             who.name,
             tracking_number,
             action,
             note=note,
             suggested_agency_code=suggested_agency_code,
+            idempotency_key=idempotency_key,
         )
+    except IdempotencyKeyReusedError as error:
+        reused = Conflict(detail=str(error), idempotency_key=error.key)
+        return JSONResponse(reused.model_dump(mode="json"), status.HTTP_409_CONFLICT)
     except InvalidTransitionError as error:
         conflict = Conflict(
             detail=str(error), status=error.status, allowed_actions=list(error.allowed)
@@ -202,27 +222,50 @@ async def _act(
         return JSONResponse(conflict.model_dump(mode="json"), status.HTTP_409_CONFLICT)
     except MissingTextError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
-    if row is None:
+    if acted is None:
         raise _not_found()
-    return await _out(NotifierRepository(db), row)
+    out = await _out(NotifierRepository(db), acted.assignment)
+    if not acted.replayed:
+        return out
+    return JSONResponse(out.model_dump(mode="json"), headers={"Idempotent-Replayed": "true"})
 
 
 @inbox.post("/{tracking_number}/acknowledge", response_model=AssignmentOut, responses=CONFLICT)
-async def acknowledge(tracking_number: str, db: Db, wiring: Wired, who: Caller) -> Any:
+async def acknowledge(
+    tracking_number: str, db: Db, wiring: Wired, who: Caller, *, key: RetryKey = None
+) -> Any:
     """Terima: the agency has seen the complaint and will handle it."""
-    return await _act(db, wiring, who, tracking_number, InboxAction.ACKNOWLEDGE)
+    return await _act(
+        db, wiring, who, tracking_number, InboxAction.ACKNOWLEDGE, idempotency_key=key
+    )
 
 
 @inbox.post("/{tracking_number}/follow-up", response_model=AssignmentOut, responses=CONFLICT)
 async def follow_up(
-    tracking_number: str, body: FollowUpIn, db: Db, wiring: Wired, who: Caller
+    tracking_number: str,
+    body: FollowUpIn,
+    db: Db,
+    wiring: Wired,
+    who: Caller,
+    *,
+    key: RetryKey = None,
 ) -> Any:
     """Tindak lanjut: what the agency did or will do."""
-    return await _act(db, wiring, who, tracking_number, InboxAction.FOLLOW_UP, note=body.text)
+    return await _act(
+        db, wiring, who, tracking_number, InboxAction.FOLLOW_UP, idempotency_key=key, note=body.text
+    )
 
 
 @inbox.post("/{tracking_number}/reject", response_model=AssignmentOut, responses=CONFLICT)
-async def reject(tracking_number: str, body: RejectIn, db: Db, wiring: Wired, who: Caller) -> Any:
+async def reject(
+    tracking_number: str,
+    body: RejectIn,
+    db: Db,
+    wiring: Wired,
+    who: Caller,
+    *,
+    key: RetryKey = None,
+) -> Any:
     """Bukan wewenang: not this agency's authority; the router assigns it again."""
     return await _act(
         db,
@@ -230,15 +273,20 @@ async def reject(tracking_number: str, body: RejectIn, db: Db, wiring: Wired, wh
         who,
         tracking_number,
         InboxAction.REJECT,
+        idempotency_key=key,
         note=body.reason,
         suggested_agency_code=body.suggested_agency_code,
     )
 
 
 @inbox.post("/{tracking_number}/resolve", response_model=AssignmentOut, responses=CONFLICT)
-async def resolve(tracking_number: str, body: NoteIn, db: Db, wiring: Wired, who: Caller) -> Any:
+async def resolve(
+    tracking_number: str, body: NoteIn, db: Db, wiring: Wired, who: Caller, *, key: RetryKey = None
+) -> Any:
     """Selesai: the matter is resolved."""
-    return await _act(db, wiring, who, tracking_number, InboxAction.RESOLVE, note=body.note)
+    return await _act(
+        db, wiring, who, tracking_number, InboxAction.RESOLVE, idempotency_key=key, note=body.note
+    )
 
 
 @operations.get("/admin/dead-letters")

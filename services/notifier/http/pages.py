@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -36,11 +37,12 @@ from services.notifier.domain.inbox import (
 from services.notifier.domain.privacy import agency_view, reply_for_agency
 from services.notifier.domain.staff import LoginThrottle, inbox_order, is_overdue, password_matches
 from services.notifier.http.pages_text import ENGLISH, MESSAGES, STATUS_LABELS
-from services.notifier.repository import AssignmentRow, NotifierRepository, StaffAccount
-from services.notifier.service import NotifierService
+from services.notifier.repository import NotifierRepository, StaffAccount
+from services.notifier.service import Acted, NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.agencies import TRIAGE_AGENCY, agency_names
 from shared.api_keys import new_api_key
+from shared.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReusedError
 from shared.pages import (
     FormGuard,
     LoginPages,
@@ -333,6 +335,8 @@ async def _assignment_page(
         answer_templates=answer_templates,
         errors=errors or {},
         kept=kept,
+        # Each action form's own key: sent twice (a double click, a resubmit), it acts once.
+        form_keys={path: uuid.uuid4().hex for path in ACTIONS},
         agencies={c: n for c, n in state.agencies.items() if c not in (agency, TRIAGE_AGENCY)},
         agency_names=state.agencies,
     )
@@ -361,7 +365,8 @@ async def _try(
     *,
     text: str,
     suggested: str,
-) -> AssignmentRow | Refusal | None:
+    idempotency_key: str,
+) -> Acted | Refusal | None:
     """The inbox API's own call (`NotifierService.act`) by this staff member; None when the
     assignment is not (or no longer) the agency's."""
     gettext = translator(ENGLISH, language(request))
@@ -378,7 +383,13 @@ async def _try(
             note=text,
             suggested_agency_code=suggested or None,
             staff_account_id=account.id,
+            idempotency_key=idempotency_key or None,
         )
+    except IdempotencyKeyReusedError:
+        message = gettext(
+            "Formulir ini sudah pernah dikirim dengan isi lain: periksa lalu kirim lagi."
+        )
+        return Refusal(409, {"action": message})
     except MissingTextError:
         field = "reject_text" if action is InboxAction.REJECT else "text"
         return Refusal(422, {field: gettext("Isi dulu bagian ini.")})
@@ -399,6 +410,7 @@ async def act(
     csrf: Csrf,
     text: Annotated[str, Form(max_length=20_000)] = "",
     suggested_agency_code: Annotated[str, Form(max_length=32)] = "",
+    idem: Annotated[str, Form(max_length=MAX_KEY_LENGTH)] = "",
 ) -> Response:
     _checked(staff, csrf)
     gettext = translator(ENGLISH, language(request))
@@ -412,6 +424,7 @@ async def act(
             inbox_action,
             text=text,
             suggested=suggested_agency_code.strip(),
+            idempotency_key=idem,
         )
         if isinstance(outcome, Refusal):
             kept = {"text": text, "suggested_agency_code": suggested_agency_code, "action": action}
@@ -423,7 +436,7 @@ async def act(
                 errors=outcome.errors,
                 kept=kept,
             )
-        row = outcome
+        row = outcome.assignment if outcome else None
     if row is None:
         return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
     if inbox_action is InboxAction.REJECT:

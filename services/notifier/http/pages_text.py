@@ -99,6 +99,9 @@ ENGLISH = {
     "Simpan templat": "Save template",
     "Instansi tidak dikenal.": "Unknown agency.",
     "Isi dulu bagian ini.": "Please fill this in.",
+    "Formulir ini sudah pernah dikirim dengan isi lain: periksa lalu kirim lagi.": (
+        "This form was already sent with other content: check it and send again."
+    ),
     "Tindakan ini tidak dapat dilakukan pada status {status}.": (
         "This action cannot be taken on a complaint that is {status}."
     ),
