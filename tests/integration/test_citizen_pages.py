@@ -81,34 +81,60 @@ async def test_the_pages_work_without_javascript(
         fields = _form(form, judul="Jalan rusak", isi=ROAD, kabkota="6303", kecamatan="6303050")
         photo = {"foto": ("jalan.jpg", _photo(), "image/jpeg")}
         first = await browser.post("/lapor", data=fields, files=photo)
-        assert first.status_code == 200, first.text
+        assert first.status_code == 303, first.text  # POST-redirect-GET: a reload sends nothing
+        received = first.headers["location"]
+        assert re.fullmatch(r"/lacak/LPR-[0-9A-Z-]+/diterima", received)  # no token in it
+        tracking = received.split("/")[2]
+        kept = next(c for c in first.headers.get_list("set-cookie") if c.startswith("lapor_kunci="))
+        assert f"Path=/lacak/{tracking};" in kept
+        assert "httponly" in kept.lower() and "samesite=strict" in kept.lower()
         again = await browser.post("/lapor", data=fields, files=photo)  # the double click
-        tracking = re.search(r'id="nomor">([^<]+)<', first.text)
-        token = re.search(r'id="kunci">([^<]+)<', first.text)
-        assert tracking and token
-        assert re.search(r'id="nomor">([^<]+)<', again.text)[1] == tracking[1]  # type: ignore[index]
-        assert "sudah kami terima sebelumnya" in again.text
+        assert again.headers["location"] == f"{received}?lagi=1"
+        assert "sudah kami terima sebelumnya" in (await browser.get(f"{received}?lagi=1")).text
+        answer = (await browser.get(received)).text  # the reload: the same page, the same token
+        assert re.search(r'id="nomor">([^<]+)<', answer)[1] == tracking  # type: ignore[index]
+        token = re.search(r'id="kunci">([^<]+)<', answer)
+        assert token and f'href="/lacak/{tracking}"' in answer
         assert await pool.fetchval("SELECT count(*) FROM intake.complaints") == 1
 
         stored = await pool.fetchval("SELECT content FROM intake.attachments")
         assert dict(Image.open(io.BytesIO(stored)).getexif()) == {}
 
-        tracking_page = f"/lacak/{tracking[1]}?kunci={token[1]}"
-        page = (await browser.get(tracking_page)).text
+        page = (await browser.get(f"/lacak/{tracking}")).text  # the cookie's token
         assert "Jalan rusak" in page and "Tanggapan Anda" in page and "/lampiran/" in page
-        reply = {"csrf": _hidden(page, "csrf"), "kunci": token[1], "aksi": "reply"}
-        sent = await browser.post(f"/lacak/{tracking[1]}", data={**reply, "teks": "Masih ada."})
-        assert sent.status_code == 303 and sent.headers["location"].endswith("pesan=terkirim")
-        stranger = {**reply, "kunci": "not-the-token", "teks": "Bukan pelapornya."}
-        assert (await browser.post(f"/lacak/{tracking[1]}", data=stranger)).status_code == 404
-        public = (await browser.get(f"/lacak/{tracking[1]}")).text
+        assert token[1] not in page  # nor in any form or link of the page
+        reply = {"csrf": _hidden(page, "csrf"), "aksi": "reply"}
+        sent = await browser.post(f"/lacak/{tracking}", data={**reply, "teks": "Masih ada."})
+        assert sent.status_code == 303 and sent.headers["location"] == (
+            f"/lacak/{tracking}?pesan=terkirim"
+        )
+        forgot = await browser.post(f"/lacak/{tracking}", data={**reply, "aksi": "lupakan"})
+        assert forgot.status_code == 303
+        public = (await browser.get(f"/lacak/{tracking}")).text
         assert "Jalan rusak" in public and "Tanggapan Anda" not in public
+    await _the_token_entered_by_a_form(intake, tracking, token[1])
+
+
+async def _the_token_entered_by_a_form(intake: str, tracking: str, token: str) -> None:
+    """Another browser: a token in the URL is not read; typed in the page's form it is kept for
+    that page; a wrong one is a miss, as a wrong number is."""
+    async with httpx.AsyncClient(base_url=intake) as browser:
+        linked = (await browser.get(f"/lacak/{tracking}?kunci={token}")).text
+        assert "Tanggapan Anda" not in linked
+        form = {"csrf": _hidden(linked, "csrf")}
+        wrong = await browser.post(f"/lacak/{tracking}/kunci", data={**form, "kunci": "salah"})
+        assert wrong.status_code == 404 and "tidak cocok" in wrong.text
+        entered = await browser.post(f"/lacak/{tracking}/kunci", data={**form, "kunci": token})
+        assert entered.status_code == 303 and entered.headers["location"] == f"/lacak/{tracking}"
+        assert "Tanggapan Anda" in (await browser.get(f"/lacak/{tracking}")).text
 
         # Guessing numbers (or tokens) here is limited as on the status API: after 10 misses a
-        # minute every lookup from that address is refused for a while.
-        misses = [(await browser.get("/lacak/LPR-2026-AAAAAA-A")).status_code for _ in range(10)]
-        assert misses[:9] == [404] * 9 and misses[-1] == 429  # the wrong token was one
-        refused = await browser.get(f"/lacak/{tracking[1]}")
+        # minute every lookup from that address is refused for a while. (The wrong token was
+        # one; one more lookup than needed, for the sliding window's weighting when they fall on
+        # both sides of a minute's start.)
+        misses = [(await browser.get("/lacak/LPR-2026-AAAAAA-A")).status_code for _ in range(11)]
+        assert misses[:9] == [404] * 9 and misses[-1] == 429
+        refused = await browser.get(f"/lacak/{tracking}")
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
 
 
@@ -192,25 +218,32 @@ async def test_a_citizen_files_follows_reopens_and_rates_in_chromium(
 ) -> None:
     intake, notifier = browsed_system["intake"].origin, browsed_system["notifier"].origin
     page = await phone.new_page()
+    # Every URL the browser asks for and every Referer it sends: an access token in none.
+    asked: list[str] = []
+    page.on(
+        "request", lambda request: asked.extend([request.url, request.headers.get("referer", "")])
+    )
     photo = tmp_path / "jalan.jpg"
     photo.write_bytes(_photo())
-    tracking = await _file_with_a_photo(page, intake, photo)
+    tracking, token = await _file_with_a_photo(page, intake, photo)
     await _reply(page, tracking)
     await _the_agency_resolves(notifier, pool, tracking)
     await _rate_and_reopen(page, pool)
 
-    # The public page (no access token): no reporter, no reply box.
-    await page.goto(f"{intake}/lacak/{tracking}")
+    # The public page (the browser told to forget the token): no reporter, no reply box.
+    await page.get_by_role("button", name="Lupakan kunci di browser ini").click()
+    await expect(page).to_have_url(f"{intake}/lacak/{tracking}")
     assert "Rahmat" not in await page.content()
     await expect(page.locator("#untuk-pelapor")).to_have_count(0)
     await _shots(page, "lacak-umum")
 
     await _search_and_refusals(page, intake, tracking)
-    await _anonymous_and_confidential_stay_private(page, intake, photo)
+    tokens = await _anonymous_and_confidential_stay_private(page, intake, photo)
     await _without_javascript(no_script, pool, intake)
+    assert asked and not [url for url in asked for kept in [token, *tokens] if kept in url]
 
 
-async def _file_with_a_photo(page: Page, intake: str, photo: Path) -> str:
+async def _file_with_a_photo(page: Page, intake: str, photo: Path) -> tuple[str, str]:
     await page.goto(f"{intake}/")
     await expect(page).to_have_url(f"{intake}/lapor")
     await expect(page.locator("h1")).to_have_text("Sampaikan pengaduan Anda")
@@ -239,9 +272,17 @@ async def _file_with_a_photo(page: Page, intake: str, photo: Path) -> str:
     await expect(copy).to_contain_text("✓")
     assert await page.evaluate("navigator.clipboard.readText()") == tracking
     await _shots(page, "diterima")
+    # The answer is a page of its own (POST-redirect-GET): a reload files nothing again and
+    # shows the token this browser keeps, in an HttpOnly cookie of this complaint's page alone.
+    await expect(page).to_have_url(f"{intake}/lacak/{tracking}/diterima")
+    await page.reload()
+    await expect(page.locator("#kunci")).to_have_text(token)
+    [kept] = [c for c in await page.context.cookies() if c["name"] == "lapor_kunci"]
+    assert kept["value"] == token and kept["httpOnly"] and kept["sameSite"] == "Strict"
+    assert kept["path"] == f"/lacak/{tracking}"
     await page.get_by_role("link", name="Lihat perkembangan").click()
     await expect(page.locator("h1.tracking")).to_have_text(tracking)
-    return tracking
+    return tracking, token
 
 
 async def _reply(page: Page, tracking: str) -> None:
@@ -309,10 +350,15 @@ async def _file(page: Page, intake: str, title: str, photo: Path, *choices: str)
     return (await page.locator("#nomor").inner_text()).strip()
 
 
-async def _anonymous_and_confidential_stay_private(page: Page, intake: str, photo: Path) -> None:
+async def _anonymous_and_confidential_stay_private(
+    page: Page, intake: str, photo: Path
+) -> list[str]:
     """The public page of an anonymous complaint shows neither its reporter nor its photos; a
-    confidential one is not found without its access token, which shows it to the reporter."""
+    confidential one is not found without its access token, which, entered in the page's form,
+    shows it to the reporter. Their tokens."""
     anonymous = await _file(page, intake, "Lampu jalan mati", photo, "#anonim")
+    anonymous_token = (await page.locator("#kunci").inner_text()).strip()
+    await page.context.clear_cookies(name="lapor_kunci")  # as the public sees it
     await page.goto(f"{intake}/lacak/{anonymous}")
     await expect(page.locator("h1.tracking")).to_have_text(anonymous)
     shown = await page.content()
@@ -321,12 +367,17 @@ async def _anonymous_and_confidential_stay_private(page: Page, intake: str, phot
     confidential = await _file(page, intake, "Pungutan liar di sekolah", photo, "#rahasia")
     token = (await page.locator("#kunci").inner_text()).strip()
     await expect(page.locator(".token")).to_contain_text("rahasia")
+    await page.context.clear_cookies(name="lapor_kunci")
     await page.goto(f"{intake}/lacak/{confidential}")
     await expect(page.get_by_role("alert")).to_contain_text("Nomor tidak ditemukan")
     assert "Pungutan" not in await page.content()
-    await page.goto(f"{intake}/lacak/{confidential}?kunci={token}")
+    await page.fill("#kunci", token)
+    await page.click("button.primary")
+    await expect(page).to_have_url(f"{intake}/lacak/{confidential}")
     await expect(page.locator("dl.facts")).to_contain_text("Pungutan liar di sekolah")
     await expect(page.locator("ul.photos img")).to_have_count(1)  # its reporter sees them
+    await _shots(page, "lacak-rahasia-pelapor")
+    return [anonymous_token, token]
 
 
 async def _without_javascript(context: BrowserContext, pool: asyncpg.Pool, intake: str) -> None:

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 ENGLISH = {
+    "Anda pelapornya? Masukkan kunci akses untuk menanggapi dan memberi penilaian": (
+        "Are you the reporter? Enter your access key to reply and rate"
+    ),
+    "Buka dengan kunci": "Open with the key",
+    "Di komputer bersama? Browser ini mengingat kunci akses Anda untuk halaman ini.": (
+        "On a shared computer? This browser remembers your access key for this page."
+    ),
+    "Lupakan kunci di browser ini": "Forget the key in this browser",
+    "Nomor dan kunci akses tidak cocok. Periksa lagi keduanya.": (
+        "The number and the access key do not match. Check both again."
+    ),
     "1 = sangat tidak puas, 5 = sangat puas": "1 = very dissatisfied, 5 = very satisfied",
     "Ada isian yang perlu diperbaiki; lihat tanda merah di bawah. Tulisan Anda tidak hilang.": (
         "Some fields need fixing; see the red marks below. Nothing you wrote is lost."
@@ -50,7 +61,9 @@ ENGLISH = {
     "Kirim penilaian": "Send rating",
     "Kirim tanggapan": "Send reply",
     "Komentar": "Comment",
-    "Kunci akses Anda (hanya ditampilkan sekali):": "Your access key (shown only once):",
+    "Kunci akses Anda (catat dan simpan; browser ini mengingatnya untuk halaman lacak pengaduan "
+    "ini):": "Your access key (write it down and keep it; this browser remembers it for this "
+    "complaint's tracking page):",
     "Kunci akses": "Access key",
     "Lacak pengaduan": "Track a complaint",
     "Lacak": "Track",

@@ -5,6 +5,12 @@ A complaint filed here goes through the same path as the web channel's API (`Int
 stored with its event in the outbox, idempotent on a double submit by the form's own key); the
 reporter gets the tracking number and an access token, with which the tracking page lets them
 reply, say a resolved complaint is not solved, and rate it.
+
+The access token never travels in a URL (history, Referer and access logs keep URLs): it is
+entered in a form (POST) and kept in an HttpOnly, SameSite=Strict cookie whose path is the one
+complaint's tracking page, `/lacak/{nomor}`. The form's answer is a redirect (POST-redirect-GET)
+to `/lacak/{nomor}/diterima`, which a reload does not send again and a bookmark keeps without
+the token.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from shared.pages import (
     FormGuard,
     language,
     remember_language,
+    set_cookie,
     translator,
     wita,
 )
@@ -78,6 +85,10 @@ FIELDS = {
     "reporter.phone": "telepon",
     "reporter.email": "email",
 }
+# The reporter's access token, one cookie per complaint (its path is the tracking page's): as
+# long as a complaint can be reopened and rated after a slow resolution, not forever.
+TOKEN_COOKIE = "lapor_kunci"
+TOKEN_COOKIE_S = 180 * 24 * 3600
 STATUS_LABELS = {
     "received": "Diterima",
     "routed": "Diteruskan ke instansi",
@@ -305,13 +316,56 @@ async def submit_complaint(request: Request) -> Response:
         response = _form_page(request, values, {"umum": problem}, 503)
         response.headers["Retry-After"] = "5"
         return response
+    tracking = accepted.tracking_number
+    response = _redirect(
+        f"{_tracking_page(tracking)}/diterima" + ("" if accepted.created else "?lagi=1")
+    )
+    if accepted.access_token:
+        _keep_token(response, request, tracking, accepted.access_token)
+    return response
+
+
+def _tracking_page(tracking_number: str) -> str:
+    return f"/lacak/{tracking_number}"
+
+
+def _redirect(to: str) -> Response:
+    response = RedirectResponse(to, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _keep_token(response: Response, request: Request, tracking_number: str, token: str) -> None:
+    set_cookie(
+        response, request, TOKEN_COOKIE, token, TOKEN_COOKIE_S, path=_tracking_page(tracking_number)
+    )
+
+
+def _forget_token(response: Response, tracking_number: str) -> None:
+    response.delete_cookie(TOKEN_COOKIE, path=_tracking_page(tracking_number))
+
+
+def _token(request: Request) -> str | None:
+    """The access token this browser keeps for the tracking page asked (its cookie's path)."""
+    return request.cookies.get(TOKEN_COOKIE) or None
+
+
+@citizen.get("/lacak/{tracking_number}/diterima")
+async def received(request: Request, tracking_number: str, lagi: str = "") -> Response:
+    """The answer to the form: the tracking number and, while this browser keeps it, the access
+    token. Without the token (a bookmark on another device) it is the tracking page."""
+    wanted = normalize(tracking_number)
+    token = _token(request)
+    status = await _state(request).intake.public_status(wanted, token) if token else None
+    if status is None or not status.by_reporter:
+        return _redirect(_tracking_page(wanted))
     return _page(
         request,
         "diterima.html",
-        tracking=accepted.tracking_number,
-        token=accepted.access_token,
-        again=not accepted.created,
-        confidential=content.confidential,
+        tracking=wanted,
+        token=token,
+        again=bool(lagi),
+        confidential=status.complaint.confidential,
     )
 
 
@@ -336,24 +390,65 @@ async def attachment(request: Request, sha256: str) -> Response:
 
 
 @citizen.get("/lacak")
-async def find(request: Request, nomor: str = "", kunci: str = "") -> Response:
+async def find(request: Request, nomor: str = "") -> Response:
     if nomor.strip():
-        target = f"/lacak/{normalize(nomor)}"
-        return RedirectResponse(target + (f"?kunci={kunci.strip()}" if kunci.strip() else ""), 303)
+        return _redirect(_tracking_page(normalize(nomor)))
     return _page(request, "lacak_cari.html")
+
+
+@citizen.post("/lacak")
+async def find_with_token(request: Request, lookup: Lookup) -> Response:
+    """The search form: a number, and the access token when the reporter has one."""
+    form = await request.form(max_files=0, max_fields=5)
+    wanted = normalize(_text(form, "nomor"))
+    if not wanted:
+        return _page(request, "lacak_cari.html", 422)
+    return await _enter_token(request, lookup, wanted, form)
+
+
+@citizen.post("/lacak/{tracking_number}/kunci")
+async def enter_token(request: Request, tracking_number: str, lookup: Lookup) -> Response:
+    """The reporter's access token, typed or pasted on the tracking page."""
+    form = await request.form(max_files=0, max_fields=5)
+    return await _enter_token(request, lookup, normalize(tracking_number), form)
+
+
+async def _enter_token(request: Request, lookup: Lookup, wanted: str, form: FormData) -> Response:
+    """To the tracking page, the token kept for it if it is the complaint's; a wrong token is a
+    miss, as a wrong number is."""
+    state = _state(request)
+    token = _text(form, "kunci")
+    if not state.guard.valid(request, _text(form, "csrf")):
+        return _redirect(f"{_tracking_page(wanted)}?pesan=kedaluwarsa")
+    response = _redirect(_tracking_page(wanted))
+    if not token:
+        return response
+    status = await state.intake.public_status(wanted, token)
+    if status is None or not status.by_reporter:
+        await lookup.missed(wanted)
+        return _page(request, "lacak_cari.html", 404, nomor=wanted, wrong_token=True)
+    _keep_token(response, request, wanted, token)
+    return response
 
 
 @citizen.get("/lacak/{tracking_number}")
 async def track(
-    request: Request, tracking_number: str, lookup: Lookup, kunci: str = "", pesan: str = ""
+    request: Request, tracking_number: str, lookup: Lookup, pesan: str = ""
 ) -> Response:
-    """Limited per client address like the status API: guessing numbers here is no easier."""
+    """Limited per client address like the status API: guessing numbers here is no easier. The
+    reporter's view with the token this browser keeps for the page (never one in the URL)."""
     state = _state(request)
     wanted = normalize(tracking_number)
-    status = await state.intake.public_status(wanted, kunci or None)
+    if wanted != tracking_number:  # one address per complaint: its token cookie's path
+        return _redirect(_tracking_page(wanted))
+    token = _token(request)
+    status = await state.intake.public_status(wanted, token)
     if status is None:
         await lookup.missed(wanted)
-        return _page(request, "lacak_cari.html", 404, nomor=wanted, missing=True)
+        response = _page(request, "lacak_cari.html", 404, nomor=wanted, missing=True)
+        if token:
+            _forget_token(response, wanted)
+        return response
     complaint = status.complaint
     places = gazetteer()
     history = history_of(status.status, [(e.occurred_at, e.status) for e in status.timeline])
@@ -371,7 +466,7 @@ async def track(
         request,
         "lacak.html",
         tracking=wanted,
-        token=kunci if status.by_reporter else "",
+        by_reporter=status.by_reporter,
         status=status,
         title=masked(complaint.title),
         agency=places.agency_name(status.agency_code),
@@ -395,10 +490,16 @@ async def reporter_acts(request: Request, tracking_number: str, lookup: Lookup) 
     english = language(request) == "en"
     form = await request.form(max_files=0, max_fields=10)
     wanted = normalize(tracking_number)
-    token = _text(form, "kunci")
-    back = f"/lacak/{wanted}?kunci={token}"
+    back = _tracking_page(wanted)
     if not state.guard.valid(request, _text(form, "csrf")):
-        return RedirectResponse(f"{back}&pesan=kedaluwarsa", 303)
+        return _redirect(f"{back}?pesan=kedaluwarsa")
+    token = _token(request)
+    if _text(form, "aksi") == "lupakan":  # a shared computer: this browser forgets the token
+        response = _redirect(back)
+        _forget_token(response, wanted)
+        return response
+    if token is None:
+        return _redirect(back)
     try:
         action = ReporterAction(_text(form, "aksi"))
         rating = int(_text(form, "nilai")) if _text(form, "nilai").isdigit() else None
@@ -413,4 +514,4 @@ async def reporter_acts(request: Request, tracking_number: str, lookup: Lookup) 
     if not acted:  # a wrong access token, as likely guessed as a number
         await lookup.missed(wanted)
         raise HTTPException(404)
-    return RedirectResponse(f"{back}&pesan=terkirim", 303)
+    return _redirect(f"{back}?pesan=terkirim")
