@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 
 import asyncpg
 from aiohttp import web
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from shared.dead_letters import DeadLetter, Retry, RetryOutcome
+from shared.dead_letters import DeadLetter, Retry, RetryOutcome, pending
 from shared.runtime import BackgroundTasks
+from shared.settings import Settings
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 2.0
@@ -135,14 +137,23 @@ def ops_application(
 
 
 async def serve_ops(
-    host: str,
+    settings: Settings,
     port: int,
-    checks: Mapping[str, ReadinessCheck],
+    pool: asyncpg.Pool,
+    broker: KafkaBroker,
     background: BackgroundTasks,
-    routes: Sequence[web.RouteDef] = (),
+    *,
+    schema: str,
+    retry: Retry,
 ) -> web.AppRunner:
-    """Start serving; the caller keeps the runner and calls `cleanup()` on shutdown."""
-    runner = web.AppRunner(ops_application(checks, background, routes=routes), access_log=None)
+    """Start serving a service's ops endpoints on `port` (`bind_host`), with its dead letters
+    (those in `schema`, sent again by `retry`) for the operations token; the caller keeps the
+    runner and calls `cleanup()` on shutdown."""
+    routes = dead_letter_routes(
+        partial(pending, pool, schema), retry, settings.ops_token.get_secret_value()
+    )
+    application = ops_application(dependency_checks(pool, broker), background, routes=routes)
+    runner = web.AppRunner(application, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, settings.bind_host, port).start()
     return runner

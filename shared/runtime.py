@@ -1,21 +1,26 @@
-"""What every service process shares: its FastStream Kafka broker and its logging."""
+"""What every service process shares: its FastStream Kafka broker, its background work with the
+outbox relay, and its logging."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+import asyncpg
 import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
+from shared.consumer import observe_lag
 from shared.db import database_ready
 from shared.kafka import broker_ready
 from shared.masking import configure_logging
+from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,32 @@ class BackgroundTasks:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    schema: str,
+    background: BackgroundTasks,
+    *,
+    lag_of: tuple[Any, str],
+    closing: Sequence[Callable[[], Awaitable[object]]] = (),
+) -> AsyncIterator[None]:
+    """A service's lifespan from the moment its parts are built: its outbox relay (the outbox in
+    `schema`) and its consumer's lag (`lag_of`: the subscriber and its group) run beside its
+    own background work. When it stops: the background work first, then what `closing` names,
+    in order, then the pool."""
+    relay = OutboxRelay(settings.database_url, pool, schema, settings.kafka_bootstrap_servers)
+    background.start(relay.run(), "outbox-relay")
+    background.start(observe_lag(*lag_of), "consumer-lag")
+    try:
+        yield
+    finally:
+        await background.cancel()
+        for close in closing:
+            await close()
+        await pool.close()
 
 
 def _report_stop(task: asyncio.Task[None]) -> None:

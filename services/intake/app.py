@@ -21,17 +21,12 @@ from services.intake.http import create_api, intake_state
 from services.intake.repository import SCHEMA
 from services.intake.service import PRODUCER, IntakeService
 from services.intake.settings import IntakeSettings
-from shared.consumer import (
-    observe_lag,
-    own_events,
-    subscribe_to_complaint_events,
-)
+from shared.consumer import own_events, subscribe_to_complaint_events
 from shared.db import create_pool
 from shared.dead_letters import keep_in_dead_letters
 from shared.events import ComplaintReceived
 from shared.ops_http import dependency_checks
-from shared.outbox import OutboxRelay
-from shared.runtime import BackgroundTasks, build_broker
+from shared.runtime import BackgroundTasks, build_broker, running
 from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "intake"
@@ -80,11 +75,8 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             # Its own complaints were stored when accepted: their events need no reading.
             passes_over=own_events(PRODUCER, ComplaintReceived),
         )
-        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
         background = BackgroundTasks()
-        background.start(relay.run(), "outbox-relay")
         background.start(_consume_when_kafka_answers(broker), "timeline-consumer", lasting=False)
-        background.start(observe_lag(subscriber, settings.intake_consumer_group), "consumer-lag")
         api.state.intake = intake_state(
             service,
             dependency_checks(pool, broker),
@@ -98,12 +90,10 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             pages_secret.get_secret_value() if pages_secret else None,
             settings.intake_public_url,
         )
-        try:
+        lag_of = (subscriber, settings.intake_consumer_group)
+        closing = [broker.stop]
+        async with running(settings, pool, SCHEMA, background, lag_of=lag_of, closing=closing):
             yield
-        finally:
-            await background.cancel()
-            await broker.stop()
-            await pool.close()
 
     app = create_api(lifespan)
     mount_console(app)

@@ -19,12 +19,7 @@ from services.notifier.repository import SCHEMA, NotifierRepository
 from services.notifier.senders import SmtpSender, WebhookSender, webhook_session
 from services.notifier.service import PRODUCER, NotifierService
 from services.notifier.settings import NotifierSettings
-from shared.consumer import (
-    event_types,
-    observe_lag,
-    own_events,
-    subscribe_to_complaint_events,
-)
+from shared.consumer import event_types, own_events, subscribe_to_complaint_events
 from shared.db import create_pool
 from shared.dead_letters import keep_in_dead_letters
 from shared.events import (
@@ -34,10 +29,9 @@ from shared.events import (
     ComplaintStatusChanged,
 )
 from shared.ops_http import dependency_checks
-from shared.outbox import OutboxRelay
 from shared.proxies import uvicorn_proxy_options
 from shared.rate_limits import CallerLimits
-from shared.runtime import BackgroundTasks, build_broker
+from shared.runtime import BackgroundTasks, build_broker, running
 from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "notifier"
@@ -111,8 +105,6 @@ def create_app(settings: NotifierSettings) -> FastStream:
         deadlines = DeadlineJob(
             pool, service.inbox_url, interval_s=settings.notifier_deadline_interval_s
         )
-        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
-
         background = BackgroundTasks()
         api = inbox_api(
             service,
@@ -136,18 +128,18 @@ def create_app(settings: NotifierSettings) -> FastStream:
         )
         background.start(worker.run(), "deliveries")
         background.start(deadlines.run(), "deadlines")
-        background.start(relay.run(), "outbox-relay")
-        background.start(observe_lag(subscriber, settings.notifier_consumer_group), "consumer-lag")
         serving = asyncio.create_task(server.serve(), name="inbox-api")
-        try:
-            yield
-        finally:
-            server.should_exit = True  # finishes the requests it has, then returns
-            await background.cancel()
+
+        async def served() -> None:
             await asyncio.gather(serving, return_exceptions=True)
-            await client.close()
-            await smtp.close()
-            await pool.close()
+
+        lag_of = (subscriber, settings.notifier_consumer_group)
+        closing = [served, client.close, smtp.close]
+        async with running(settings, pool, SCHEMA, background, lag_of=lag_of, closing=closing):
+            try:
+                yield
+            finally:
+                server.should_exit = True  # finishes the requests it has, then returns
 
     return FastStream(broker, lifespan=lifespan)
 

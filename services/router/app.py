@@ -17,17 +17,12 @@ from services.router.domain.model import load_active_model
 from services.router.repository import SCHEMA
 from services.router.service import RouterService
 from services.router.settings import RouterSettings
-from shared.consumer import (
-    event_types,
-    observe_lag,
-    subscribe_to_complaint_events,
-)
+from shared.consumer import event_types, subscribe_to_complaint_events
 from shared.db import create_pool
-from shared.dead_letters import keep_in_dead_letters, pending, reapply
+from shared.dead_letters import keep_in_dead_letters, reapply
 from shared.events import ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested
-from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
-from shared.outbox import OutboxRelay
-from shared.runtime import BackgroundTasks, build_broker
+from shared.ops_http import serve_ops
+from shared.runtime import BackgroundTasks, build_broker, running
 from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "router"
@@ -57,31 +52,24 @@ def create_app(settings: RouterSettings) -> FastStream:
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
         )
-        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
-
         background = BackgroundTasks()
         ops = await serve_ops(
-            settings.bind_host,
+            settings,
             settings.router_metrics_port,
-            dependency_checks(pool, broker),
+            pool,
+            broker,
             background,
-            dead_letter_routes(
-                partial(pending, pool, SCHEMA),
-                partial(reapply, pool, SCHEMA, handle=service.handle),
-                settings.ops_token.get_secret_value(),
-            ),
+            schema=SCHEMA,
+            retry=partial(reapply, pool, SCHEMA, handle=service.handle),
         )
-        background.start(relay.run(), "outbox-relay")
         background.start(
             service.keep_routing_unanswered(settings.router_place_check_s), "unanswered-places"
         )
-        background.start(observe_lag(subscriber, settings.router_consumer_group), "consumer-lag")
-        try:
+        lag_of = (subscriber, settings.router_consumer_group)
+        async with running(
+            settings, pool, SCHEMA, background, lag_of=lag_of, closing=[ops.cleanup]
+        ):
             yield
-        finally:
-            await background.cancel()
-            await ops.cleanup()
-            await pool.close()
 
     return FastStream(broker, lifespan=lifespan)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from functools import partial
 
 from faststream import FastStream
 
@@ -20,18 +19,12 @@ from services.sync.poller import Poller
 from services.sync.repository import SCHEMA
 from services.sync.service import SyncService
 from services.sync.settings import SyncSettings
-from shared.consumer import (
-    ConsumptionSwitch,
-    event_types,
-    observe_lag,
-    subscribe_to_complaint_events,
-)
+from shared.consumer import ConsumptionSwitch, event_types, subscribe_to_complaint_events
 from shared.db import create_pool
-from shared.dead_letters import keep_in_dead_letters, pending, retry_by_replay
+from shared.dead_letters import keep_in_dead_letters, retry_by_replay
 from shared.events import ComplaintReceived, ComplaintRouted, ComplaintStatusChanged
-from shared.ops_http import dead_letter_routes, dependency_checks, serve_ops
-from shared.outbox import OutboxRelay
-from shared.runtime import BackgroundTasks, build_broker
+from shared.ops_http import serve_ops
+from shared.runtime import BackgroundTasks, build_broker, running
 from shared.settings import refuse_unsafe, unsafe_secrets
 
 SERVICE = "sync"
@@ -65,7 +58,6 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
             listener=switch,
         )
         switch.attach(subscriber)
-        relay = OutboxRelay(settings.database_url, pool, SCHEMA, settings.kafka_bootstrap_servers)
         backpressure = Backpressure(pool, gate, switch, settings.sync_max_backlog)
         # Paused from the start until the first check: no batch is fetched before the queue's
         # backlog is known.
@@ -73,29 +65,22 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
 
         background = BackgroundTasks()
         ops = await serve_ops(
-            settings.bind_host,
+            settings,
             settings.sync_metrics_port,
-            dependency_checks(pool, broker),
+            pool,
+            broker,
             background,
-            dead_letter_routes(
-                partial(pending, pool, SCHEMA),
-                retry_by_replay(service.replay),
-                settings.ops_token.get_secret_value(),
-            ),
+            schema=SCHEMA,
+            retry=retry_by_replay(service.replay),
         )
         background.start(gate.watch(), "circuit")
         background.start(backpressure.run(), "backpressure")
         background.start(mirror.run(), "mirror")
         background.start(Poller(pool, gate, settings, topic).run(), "poller")
-        background.start(relay.run(), "outbox-relay")
-        background.start(observe_lag(subscriber, settings.sync_consumer_group), "consumer-lag")
-        try:
+        lag_of = (subscriber, settings.sync_consumer_group)
+        closing = [client.aclose, ops.cleanup]
+        async with running(settings, pool, SCHEMA, background, lag_of=lag_of, closing=closing):
             yield
-        finally:
-            await background.cancel()
-            await client.aclose()
-            await ops.cleanup()
-            await pool.close()
 
     return FastStream(broker, lifespan=lifespan)
 
