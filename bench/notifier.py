@@ -98,6 +98,7 @@ async def notifier_service(
                         "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic.name,
                         "LAPOR_HUB_NOTIFIER_HTTP_PORT": str(http_port),
                         "LAPOR_HUB_NOTIFIER_SMTP_PORT": str(smtp_port),
+                        "LAPOR_HUB_NOTIFIER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
                         "LAPOR_HUB_LOG_LEVEL": "WARNING",
                     },
                 )

@@ -57,7 +57,8 @@ def create_app(settings: NotifierSettings) -> FastStream:
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         # A broken directory stops the start, with every problem listed, before anything runs.
-        directory = load_directory(settings.notifier_directory_file)
+        targets = settings.webhook_targets()
+        directory = load_directory(settings.notifier_directory_file, targets=targets)
         pool = await create_pool(settings.database_url, max_size=10)
         async with pool.acquire() as connection:
             await NotifierRepository(connection).load_directory(directory.values())
@@ -91,12 +92,12 @@ def create_app(settings: NotifierSettings) -> FastStream:
             outcome_linger_s=settings.notifier_delivery_outcome_linger_s,
         )
         timeout = settings.notifier_webhook_timeout_s
-        client = webhook_session(timeout)
+        client = webhook_session(timeout, targets)
         smtp = SmtpSender(settings)
         worker = DeliveryWorker(
             queue,
             smtp,
-            WebhookSender(client),
+            WebhookSender(client, targets),
             database_url=settings.database_url,
             concurrency=settings.notifier_delivery_workers,
             poll_s=settings.notifier_delivery_poll_s,

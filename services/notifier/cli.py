@@ -46,9 +46,10 @@ def _with_repository(work: Callable[..., Awaitable[T]]) -> T:
 def _load(file: Path) -> list[object]:
     from services.notifier.directory import load_directory
     from services.notifier.domain.directory import DirectoryError
+    from services.notifier.settings import NotifierSettings
 
     try:
-        return list(load_directory(file).values())
+        return list(load_directory(file, targets=NotifierSettings().webhook_targets()).values())
     except DirectoryError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from error
@@ -89,12 +90,18 @@ def directory_set() -> None:
     from pydantic import ValidationError
 
     from services.notifier.domain.directory import AgencyContacts
+    from services.notifier.domain.targets import contacts_problems
+    from services.notifier.settings import NotifierSettings
 
     try:
         contacts = AgencyContacts.model_validate_json(sys.stdin.read())
     except ValidationError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from error
+    problems = contacts_problems(contacts, NotifierSettings().webhook_targets())
+    if problems:
+        typer.secho("\n".join(problems), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     import getpass
 
     from services.notifier.service import change_contacts

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.notifier.domain.directory import AgencyContacts, DirectoryError, validate_directory
+from services.notifier.domain.targets import WebhookTargets, contacts_problems
 from shared.agencies import agency_names
 
 HERE = Path(__file__).resolve().parent
@@ -31,8 +32,11 @@ def load_directory(
     path: Path = DIRECTORY_FILE,
     environ: Mapping[str, str] | None = None,
     agencies: Mapping[str, str] | None = None,
+    *,
+    targets: WebhookTargets,
 ) -> dict[str, AgencyContacts]:
-    """The validated directory; raises DirectoryError listing every problem."""
+    """The validated directory, every webhook where `targets` allow; raises DirectoryError
+    listing every problem."""
     environ = os.environ if environ is None else environ
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -47,4 +51,8 @@ def load_directory(
     ]
     if problems:
         raise DirectoryError(problems)
-    return validate_directory(entries, agency_names() if agencies is None else agencies)
+    directory = validate_directory(entries, agency_names() if agencies is None else agencies)
+    problems = [p for contacts in directory.values() for p in contacts_problems(contacts, targets)]
+    if problems:
+        raise DirectoryError(problems)
+    return directory

@@ -1,7 +1,9 @@
 """Thin sending adapters: SMTP (aiosmtplib) and signed webhooks (aiohttp).
 
 A sender either returns (delivered) or raises `DeliveryFailed`, saying whether trying again can
-help and when the receiver asked to be tried again.
+help and when the receiver asked to be tried again. Webhooks reach only the addresses
+`domain/targets.py` allows, follow no redirect, and what is stored of a failure says its kind,
+not the target's answer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,9 +22,12 @@ from typing import Any
 
 import aiohttp
 import aiosmtplib
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from services.notifier.domain.retry import parse_retry_after
 from services.notifier.domain.signature import DELIVERY_HEADER, signed_headers
+from services.notifier.domain.targets import NOT_PUBLIC, WebhookTargets
 from services.notifier.settings import NotifierSettings
 
 # Client errors that say "later", not "never".
@@ -199,31 +205,83 @@ class SmtpSender:
         return session
 
 
-def webhook_session(timeout_s: float) -> aiohttp.ClientSession:
-    """The HTTP client for agencies' webhooks: connections kept alive, every call bounded."""
+class TargetRefusedError(OSError):
+    """A webhook's host name resolved to an address the rules refuse (`domain/targets.py`)."""
+
+
+class _CheckedResolver(AbstractResolver):
+    """The default resolver, refusing names that resolve to an address `targets` do not allow:
+    the connection is made to exactly the addresses checked (a name pointed inside after it was
+    saved is refused too). Literal addresses never reach a resolver: `WebhookSender` checks
+    them."""
+
+    def __init__(self, targets: WebhookTargets) -> None:
+        self._targets = targets
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        if not all(self._targets.address_allowed(result["host"]) for result in found):
+            raise TargetRefusedError(f"{host} resolves to {NOT_PUBLIC}")
+        return found
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def webhook_session(timeout_s: float, targets: WebhookTargets) -> aiohttp.ClientSession:
+    """The HTTP client for agencies' webhooks: connections kept alive, every call bounded, names
+    resolved only to addresses `targets` allow."""
     return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 3.0))
+        connector=aiohttp.TCPConnector(resolver=_CheckedResolver(targets)),
+        timeout=aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 3.0)),
     )
 
 
+def _unreached(error: Exception) -> DeliveryFailedError:
+    """What is stored of a failure to reach a webhook: its kind, never the target's own words
+    (an error text, a port refused or not, where a name points: what an editor of the directory
+    could otherwise learn of the hub's network from the dead letters)."""
+    if isinstance(error, aiohttp.ClientConnectorError) and isinstance(
+        error.os_error, TargetRefusedError
+    ):
+        return DeliveryFailedError(f"refused: the host resolves to {NOT_PUBLIC}", permanent=True)
+    if isinstance(error, TimeoutError):
+        return DeliveryFailedError("timed out")
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return DeliveryFailedError("could not connect")
+    return DeliveryFailedError(f"connection failed ({type(error).__name__})")
+
+
 class WebhookSender:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, targets: WebhookTargets) -> None:
         self._session = session
+        self._targets = targets
 
     async def send(self, delivery_id: str, url: str, body: dict[str, Any], secret: str) -> None:
+        problem = self._targets.url_problem(url)
+        if problem is not None:
+            raise DeliveryFailedError(f"refused: {problem}", permanent=True)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = signed_headers(secret, int(time.time()), content, delivery_id)
         try:
-            async with self._session.post(url, data=content, headers=headers) as response:
+            async with self._session.post(
+                url, data=content, headers=headers, allow_redirects=False
+            ) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 await response.read()
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise DeliveryFailedError(f"POST {url}: {error!r}") from error
+            raise _unreached(error) from error
         if 200 <= status < 300:
             return
+        if 300 <= status < 400:
+            # Followed, a redirect would take the signed alert wherever the receiver says.
+            raise DeliveryFailedError(f"HTTP {status}: redirects are not followed", permanent=True)
         raise DeliveryFailedError(
-            f"POST {url}: HTTP {status}",
+            f"HTTP {status}",
             permanent=400 <= status < 500 and status not in _RETRYABLE_STATUS,
             retry_after=parse_retry_after(retry_after, datetime.now(UTC)),
         )

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 
 from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.targets import WebhookTargets, webhook_targets
 from shared.settings import Settings
 
 
@@ -33,6 +34,10 @@ class NotifierSettings(Settings):
     notifier_smtp_connections: int = 4
     notifier_smtp_local_hostname: str = Field(default_factory=socket.gethostname)
     notifier_webhook_timeout_s: float = 5.0
+    # Networks (comma-separated, e.g. "10.20.0.0/16") webhooks and SMS gateways may reach even
+    # though their addresses are loopback, link-local or private; by default none: only global
+    # addresses (and outside development only https). See domain/targets.py.
+    notifier_webhook_allowed_networks: str = ""
     # Reporters who gave a phone but no email hear through this SMS/WhatsApp gateway, if set.
     notifier_citizen_sms_gateway_url: str | None = None
     notifier_citizen_sms_gateway_secret: SecretStr | None = None
@@ -65,6 +70,9 @@ class NotifierSettings(Settings):
 
     def idempotency_window(self) -> timedelta:
         return timedelta(hours=self.notifier_idempotency_window_hours)
+
+    def webhook_targets(self) -> WebhookTargets:
+        return webhook_targets(self.environment, self.notifier_webhook_allowed_networks)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import tomllib
@@ -34,6 +36,7 @@ from services.notifier.delivery import DeliveryQueue, DeliveryWorker
 from services.notifier.directory import DIRECTORY_FILE
 from services.notifier.domain.directory import AgencyContacts, Webhook
 from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.targets import WebhookTargets, webhook_targets
 from services.notifier.http import inbox_api
 from services.notifier.repository import KeyRole, NotifierRepository
 from services.notifier.senders import (
@@ -68,10 +71,13 @@ from shared.runtime import BackgroundTasks
 from shared.topics import TopicSpec
 from testkit.factories import complaint_received, publish_all, routed
 from testkit.processes import ServiceProcess, free_port
+from testkit.waiting import eventually as waited
 
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
 NIK = "6303015501900002"
 PUBLIC_URL = "http://127.0.0.1:8081"
+# The receivers of these tests listen on loopback, which the notifier refuses unless allowed.
+LOOPBACK_RECEIVERS = webhook_targets("development", "127.0.0.0/8")
 # Where the in-process tests' events go (the outbox relay of the process tests publishes them).
 OUTBOX_TOPIC = TopicSpec(f"test.notifier-{uuid.uuid4().hex[:8]}", partitions=1)
 
@@ -257,6 +263,7 @@ async def running_worker(
     per_agency: int = 2,
     lease_s: float = 30.0,
     outcome_linger_s: float = 0.0,
+    targets: WebhookTargets = LOOPBACK_RECEIVERS,
 ) -> AsyncIterator[DeliveryQueue]:
     policy = RetryPolicy(
         max_attempts=max_attempts,
@@ -271,11 +278,11 @@ async def running_worker(
         topic=OUTBOX_TOPIC.name,
         outcome_linger_s=outcome_linger_s,
     )
-    async with webhook_session(2.0) as client:
+    async with webhook_session(2.0, targets) as client:
         worker = DeliveryWorker(
             queue,
             SmtpSender(NotifierSettings(notifier_smtp_port=smtp_port)),
-            WebhookSender(client),
+            WebhookSender(client, targets),
             database_url=database_url,
             concurrency=8,
             poll_s=0.05,
@@ -986,6 +993,116 @@ async def test_a_contact_change_is_recorded_with_its_key_and_told_to_the_old_add
     assert SECRET not in change["previous"] and "z" * 20 not in change["contacts"]
 
 
+async def _webhooks_dead(pool: asyncpg.Pool, codes: list[str]) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT bool_and(state = 'dead') FROM notifier.deliveries"
+            " WHERE agency_code = ANY($1::text[]) AND channel = 'webhook'",
+            codes,
+        )
+    )
+
+
+async def test_webhooks_reach_no_private_address_follow_no_redirect_and_store_no_details(
+    pool: asyncpg.Pool, database_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    """Real receivers on loopback; the notifier's rules as in production for addresses (none
+    allowed) for the first two agencies, loopback allowed for the others."""
+    _, smtp_port = mailbox
+    landed: list[str] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": "/elsewhere"})
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        landed.append(await request.text())  # a signed alert where the directory never said
+        return web.Response(status=200)
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="Traceback: redis at 10.1.2.3:6379 refused AUTH")
+
+    application = web.Application()
+    application.router.add_post("/redirect", redirect)
+    application.router.add_post("/elsewhere", elsewhere)
+    application.router.add_post("/broken", broken)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    port, closed = free_port(), free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    strict = webhook_targets("development", "")
+    hostname = socket.gethostname()  # a name of this machine: it resolves to a local address
+    local_name = not strict.address_allowed(socket.gethostbyname(hostname))
+
+    def agency_at(url: str) -> AgencyContacts:
+        agency = _agency()
+        return agency.model_copy(update={"webhook": Webhook(url=url, secret=SECRET)})
+
+    literal = agency_at(f"http://127.0.0.1:{port}/elsewhere")
+    named = agency_at(f"http://{hostname}:{port}/elsewhere")
+    redirected = agency_at(f"http://127.0.0.1:{port}/redirect")
+    unreachable = agency_at(f"http://127.0.0.1:{closed}/hook")
+    failing = agency_at(f"http://127.0.0.1:{port}/broken")
+    try:
+        await _register(pool, literal, named, redirected, unreachable, failing)
+        for targets, agencies in (
+            (strict, (literal, named)),
+            (LOOPBACK_RECEIVERS, (redirected, unreachable, failing)),
+        ):
+            async with running_worker(
+                pool, database_url, smtp_port, max_attempts=1, targets=targets
+            ):
+                for agency in agencies:
+                    await _assign(pool, agency)
+                await waited(functools.partial(_webhooks_dead, pool, [a.code for a in agencies]))
+    finally:
+        await runner.cleanup()
+    errors = {
+        agency.code: await pool.fetchval(
+            "SELECT last_error FROM notifier.deliveries WHERE agency_code = $1"
+            " AND channel = 'webhook'",
+            agency.code,
+        )
+        for agency in (literal, named, redirected, unreachable, failing)
+    }
+    assert landed == []
+    private = "a loopback, link-local or private address"
+    assert errors[literal.code] == f"refused: {private} is not allowed"
+    if local_name:
+        assert errors[named.code] == f"refused: the host resolves to {private}"
+    assert errors[redirected.code] == "HTTP 307: redirects are not followed"
+    assert errors[unreachable.code] == "could not connect"
+    assert errors[failing.code] == "HTTP 500"
+
+
+async def test_the_directory_admin_cannot_point_a_webhook_at_a_private_address(
+    pool: asyncpg.Pool,
+) -> None:
+    agency = _agency()
+    await _register(pool, agency)
+    admin = {
+        **(await _key(pool, None, KeyRole.DIRECTORY_ADMIN)),
+        "content-type": "application/json",
+    }
+    path = f"/admin/agencies/{agency.code}"
+    refused = {}
+    async with serving_api(pool) as api:
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",  # the cloud's metadata service
+            "https://10.20.30.40/hook",
+            "https://[::1]:8443/hook",
+            "https://localhost/hook",
+        ):
+            moved = agency.model_copy(update={"webhook": Webhook(url=url, secret=SECRET)})
+            answer = await api.put(path, headers=admin, content=moved.model_dump_json())
+            refused[url] = (answer.status_code, "private address" in answer.text)
+        public = agency.model_copy(
+            update={"webhook": Webhook(url="https://hook.dinas.example/lapor", secret=SECRET)}
+        )
+        accepted = await api.put(path, headers=admin, content=public.model_dump_json())
+    assert set(refused.values()) == {(422, True)}
+    assert accepted.status_code == 204
+
+
 # --- The notifier as a real process, fed through Kafka ---------------------------------------
 
 
@@ -1041,6 +1158,7 @@ def notifier_process(
                 "LAPOR_HUB_NOTIFIER_DELIVERY_MAX_BACKOFF_S": "1",
                 "LAPOR_HUB_NOTIFIER_DELIVERY_MAX_ATTEMPTS": "50",
                 "LAPOR_HUB_NOTIFIER_DELIVERY_POLL_S": "0.1",
+                "LAPOR_HUB_NOTIFIER_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
                 "LAPOR_HUB_NOTIFIER_DELIVERY_LEASE_S": "2",
                 "TEST_PUPR_WEBHOOK_SECRET": receiver.secret,
             },

@@ -211,9 +211,10 @@ def test_the_directory_lists_every_problem() -> None:
 
 def test_the_shipped_directory_is_valid() -> None:
     from services.notifier.directory import load_directory
+    from services.notifier.domain.targets import webhook_targets
     from shared.agencies import CENTRAL_AGENCY, agency_names
 
-    directory = load_directory(environ={})
+    directory = load_directory(environ={}, targets=webhook_targets("production", ""))
     assert set(directory) == set(agency_names()) - {CENTRAL_AGENCY}
 
 
@@ -339,3 +340,28 @@ def test_keys_are_scoped_to_the_staff_account_or_the_api_key() -> None:
     assert caller_scope("rina", 5) == "staff:5"
     assert caller_scope("pupr-app", None) == "api-key:pupr-app"
     assert caller_scope("5", None) != caller_scope("x", 5)
+
+
+@pytest.mark.parametrize(
+    ("url", "environment", "allowed", "problem"),
+    [
+        ("https://hook.dinas.example/x", "production", "", None),
+        ("http://hook.dinas.example/x", "production", "", "only https outside development"),
+        ("http://hook.dinas.example/x", "development", "", None),
+        ("https://169.254.169.254/latest", "production", "", "private"),
+        ("https://100.64.0.1/", "production", "", "private"),
+        ("https://[::ffff:10.0.0.1]/", "production", "", "private"),
+        ("https://[fe80::1]/", "production", "", "private"),
+        ("https://LOCALHOST./", "production", "", "private"),
+        ("https://10.20.30.40/hook", "production", "10.20.0.0/16", None),
+        ("https://10.21.0.1/hook", "production", "10.20.0.0/16", "private"),
+        ("ftp://hook.dinas.example/", "development", "", "only http or https"),
+    ],
+)
+def test_webhook_targets_refuse_what_is_not_public(
+    url: str, environment: str, allowed: str, problem: str | None
+) -> None:
+    from services.notifier.domain.targets import webhook_targets
+
+    found = webhook_targets(environment, allowed).url_problem(url)
+    assert (found is None) if problem is None else (found is not None and problem in found)

@@ -27,6 +27,7 @@ from services.notifier.domain.inbox import (
     allowed_actions,
 )
 from services.notifier.domain.privacy import AgencyView, agency_view
+from services.notifier.domain.targets import WebhookTargets, contacts_problems
 from services.notifier.http.pages import mount_pages
 from services.notifier.repository import ApiKey, AssignmentRow, KeyRole, NotifierRepository
 from services.notifier.service import NotifierService, change_contacts
@@ -104,6 +105,7 @@ class Wiring:
     checks: Mapping[str, ReadinessCheck]
     background: BackgroundTasks
     callers: CallerLimits
+    targets: WebhookTargets
 
 
 def _wiring(request: Request) -> Wiring:
@@ -305,12 +307,16 @@ async def retry(delivery_id: uuid.UUID, db: Db, _: DeadLetterOperator) -> dict[s
 
 @operations.put("/admin/agencies/{agency_code}", status_code=204)
 async def put_agency(
-    agency_code: str, contacts: AgencyContacts, db: Db, who: DirectoryAdmin
+    agency_code: str, contacts: AgencyContacts, db: Db, wiring: Wired, who: DirectoryAdmin
 ) -> Response:
     """Replace an agency's contacts; kept over the directory file from then on. The change is
-    recorded with the key's name, and the agency's old addresses are told of it."""
+    recorded with the key's name, and the agency's old addresses are told of it. A webhook must
+    be https (outside development) and reach no loopback, link-local or private address."""
     if contacts.code != agency_code:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "code differs from the path")
+    problems = contacts_problems(contacts, wiring.targets)
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems))
     async with db.transaction():
         await change_contacts(NotifierRepository(db), contacts, f"API key {who.name}")
     return Response(status_code=204)
@@ -355,9 +361,12 @@ def inbox_api(
         description="Kotak masuk instansi: pengaduan yang didisposisikan, dan tindak lanjutnya.",
         version="1",
     )
-    api.state.wiring = Wiring(service, pool, checks, background, callers)
+    settings = settings or NotifierSettings()
+    api.state.wiring = Wiring(
+        service, pool, checks, background, callers, settings.webhook_targets()
+    )
     api.add_middleware(BodySizeLimit)
     api.include_router(inbox)
     api.include_router(operations)
-    mount_pages(api, service, pool, settings or NotifierSettings())
+    mount_pages(api, service, pool, settings)
     return api
