@@ -36,7 +36,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared.db import TRANSIENT_ERRORS
+from shared.db import TRANSIENT_ERRORS, Connection
 from shared.events import AnyEvent, Event, NewerSchemaError, parse_event
 from shared.topics import COMPLAINT_EVENTS
 
@@ -204,6 +204,19 @@ def _may_act_on(
     if acts_on is not None and kind not in acts_on:
         return False
     return (kind, headers.get("producer", b"")) not in passes_over
+
+
+async def first_handling(db: Connection, schema: str, event: Event) -> bool:
+    """Record the event as handled in `schema`'s processed_events, in the transaction of its
+    effects; False when it was handled before (a redelivery)."""
+    handled = await db.fetchval(
+        f"INSERT INTO {schema}.processed_events (event_id, event_type, complaint_id)"
+        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+        event.event_id,
+        event.event_type,
+        event.complaint_id,
+    )
+    return bool(handled)
 
 
 def event_types(*kinds: type[Event]) -> frozenset[bytes]:

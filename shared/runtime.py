@@ -17,7 +17,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from shared.consumer import observe_lag
-from shared.db import database_ready
+from shared.db import DATABASE_AWAY, database_ready
 from shared.kafka import broker_ready
 from shared.masking import configure_logging
 from shared.outbox import OutboxRelay
@@ -113,6 +113,17 @@ async def running(
         for close in closing:
             await close()
         await pool.close()
+
+
+async def every(interval_s: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Background work: `step` every `interval_s`; a round the database is away for is logged
+    (as `what`) and left to the next."""
+    while True:
+        try:
+            await step()
+        except DATABASE_AWAY as error:
+            log.warning("%s: database unavailable (%r)", what, error)
+        await asyncio.sleep(interval_s)
 
 
 def _report_stop(task: asyncio.Task[None]) -> None:

@@ -7,8 +7,6 @@ clock is injected, so tests (and a replay) decide what "today" is.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -20,10 +18,8 @@ from services.notifier.domain.plan import plan_deadline_alert
 from services.notifier.domain.privacy import agency_view
 from services.notifier.repository import NotifierRepository
 from shared.agencies import TRIAGE_AGENCY
-from shared.db import DATABASE_AWAY
+from shared.runtime import every
 from shared.working_days import add_working_days, local_date
-
-log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -47,12 +43,7 @@ class DeadlineJob:
         self._interval_s = interval_s
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except DATABASE_AWAY as error:
-                log.warning("deadline job: database unavailable (%r)", error)
-            await asyncio.sleep(self._interval_s)
+        await every(self._interval_s, self.tick, "deadline job")
 
     async def tick(self) -> int:
         """Queue every alert due today that is not queued yet; returns how many were queued."""

@@ -17,6 +17,7 @@ from services.notifier.domain.idempotency import RememberedAction
 from services.notifier.domain.inbox import Transition
 from services.notifier.domain.plan import PlannedDelivery
 from shared.api_keys import hash_api_key, new_api_key
+from shared.consumer import first_handling
 from shared.db import Connection
 from shared.events import (
     AgencyNotified,
@@ -406,15 +407,8 @@ class NotifierRepository:
         return None if row is None else _assignment(row)
 
     async def first_handling(self, event: Event) -> bool:
-        """Record the event as handled; False when it was before (a redelivery)."""
-        handled = await self._db.fetchval(
-            "INSERT INTO notifier.processed_events (event_id, event_type, complaint_id)"
-            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-            event.event_id,
-            event.event_type,
-            event.complaint_id,
-        )
-        return bool(handled)
+        """Record the event as handled; False when it was handled before (a redelivery)."""
+        return await first_handling(self._db, SCHEMA, event)
 
     async def record_action(
         self,

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from asyncpg import Record
 
+from shared.consumer import first_handling
 from shared.db import Connection
 from shared.events import (
     Complaint,
@@ -71,16 +72,9 @@ class RouterRepository:
     def __init__(self, connection: Connection) -> None:
         self._db = connection
 
-    async def first_time(self, event: Event) -> bool:
+    async def first_handling(self, event: Event) -> bool:
         """Record the event as handled; False when it was handled before (a redelivery)."""
-        inserted = await self._db.fetchval(
-            "INSERT INTO router.processed_events (event_id, event_type, complaint_id)"
-            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
-            event.event_id,
-            event.event_type,
-            event.complaint_id,
-        )
-        return bool(inserted)
+        return await first_handling(self._db, SCHEMA, event)
 
     async def save_new_complaints(self, received: Sequence[ComplaintReceived]) -> set[uuid.UUID]:
         """Record the events as handled and keep their complaints, in one statement; returns the

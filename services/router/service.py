@@ -8,7 +8,6 @@ stored).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from services.router.domain.asking import (
 from services.router.repository import RouterRepository
 from services.router.rerouting import after_rejection
 from shared.agencies import CLOSED_STATUSES, TRIAGE_AGENCY
-from shared.db import DATABASE_AWAY, Connection
+from shared.db import Connection
 from shared.events import (
     Actor,
     ActorKind,
@@ -41,6 +40,7 @@ from shared.events import (
     ComplaintStatusChanged,
     RoutingOverrideRequested,
 )
+from shared.runtime import every
 from shared.topics import COMPLAINT_EVENTS
 from shared.working_days import due_dates
 
@@ -199,7 +199,7 @@ class RouterService:
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
             question = await repository.open_place_question(reply.complaint_id)
-            if question is None or not await repository.first_time(reply):
+            if question is None or not await repository.first_handling(reply):
                 return
             answer = reply.note or ""
             read = with_answer(complaint_text(question.complaint), answer)
@@ -217,12 +217,7 @@ class RouterService:
 
     async def keep_routing_unanswered(self, interval_s: float) -> None:
         """Background work: every `interval_s`, the unanswered questions past their time."""
-        while True:
-            try:
-                await self.route_unanswered()
-            except DATABASE_AWAY as error:
-                log.warning("unanswered place questions not checked: %r", error)
-            await asyncio.sleep(interval_s)
+        await every(interval_s, self.route_unanswered, "unanswered place questions")
 
     async def route_unanswered(self, now: datetime | None = None, limit: int = 200) -> int:
         """Triage the complaints whose question where went unanswered in time; how many."""
@@ -255,7 +250,7 @@ class RouterService:
             return
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
-            if not await repository.first_time(event):
+            if not await repository.first_handling(event):
                 return
             if not rejected:
                 await repository.close(event.complaint_id)
@@ -302,7 +297,7 @@ class RouterService:
     async def _apply_override(self, event: RoutingOverrideRequested) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             repository = RouterRepository(connection)
-            if not await repository.first_time(event):
+            if not await repository.first_handling(event):
                 return
             history = await repository.history(event.complaint_id)
             # The console validates both before publishing; a bad one is dropped, not retried.

@@ -3,7 +3,6 @@ bound, and resumes when neither holds."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
@@ -13,7 +12,7 @@ from services.sync.domain.consumption import keep_paused
 from services.sync.gate import NationalGate
 from services.sync.repository import SyncRepository
 from shared.consumer import ConsumptionSwitch
-from shared.db import DATABASE_AWAY
+from shared.runtime import every
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +58,4 @@ class Backpressure:
         CONSUMPTION_PAUSED.set(int(pause))
 
     async def run(self, interval_s: float = 0.2) -> None:
-        while True:
-            try:
-                await self.check()
-            except DATABASE_AWAY as error:
-                log.warning("backpressure check failed: %r", error)
-            await asyncio.sleep(interval_s)
+        await every(interval_s, self.check, "backpressure check")
