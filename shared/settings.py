@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # agency inbox's and the citizen pages' cookies are Secure) and X-Forwarded-For (the client
     # address the limits count) believed. Empty: from nobody.
     trusted_proxies: str = ""
+    # Where citizens and agencies reach intake: attachments' URLs in the events begin with it,
+    # and the notifier fetches from it the photos it shows agency staff in their web inbox.
+    intake_public_url: str = "http://127.0.0.1:8080"
     # Bearer token of the router's and sync's operations endpoints beyond health and metrics
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.

@@ -179,6 +179,8 @@ def system_processes(
         "LAPOR_HUB_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "LAPOR_HUB_COMPLAINT_EVENTS_TOPIC": topic,
         "LAPOR_HUB_LOG_LEVEL": "WARNING",
+        # Where an attachment's URL in an event points (and the notifier fetches it): this intake.
+        "LAPOR_HUB_INTAKE_PUBLIC_URL": f"http://127.0.0.1:{ports['intake']}",
         # Consumer groups of this run's own: a group shared with other runs' services (other
         # topics) rebalances whenever any of them starts or stops.
         **{
@@ -204,8 +206,6 @@ def system_processes(
             {
                 **common,
                 "LAPOR_HUB_INTAKE_HTTP_PORT": str(ports["intake"]),
-                # Where an attachment's URL in an event points: this intake.
-                "LAPOR_HUB_INTAKE_PUBLIC_URL": f"http://127.0.0.1:{ports['intake']}",
                 "LAPOR_HUB_INTAKE_RATE_LIMIT": "1000/second",
             },
         ),

@@ -31,8 +31,6 @@ class IntakeSettings(Settings):
     # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).
     intake_whatsapp_verify_token: SecretStr | None = None
     intake_whatsapp_app_secret: SecretStr | None = None
-    # Where citizens and agencies reach intake (attachments' URLs in the events).
-    intake_public_url: str = "http://127.0.0.1:8080"
     # Signs the citizen pages' form tokens; unset: a random one per process (several intake
     # processes behind one address need the same).
     intake_pages_secret: SecretStr | None = None

@@ -2,7 +2,8 @@
 system as real processes on real Kafka and PostgreSQL, the real router choosing the agency: a
 citizen files an anonymous complaint with a photo at /lapor; a staff member of the agency the
 router chose finds it in /instansi (the reporter never shown, on the page or in what the agency
-was sent; the photo linked, without its EXIF), acknowledges it, follows up and resolves it; the
+was sent; the photo in the page, served by the notifier to that agency's staff alone, without its
+EXIF), acknowledges it, follows up and resolves it; the
 citizen says at /lacak it is not fixed, the agency follows up again and resolves it (a reopened
 assignment takes a follow-up before it can be resolved), and the citizen rates the answer; a
 staff member of another agency neither sees it listed nor can open it (404). Every page at 360 px
@@ -187,8 +188,8 @@ async def _routed_by_the_router(page: Page, pool: asyncpg.Pool, tracking: str) -
 async def _the_reporter_is_never_shown(
     page: Page, pool: asyncpg.Pool, inbox: str, intake: str, tracking: str
 ) -> None:
-    """Not in the list, not on the complaint's page; the photo linked, served without the
-    phone's EXIF."""
+    """Not in the list, not on the complaint's page; the photo shown, served without the
+    phone's EXIF, to this agency's staff alone."""
     item = page.locator(".list .item", has_text=tracking)
     await expect(item).to_contain_text(TITLE)
     await shots(page, FOLDER, "instansi-kotak-masuk")
@@ -200,14 +201,23 @@ async def _the_reporter_is_never_shown(
     for secret in IDENTITY:
         assert secret not in shown, secret
 
-    link = page.get_by_role("link", name="Lampiran 1")
-    href = await link.get_attribute("href")
-    assert href is not None and href.startswith(f"{intake}/lampiran/")
-    async with httpx.AsyncClient() as client:
-        served = await client.get(href)
-    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    # The photo in the page, served by the notifier (never intake's own address: the staff's
+    # browser is given no URL that works without their session).
+    photo = page.get_by_role("img", name="Foto 1")
+    assert await photo.get_attribute("src") == f"/instansi/pengaduan/{tracking}/lampiran/1"
+    assert await photo.evaluate("image => image.complete && image.naturalWidth") == 320
+    assert f"{intake}/lampiran/" not in shown
+    served = await page.request.get(f"{inbox}/pengaduan/{tracking}/lampiran/1")
+    assert served.status == 200 and served.headers["content-type"] == "image/jpeg"
     assert served.headers["x-content-type-options"] == "nosniff"
-    assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
+    assert served.headers["cache-control"] == "no-store"
+    assert served.headers["content-security-policy"].startswith("sandbox")
+    assert dict(Image.open(io.BytesIO(await served.body())).getexif()) == {}
+    async with httpx.AsyncClient() as anyone:  # no session: the login page, not the photo
+        refused = await anyone.get(f"{inbox}/pengaduan/{tracking}/lampiran/1")
+    assert refused.status_code == 303 and refused.headers["location"].endswith("/instansi/masuk")
+    missing = await page.request.get(f"{inbox}/pengaduan/{tracking}/lampiran/2")
+    assert missing.status == 404
 
 
 async def _acknowledge_follow_up_resolve(page: Page, tracking: str) -> None:
@@ -258,6 +268,8 @@ async def _another_agency_cannot_open_it(
     await expect(page.locator("h1")).to_contain_text("tidak ada di kotak masuk")
     assert TITLE not in await page.content()
     await shots(page, FOLDER, "instansi-lain-tidak-ditemukan")
+    photo = await page.request.get(f"{inbox}/pengaduan/{tracking}/lampiran/1")
+    assert photo.status == 404 and "image" not in photo.headers["content-type"]
 
 
 async def _the_events_of_the_story(pool: asyncpg.Pool, tracking: str) -> None:

@@ -22,12 +22,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 
+from services.notifier.domain.attachments import (
+    INLINE,
+    MAX_ATTACHMENT_BYTES,
+    content_type,
+    shown,
+)
 from services.notifier.domain.inbox import (
     InboxAction,
     InvalidTransitionError,
@@ -77,6 +84,7 @@ class PagesState:
     guard: FormGuard
     throttle: LoginThrottle
     agencies: dict[str, str]
+    intake_url: str  # attachments under it are fetched and served here, to the agency's staff
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,7 @@ async def _assignment_page(
         nav="kotak",
         row=row,
         view=agency_view(complaint),
+        attachments=shown(complaint.attachments, state.intake_url),
         lines=lines,
         allowed={action.value for action in allowed_actions(row.status)},
         overdue=is_overdue(row.status, row.followup_due, local_today()),
@@ -340,6 +349,56 @@ async def _assignment_page(
         agencies={c: n for c, n in state.agencies.items() if c not in (agency, TRIAGE_AGENCY)},
         agency_names=state.agencies,
     )
+
+
+@pages.get("/pengaduan/{tracking_number}/lampiran/{number}")
+async def attachment(
+    request: Request, tracking_number: str, number: int, staff: StaffMember
+) -> Response:
+    """An attachment of one of the agency's current assignments, fetched from intake's store;
+    to anyone else (another agency, no session) it does not exist. Never cached: a phone shared
+    at the office keeps no photo of a confidential complaint after logout."""
+    state = _state(request)
+    async with state.pool.acquire() as connection:
+        repository = NotifierRepository(connection)
+        row = await repository.current_assignment(tracking_number, staff.account.agency_code)
+        complaint = await repository.complaint(row.complaint_id) if row else None
+    attachments = shown(complaint.attachments, state.intake_url) if complaint else []
+    chosen = next((a for a in attachments if a.number == number and a.stored), None)
+    if chosen is None:
+        return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
+    content = await _fetched(chosen.url)
+    kind = content_type(content) if content is not None else None
+    if content is None or kind is None:
+        return _page(request, "error.html", staff, status=502, message="ATTACHMENT_UNAVAILABLE")
+    disposition = "inline" if kind in INLINE else f'attachment; filename="lampiran-{number}.pdf"'
+    return Response(
+        content,
+        media_type=kind,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Content-Disposition": disposition,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+async def _fetched(url: str) -> bytes | None:
+    """The attachment's bytes from intake, or None (not there, intake down, too large)."""
+    try:
+        async with httpx.AsyncClient(timeout=10) as client, client.stream("GET", url) as answer:
+            if answer.status_code != 200:
+                return None
+            content = b""
+            async for chunk in answer.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_ATTACHMENT_BYTES:
+                    return None
+            return content
+    except httpx.HTTPError:
+        return None
 
 
 @pages.get("/pengaduan/{tracking_number}", response_class=HTMLResponse)
@@ -535,6 +594,7 @@ def mount_pages(
         guard=FormGuard(secret, salt="lapor-hub-instansi-login"),
         throttle=LoginThrottle(),
         agencies=agency_names(),
+        intake_url=settings.intake_public_url,
     )
     api.include_router(pages)
     api.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="instansi-static")

@@ -17,6 +17,7 @@ MESSAGES = {
     "TOO_MANY_LOGINS": "Terlalu banyak percobaan masuk yang gagal. Tunggu 15 menit lalu coba lagi.",
     "BAD_LOGIN": "Nama pengguna atau kata sandi salah.",
     "NOT_FOUND": "Pengaduan ini tidak ada di kotak masuk instansi Anda.",
+    "ATTACHMENT_UNAVAILABLE": "Lampiran ini belum bisa diambil; coba lagi sebentar lagi.",
 }
 ENGLISH = {
     "Baru": "New",
@@ -30,6 +31,9 @@ ENGLISH = {
     MESSAGES["TOO_MANY_LOGINS"]: "Too many failed logins. Wait 15 minutes and try again.",
     MESSAGES["BAD_LOGIN"]: "Wrong username or password.",
     MESSAGES["NOT_FOUND"]: "This complaint is not in your agency's inbox.",
+    MESSAGES["ATTACHMENT_UNAVAILABLE"]: "This attachment cannot be fetched now; try again soon.",
+    "Foto": "Photo",
+    "Unduh": "Download",
     "Kotak masuk": "Inbox",
     "Kotak Masuk Instansi": "Agency Inbox",
     "Langsung ke isi": "Skip to content",
