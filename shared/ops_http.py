@@ -10,7 +10,6 @@ only with the operations token.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 
@@ -19,6 +18,7 @@ from aiohttp import web
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from shared.api_keys import same_secret
 from shared.dead_letters import DeadLetter, Retry, RetryOutcome, pending
 from shared.runtime import BackgroundTasks
 from shared.settings import Settings
@@ -61,7 +61,7 @@ def dead_letter_routes(
     def authorised(request: web.Request) -> None:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         # An empty token authorises nobody (it once matched an empty header: everyone).
-        if not token or not secrets.compare_digest(given.encode(), token.encode()):
+        if not token or not same_secret(given, token):
             raise web.HTTPUnauthorized(
                 text='{"detail": "operations token required"}', content_type="application/json"
             )

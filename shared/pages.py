@@ -21,6 +21,7 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from shared.api_keys import same_secret
 from shared.working_days import WITA
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ class FormGuard:
             signed = self._signer.loads(token, max_age=CSRF_MAX_AGE_S)
         except BadSignature:
             return False
-        return isinstance(signed, str) and secrets.compare_digest(signed, browser)
+        return isinstance(signed, str) and same_secret(browser, signed)
 
 
 def wita(moment: datetime | date | None) -> str:

@@ -375,6 +375,8 @@ def test_logout_a_new_password_and_disabling_end_sessions_on_the_server(
     phone, desk = _session_cookie(base, username), _session_cookie(base, username)
     page = httpx.get(base, headers={"cookie": phone})
     [csrf] = re.findall(r'name="csrf" value="([^"]+)"', page.text)[:1]
+    forged = httpx.post(f"{base}/keluar", data={"csrf": "tokén"}, headers={"cookie": phone})
+    assert forged.status_code == 403  # not a 500 for a non-ASCII CSRF field
     out = httpx.post(f"{base}/keluar", data={"csrf": csrf}, headers={"cookie": phone})
     assert out.status_code == 303
     # A copy of the phone's cookie replayed after its logout; the desk's session is another.

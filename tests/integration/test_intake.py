@@ -1014,3 +1014,98 @@ def test_cookies_are_secure_behind_a_trusted_tls_proxy_only(
             proxied.process.stop()
         secure[proxies] = ["; secure" in c.lower() for c in (console, citizen, plain)]
     assert secure == {"10.20.30.40": [False, False, False], "127.0.0.1": [True, True, False]}
+
+
+def _raw_email(message_id: bytes, content_type: bytes, body: bytes, subject: bytes = b"") -> bytes:
+    return (
+        b"From: Ahmad Fauzi <ahmad@example.id>\r\nTo: lapor@kalselprov.go.id\r\n"
+        b"Subject: " + (subject or b"Lampu jalan mati") + b"\r\n"
+        b"Message-ID: " + message_id + b"\r\nIn-Reply-To: " + message_id + b"\r\n"
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body + b"\r\n"
+    )
+
+
+def test_bad_input_is_a_4xx_never_a_500(intake: Intake, keys: dict[str, str]) -> None:
+    """Input each of which answered 500 (an exception no handler knew): unknown charsets,
+    malformed Message-IDs, imports that are not UTF-8 or nest too deep or hold a cell over the
+    csv module's limit, non-ASCII where a token is compared."""
+    mail = {"X-API-Key": keys["channel:email"], "content-type": "message/rfc822"}
+    operator = {"X-API-Key": keys["operator:rina"]}
+    text = b"text/plain; charset=utf-8"
+    answers = {
+        "unknown charset, not UTF-8": intake.http.post(
+            "/v1/channels/email",
+            headers=mail,
+            content=_raw_email(b"<cs-1@example.id>", b"text/plain; charset=x-unknown", b"\xff\xfe"),
+        ),
+        "malformed Message-ID <>": intake.http.post(
+            "/v1/channels/email", headers=mail, content=_raw_email(b"<>", text, b"Lampu mati.")
+        ),
+        "malformed Message-ID <a@[b": intake.http.post(
+            "/v1/channels/email", headers=mail, content=_raw_email(b"<a@[b", text, b"Lampu mati.")
+        ),
+        "subject not UTF-8": intake.http.post(
+            "/v1/channels/email",
+            headers=mail,
+            content=_raw_email(b"<subj-1@example.id>", text, b"Lampu mati.", b"\xff\xfe\xfd"),
+        ),
+        "import not UTF-8": intake.http.post(
+            "/v1/complaints:import",
+            headers={**operator, "content-type": "text/csv"},
+            content=b"source_id,title,body\nU-1,Jalan,Jalan rusak \xff\xfe parah\n",
+        ),
+        "import line nested deep": intake.http.post(
+            "/v1/complaints:import",
+            headers={**operator, "content-type": "application/x-ndjson"},
+            content=b'{"title": "Jalan", "body": "Jalan rusak parah."}\n'
+            + b'{"x": ' * 100_000
+            + b"1"
+            + b"}" * 100_000
+            + b"\n",
+        ),
+        "CSV cell over the limit": intake.http.post(
+            "/v1/complaints:import",
+            headers={**operator, "content-type": "text/csv"},
+            content=b"source_id,title,body\nBIG-1,Jalan," + b"a" * 140_000 + b"\n",
+        ),
+        "non-ASCII verify token": intake.http.get(
+            "/v1/channels/whatsapp",
+            params={"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "tokén"},
+        ),
+    }
+    cookie = _console_login(intake, keys["operator:rina"]).split(";")[0]
+    answers["non-ASCII CSRF"] = intake.http.post(
+        "/console/keluar", data={"csrf": "tokén"}, headers={"cookie": cookie}
+    )
+    statuses = {case: answer.status_code for case, answer in answers.items()}
+    assert statuses == {
+        "unknown charset, not UTF-8": 422,
+        # A Message-ID the email package cannot parse is an opaque token all the same (`<>`:
+        # none, the message is known by its bytes); an undecodable subject keeps U+FFFD.
+        "malformed Message-ID <>": 202,
+        "malformed Message-ID <a@[b": 202,
+        "subject not UTF-8": 202,
+        "import not UTF-8": 422,
+        "import line nested deep": 200,  # the good line imported, the deep one reported
+        "CSV cell over the limit": 422,
+        "non-ASCII verify token": 403,
+        "non-ASCII CSRF": 403,
+    }
+    assert "line 2" in answers["import not UTF-8"].text
+    assert "line 2" in answers["CSV cell over the limit"].text
+    deep = answers["import line nested deep"].json()
+    assert len(deep["accepted"]) == 1
+    assert deep["rejected"] == [
+        {"line": 2, "field": "-", "reason": "not a complaint: nested too deeply"}
+    ]
+    # The charset's own fallback: a body that is UTF-8 after all is taken as such.
+    utf8 = intake.http.post(
+        "/v1/channels/email",
+        headers=mail,
+        content=_raw_email(
+            b"<cs-2@example.id>",
+            b"text/plain; charset=x-unknown",
+            b"Lampu jalan mati, tolong diperbaiki.",
+        ),
+    )
+    assert utf8.status_code == 202, utf8.text

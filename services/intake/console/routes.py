@@ -40,7 +40,7 @@ from services.intake.http.auth import within_rate_limit
 from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
 from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
-from shared.api_keys import new_api_key
+from shared.api_keys import new_api_key, same_secret
 from shared.dead_letters import RetryOutcome, pending, reapply
 from shared.masking import masked
 from shared.ops_http import readiness
@@ -122,7 +122,7 @@ Csrf = Annotated[str, Form(alias="csrf")]
 
 
 def _checked(session: Session, token: str) -> None:
-    if not secrets.compare_digest(session.csrf, token):
+    if not same_secret(token, session.csrf):
         raise HTTPException(403, "Formulir kedaluwarsa; muat ulang halaman")
 
 

@@ -13,12 +13,12 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.utils import parseaddr
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
 
@@ -218,23 +218,62 @@ def from_email(message: ParsedEmail) -> Inbound:
 
 
 def parse_rfc822(raw: bytes) -> ParsedEmail:
-    """A raw RFC 822 message (as a mail server hands it over) in the parsed form."""
+    """A raw RFC 822 message (as a mail server hands it over) in the parsed form; what cannot be
+    read (a charset nobody knows that is not UTF-8 either) is a ValidationError, as a bad field
+    of the JSON form is."""
     message = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     part = message.get_body(preferencelist=("plain", "html"))
-    text = part.get_content() if part is not None else ""
+    text = _text_of(part) if part is not None else ""
     if part is not None and part.get_content_type() == "text/html":
         text = re.sub(r"<[^>]+>", " ", text)
+    message_id = _raw_header(message, "Message-ID")
     fields: dict[str, Any] = {
-        # A message without a Message-ID (some mailers omit it) is known by its bytes instead.
-        "message_id": str(message.get("Message-ID", "")).strip()
-        or f"sha256:{hashlib.sha256(raw).hexdigest()[:40]}",
-        "from": str(message.get("From", "")),
-        "subject": str(message.get("Subject", "")),
+        # A message without a Message-ID (some mailers omit it, some send `<>`) is known by its
+        # bytes instead.
+        "message_id": message_id
+        if message_id.strip("<> ")
+        else f"sha256:{hashlib.sha256(raw).hexdigest()[:40]}",
+        "from": _readable(str(message.get("From", ""))),
+        "subject": _readable(str(message.get("Subject", ""))),
         "text": text.strip(),
-        "in_reply_to": message.get("In-Reply-To"),
+        "in_reply_to": _raw_header(message, "In-Reply-To") or None,
     }
     return ParsedEmail.model_validate(fields)
+
+
+def _text_of(part: MIMEPart) -> str:
+    """The part's text in its charset; in one Python does not know, UTF-8 if it is that."""
+    try:
+        text: str = part.get_content()
+    except LookupError:
+        payload = part.get_payload(decode=True)
+        try:
+            return payload.decode("utf-8") if isinstance(payload, bytes) else ""
+        except UnicodeDecodeError:
+            charset = part.get_content_charset()
+            raise _unreadable("text", f"unknown charset {charset!r}, and not UTF-8") from None
+    return _readable(text)
+
+
+def _raw_header(message: EmailMessage, name: str) -> str:
+    """A header as it was sent, whitespace unfolded: Message-IDs are opaque tokens, and the email
+    package's parser of them raises on malformed ones (`<>`, `<a@[b`)."""
+    value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
+    return _readable(" ".join(str(value).split()))
+
+
+def _readable(text: str) -> str:
+    """Text as stored: bytes that were not in their charset (kept by the parser as surrogates,
+    which no database or JSON encoder takes) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _unreadable(field: str, reason: str) -> ValidationError:
+    return ValidationError.from_exception_data(
+        "ParsedEmail",
+        [{"type": "value_error", "loc": (field,), "input": "", "ctx": {"error": reason}}],
+    )
 
 
 def _phone(raw: str) -> str:

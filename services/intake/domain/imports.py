@@ -61,6 +61,11 @@ class ImportedComplaint(BaseModel):
     )
 
 
+class UnreadableImportError(ValueError):
+    """A file that cannot be read as rows at all (not UTF-8, a CSV the csv module gives up on):
+    refused whole, naming the line."""
+
+
 class TooManyRowsError(ValueError):
     def __init__(self) -> None:
         super().__init__(
@@ -84,8 +89,15 @@ class ImportRow:
 
 def parse_import(data: bytes, filename: str = "") -> tuple[list[ImportRow], list[RowProblem]]:
     """Every row of a CSV (header line first) or JSON-lines file, validated one by one;
-    TooManyRowsError over MAX_IMPORT_ROWS."""
-    text = data.decode("utf-8-sig")
+    TooManyRowsError over MAX_IMPORT_ROWS, UnreadableImportError for a file that is not UTF-8
+    or a CSV the csv module cannot read (a cell over its field size limit)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UnreadableImportError(
+            f"Bukan UTF-8 di baris {line} / not UTF-8 at line {line}: save the file as UTF-8"
+        ) from None
     is_jsonl = filename.endswith((".jsonl", ".ndjson")) or text.lstrip().startswith("{")
     rows: list[ImportRow] = []
     problems: list[RowProblem] = []
@@ -132,6 +144,16 @@ def _imported(raw: dict[str, Any]) -> ImportedComplaint:
 
 def _csv_rows(text: str) -> list[tuple[int, dict[str, Any] | RowProblem]]:
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _csv_records(reader)
+    except csv.Error as error:  # its state after an error is no longer a row's
+        line = reader.line_num + 1  # the line it failed on is not counted yet
+        raise UnreadableImportError(
+            f"CSV tidak terbaca di baris {line} / unreadable CSV at line {line}: {error}"
+        ) from None
+
+
+def _csv_records(reader: csv.DictReader[str]) -> list[tuple[int, dict[str, Any] | RowProblem]]:
     rows: list[tuple[int, dict[str, Any] | RowProblem]] = []
     for record in reader:
         line = reader.line_num
@@ -164,6 +186,9 @@ def _jsonl_rows(text: str) -> list[tuple[int, dict[str, Any] | RowProblem]]:
             value = json.loads(raw)
         except json.JSONDecodeError as error:
             rows.append((line, RowProblem(line, "-", f"not JSON: {error.msg}")))
+            continue
+        except RecursionError:
+            rows.append((line, RowProblem(line, "-", "not a complaint: nested too deeply")))
             continue
         if not isinstance(value, dict):
             rows.append((line, RowProblem(line, "-", "a line must be a JSON object")))

@@ -4,7 +4,6 @@ public status out."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from secrets import compare_digest
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -21,7 +20,12 @@ from services.intake.domain.channels import (
     from_whatsapp,
     parse_rfc822,
 )
-from services.intake.domain.imports import HandCollectedChannel, TooManyRowsError, parse_import
+from services.intake.domain.imports import (
+    HandCollectedChannel,
+    TooManyRowsError,
+    UnreadableImportError,
+    parse_import,
+)
 from services.intake.domain.tracking import normalize
 from services.intake.http.auth import (
     Authenticated,
@@ -33,6 +37,7 @@ from services.intake.http.auth import (
 )
 from services.intake.http.errors import REJECTED
 from services.intake.service import Accepted
+from shared.api_keys import same_secret
 from shared.events import Channel, ComplaintContent
 from shared.idempotency import MAX_KEY_LENGTH
 from shared.masking import masked, masked_or_none
@@ -132,7 +137,7 @@ async def verify_whatsapp_webhook(
 ) -> PlainTextResponse:
     """Meta's subscription check: echo the challenge when the verify token is ours."""
     meta = state(request).whatsapp
-    if meta is None or mode != "subscribe" or not compare_digest(token, meta.verify_token):
+    if meta is None or mode != "subscribe" or not same_secret(token, meta.verify_token):
         raise HTTPException(403, "Token verifikasi salah / wrong verify token")
     return PlainTextResponse(challenge)
 
@@ -191,6 +196,8 @@ async def import_file(request: Request, caller: Authenticated, service: Service)
         rows, problems = parse_import(await request.body(), name)
     except TooManyRowsError as error:
         raise HTTPException(413, str(error)) from error
+    except UnreadableImportError as error:
+        raise HTTPException(422, str(error)) from error
     REJECTED.labels("import", "invalid_row").inc(len(problems))
     report = await service.import_rows(rows, caller)
     return JSONResponse(

@@ -48,7 +48,7 @@ from services.notifier.repository import NotifierRepository, StaffAccount
 from services.notifier.service import Acted, NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.agencies import TRIAGE_AGENCY, agency_names
-from shared.api_keys import new_api_key
+from shared.api_keys import new_api_key, same_secret
 from shared.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReusedError
 from shared.pages import (
     FormGuard,
@@ -118,7 +118,7 @@ class FormExpiredError(Exception):
 
 
 def _checked(staff: Staff, token: str) -> None:
-    if not secrets.compare_digest(staff.csrf, token):
+    if not same_secret(token, staff.csrf):
         raise FormExpiredError
 
 
