@@ -20,6 +20,9 @@ class NotifierSettings(Settings):
     notifier_rate_limit: str = "20/second"
     # Base of the links in messages (the inbox as agencies reach it).
     notifier_public_url: str = "http://127.0.0.1:8081"
+    # Where the notifier reaches intake for the photos it shows in the agency web inbox, when not
+    # at LAPOR_HUB_INTAKE_PUBLIC_URL (inside a container network: http://intake:8080).
+    notifier_intake_url: str | None = None
     notifier_directory_file: Path = DIRECTORY_FILE
     notifier_consumer_group: str = "lapor-hub-notifier"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifier.domain.attachments import content_type, shown, stored_at
+from services.notifier.domain.attachments import content_type, fetched_from, shown, stored_at
 from shared.events import Attachment
 
 INTAKE = "https://lapor.kalselprov.go.id"
@@ -64,3 +64,12 @@ def test_the_type_is_read_from_the_content() -> None:
     assert content_type(b"%PDF-1.7 rest") == "application/pdf"
     assert content_type(b"<html><script>alert(1)</script>") is None
     assert content_type(b"") is None
+
+
+def test_fetched_where_the_notifier_reaches_intake() -> None:
+    url = f"{INTAKE}/lampiran/{SHA}"
+    assert fetched_from(url, INTAKE, None) == url
+    assert (
+        fetched_from(url, INTAKE + "/", "http://intake:8080/")
+        == f"http://intake:8080/lampiran/{SHA}"
+    )

@@ -39,6 +39,14 @@ def stored_at(url: str, intake_url: str) -> bool:
     return url.startswith(base + "/") and _STORED.fullmatch(url[len(base) :]) is not None
 
 
+def fetched_from(url: str, intake_url: str, reached_at: str | None) -> str:
+    """Where to fetch a stored attachment: intake as the notifier reaches it, when that is
+    another address than the public one the URL begins with."""
+    if reached_at is None:
+        return url
+    return reached_at.rstrip("/") + url[len(intake_url.rstrip("/")) :]
+
+
 def shown(attachments: Sequence[Attachment], intake_url: str) -> list[ShownAttachment]:
     return [
         ShownAttachment(

@@ -33,6 +33,7 @@ from services.notifier.domain.attachments import (
     INLINE,
     MAX_ATTACHMENT_BYTES,
     content_type,
+    fetched_from,
     shown,
 )
 from services.notifier.domain.inbox import (
@@ -85,6 +86,7 @@ class PagesState:
     throttle: LoginThrottle
     agencies: dict[str, str]
     intake_url: str  # attachments under it are fetched and served here, to the agency's staff
+    intake_reached_at: str | None  # where they are fetched from, when not at intake_url
 
 
 @dataclass(frozen=True)
@@ -367,7 +369,7 @@ async def attachment(
     chosen = next((a for a in attachments if a.number == number and a.stored), None)
     if chosen is None:
         return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
-    content = await _fetched(chosen.url)
+    content = await _fetched(fetched_from(chosen.url, state.intake_url, state.intake_reached_at))
     kind = content_type(content) if content is not None else None
     if content is None or kind is None:
         return _page(request, "error.html", staff, status=502, message="ATTACHMENT_UNAVAILABLE")
@@ -595,6 +597,7 @@ def mount_pages(
         throttle=LoginThrottle(),
         agencies=agency_names(),
         intake_url=settings.intake_public_url,
+        intake_reached_at=settings.notifier_intake_url,
     )
     api.include_router(pages)
     api.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="instansi-static")
