@@ -256,7 +256,7 @@ class Mirror(TalksToNational):
                     await self._gate.call(
                         "add_followup", partial(self._national.add_followup, draft)
                     )
-                await self._complete(attempt.queued, "followup", written=True)
+                await self._complete(attempt.queued, "followup")
             case Forward(institution_id, reason):
                 national_id = mapping.national_id
                 if not await self._checked(
@@ -266,9 +266,7 @@ class Mirror(TalksToNational):
                         "forward",
                         partial(self._national.forward, national_id, institution_id, reason),
                     )
-                await self._complete(
-                    attempt.queued, "forward", written=True, institution_id=institution_id
-                )
+                await self._complete(attempt.queued, "forward", institution_id=institution_id)
 
     async def _checked(self, attempt: _Attempt, applied: Callable[[], Awaitable[bool]]) -> bool:
         """For a write in doubt: whether it was applied (then it is not sent again); otherwise
@@ -351,12 +349,10 @@ class Mirror(TalksToNational):
         outcome: str,
         detail: str | None = None,
         *,
-        written: bool = False,
         institution_id: int | None = None,
     ) -> None:
         await self._record(
-            Done(queued.id, queued.complaint_id, detail or outcome, written, institution_id),
-            outcome,
+            Done(queued.id, queued.complaint_id, detail or outcome, institution_id), outcome
         )
 
     async def _record(self, done: Done, outcome: str) -> None:

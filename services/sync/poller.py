@@ -10,7 +10,7 @@ from functools import partial
 
 from prometheus_client import Counter
 
-from services.sync.adapters.lapor_api import ComplaintRecord, tracking_number_in
+from services.sync.adapters.lapor_api import ActionLogEntry, ComplaintRecord, tracking_number_in
 from services.sync.adapters.national import (
     AmbiguousWriteError,
     NationalUnavailableError,
@@ -20,6 +20,8 @@ from services.sync.adapters.national import (
 from services.sync.domain.national import (
     actions_by_others,
     disposed_to_province,
+    may_place_with_province,
+    others_actions_by_complaint,
     received_from_national,
     status_change,
 )
@@ -37,7 +39,9 @@ NATIONAL_CHANGES = Counter(
 
 
 class Poller(TalksToNational):
-    """Reads what changed nationally since its cursor and publishes national admins' actions."""
+    """Reads national's action log since its cursor (the last entry read) and publishes
+    national admins' actions; lapor-hub's own writes in the log are passed over by who wrote
+    them, so an admin's action is seen however soon lapor-hub writes to the complaint after."""
 
     async def run(self) -> None:
         while True:
@@ -55,43 +59,45 @@ class Poller(TalksToNational):
             await asyncio.sleep(self._settings.sync_poll_interval_s)
 
     async def poll(self) -> int:
-        """One pass over everything changed since the cursor; returns events published."""
+        """One pass over national's action log since the cursor; returns events published."""
         async with self._pool.acquire() as connection:
             cursor = await SyncRepository(connection).poll_cursor()
         published = 0
         while True:
             await self._gate.admit()
             page = await self._gate.call(
-                "changed_since",
-                partial(self._national.changed_since, cursor, self._settings.sync_poll_page),
+                "actions_since",
+                partial(self._national.actions_since, cursor, self._settings.sync_poll_page),
             )
-            async with self._pool.acquire() as connection:
-                mappings = await SyncRepository(connection).mappings_of_national(
-                    [record.complaint_id for record in page.complaints]
-                )
-            for record in page.complaints:
-                published += await self._apply(record, mappings.get(record.complaint_id))
-                cursor = record.updated_at
-            async with self._pool.acquire() as connection:
-                await SyncRepository(connection).advance_poll_cursor(cursor)
-            if page.next_since is None or not page.complaints:
+            acted_on = others_actions_by_complaint(page.logs)
+            if acted_on:
+                async with self._pool.acquire() as connection:
+                    mappings = await SyncRepository(connection).mappings_of_national(list(acted_on))
+                for national_id, entries in acted_on.items():
+                    published += await self._apply(national_id, entries, mappings.get(national_id))
+            if page.logs:
+                cursor = page.logs[-1].log_id
+                async with self._pool.acquire() as connection:
+                    await SyncRepository(connection).advance_poll_cursor(cursor)
+            if page.next_after_id is None or not page.logs:
                 return published
 
-    async def _apply(self, record: ComplaintRecord, mapping: Mapping | None) -> int:
-        """One changed national complaint, with its mapping as read for its page."""
-        if mapping is None:
-            if tracking_number_in(record.tags) is not None or not disposed_to_province(record):
-                return 0  # lapor-hub's own (its mapping is on the way), or not the province's
-            return await self._received(record)
-        # National's clock against lapor-hub's: a change no later than lapor-hub's last write
-        # is taken for lapor-hub's own (LAPOR_HUB_SYNC docs: keep clocks in sync).
-        if record.updated_at <= mapping.last_written_at:
-            return 0
+    async def _apply(
+        self, national_id: int, entries: list[ActionLogEntry], mapping: Mapping | None
+    ) -> int:
+        """National admins' actions on one complaint (in the log's order), with its mapping as
+        read for their page."""
+        if mapping is None and not may_place_with_province(entries):
+            return 0  # not the province's, nor made so by these actions
         await self._gate.admit()
         detailed = await self._gate.call(
-            "complaint", partial(self._national.complaint, record.complaint_id)
+            "complaint", partial(self._national.complaint, national_id)
         )
-        actions = actions_by_others(detailed.logs, mapping.national_seen_at)
+        if mapping is None:
+            if tracking_number_in(detailed.tags) is not None or not disposed_to_province(detailed):
+                return 0  # lapor-hub's own (its mapping is on the way), or not the province's
+            return await self._received(detailed)
+        actions = actions_by_others(entries, mapping.national_seen_at)
         institution = detailed.disposition.institution_id if detailed.disposition else None
         async with self._pool.acquire() as connection, connection.transaction():
             repository = SyncRepository(connection)
@@ -105,8 +111,8 @@ class Poller(TalksToNational):
                 )
                 await repository.publish(change, self._topic)
                 NATIONAL_CHANGES.labels(change.event_type).inc()
-            seen_until = max((e.at for e in detailed.logs), default=record.updated_at)
-            await repository.seen(mapping.complaint_id, seen_until, institution)
+            if actions:
+                await repository.seen(mapping.complaint_id, actions[-1].at, institution)
         return len(actions)
 
     async def _received(self, record: ComplaintRecord) -> int:

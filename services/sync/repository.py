@@ -27,7 +27,6 @@ class Mapping:
     origin: str
     correlation_id: uuid.UUID
     institution_id: int | None
-    last_written_at: datetime
     national_seen_at: datetime | None
 
 
@@ -46,14 +45,13 @@ class QueuedEvent:
 
 @dataclass(frozen=True)
 class Done:
-    """The outcome of one mirrored event, to be recorded. `written`: lapor-hub just wrote to the
-    national complaint (moving it to `institution_id`); `mirrored`: a create succeeded, as
+    """The outcome of one mirrored event, to be recorded. `institution_id`: where lapor-hub just
+    moved the national complaint (or created it); `mirrored`: a create succeeded, as
     `national_id`, and this announces it."""
 
     queue_id: int
     complaint_id: uuid.UUID
     outcome: str
-    written: bool = False
     institution_id: int | None = None
     mirrored: ComplaintMirrored | None = None
     national_id: int | None = None
@@ -86,7 +84,6 @@ _MAPPING_FIELDS = (
     "origin",
     "correlation_id",
     "institution_id",
-    "last_written_at",
     "national_seen_at",
 )
 _MAPPING_COLUMNS = ", ".join(_MAPPING_FIELDS)
@@ -160,14 +157,14 @@ class SyncRepository:
         """Record the outcomes of several events (each of a different complaint) in one
         statement, atomic on its own: the queue rows done, the mappings of the created
         complaints saved with their `ComplaintMirrored` (so a create is never sent twice once
-        known to have succeeded), the written complaints' last write."""
-        written = [d for d in done if d.written]
+        known to have succeeded), the moved complaints' institution."""
+        moved = [d for d in done if d.institution_id is not None and d.mirrored is None]
         created = [d for d in done if d.mirrored is not None]
         args = (
             [d.queue_id for d in done],
             [d.outcome for d in done],
-            [d.complaint_id for d in written],
-            [d.institution_id for d in written],
+            [d.complaint_id for d in moved],
+            [d.institution_id for d in moved],
             [d.complaint_id for d in created],
             [d.mirrored.tracking_number for d in created if d.mirrored is not None],
             [d.national_id for d in created],
@@ -295,13 +292,16 @@ class SyncRepository:
 
     # --- polling -------------------------------------------------------------------------------
 
-    async def poll_cursor(self) -> datetime | None:
-        cursor: datetime | None = await self._db.fetchval("SELECT cursor FROM sync.national_poll")
+    async def poll_cursor(self) -> int | None:
+        """The last entry of national's action log the poller has read (None: none yet)."""
+        cursor: int | None = await self._db.fetchval("SELECT after_log_id FROM sync.national_poll")
         return cursor
 
-    async def advance_poll_cursor(self, cursor: datetime | None) -> None:
+    async def advance_poll_cursor(self, cursor: int | None) -> None:
         await self._db.execute(
-            "UPDATE sync.national_poll SET cursor = coalesce($1, cursor), polled_at = now()", cursor
+            "UPDATE sync.national_poll SET after_log_id = coalesce($1, after_log_id),"
+            " polled_at = now()",
+            cursor,
         )
 
     # --- outgoing events -----------------------------------------------------------------------
@@ -358,15 +358,14 @@ def _claimed(row: Record) -> QueuedEvent:
     return QueuedEvent(**claimed, mapping=Mapping(**mapping) if found else None)
 
 
-# Parameters: the events done ($1 queue ids, $2 outcomes), the complaints written to ($3, with
-# $4 their institution), the complaints created ($5 to $9: complaint id, tracking number,
+# Parameters: the events done ($1 queue ids, $2 outcomes), the complaints moved ($3, with $4
+# their new institution), the complaints created ($5 to $9: complaint id, tracking number,
 # national id, correlation id, institution).
 _RECORD = (
     "done AS (UPDATE sync.mirror_queue q SET state = 'done', outcome = d.outcome,"
     " done_at = now(), claimed_until = NULL, in_doubt = false"
     " FROM unnest($1::bigint[], $2::text[]) AS d(id, outcome) WHERE q.id = d.id),"
-    " written AS (UPDATE sync.mirrored_complaints m SET last_written_at = now(),"
-    " institution_id = coalesce(w.institution_id, m.institution_id)"
+    " moved AS (UPDATE sync.mirrored_complaints m SET institution_id = w.institution_id"
     " FROM unnest($3::uuid[], $4::integer[]) AS w(complaint_id, institution_id)"
     " WHERE m.complaint_id = w.complaint_id),"
     " saved_mappings AS (INSERT INTO sync.mirrored_complaints (complaint_id, tracking_number,"

@@ -269,8 +269,13 @@ async def test_national_admins_act_and_polling_sees_it(
     national: HttpNationalLapor, control: httpx.AsyncClient
 ) -> None:
     created = await national.create_complaint(new_draft()[1])
-    since = (await national.complaint(created.complaint_id)).updated_at
-    assert (await national.changed_since(since)).complaints == []
+    [mine] = (await national.actions_since(None)).logs
+    assert (mine.complaint_id, mine.action, mine.actor) == (
+        created.complaint_id,
+        "created",
+        "integration",
+    )
+    assert (await national.actions_since(mine.log_id)).logs == []
 
     await control.post(
         f"/_sim/admin/complaints/{created.complaint_id}/followups",
@@ -281,14 +286,17 @@ async def test_national_admins_act_and_polling_sees_it(
         json={"title": "Banjir", "content": "Drainase tersumbat", "institution_id": PROVINCE},
     )
     assert direct.status_code == 201
-    changed = await national.changed_since(since, limit=1)
-    assert [c.complaint_id for c in changed.complaints] == [created.complaint_id]
-    assert changed.complaints[0].status is NationalStatus.DONE
-    assert changed.next_since is not None
-    rest = await national.changed_since(changed.next_since, limit=1)
-    assert [c.complaint_id for c in rest.complaints] == [direct.json()["complaint_id"]]
-    province = await national.changed_since(since, institution_id=PROVINCE)
-    assert [c.title for c in province.complaints] == ["Banjir"]
+    first = await national.actions_since(mine.log_id, limit=1)
+    assert [(e.complaint_id, e.action, e.note) for e in first.logs] == [
+        (created.complaint_id, "followup", "Sudah diperbaiki petugas")
+    ]
+    assert first.next_after_id == first.logs[0].log_id
+    rest = await national.actions_since(first.next_after_id, limit=5)
+    assert [(e.complaint_id, e.action, e.actor) for e in rest.logs] == [
+        (direct.json()["complaint_id"], "created", "admin")
+    ]
+    assert rest.next_after_id is None
+    assert (await national.complaint(created.complaint_id)).status is NationalStatus.DONE
     await control.post(
         f"/_sim/admin/complaints/{created.complaint_id}/status", json={"status": "archived"}
     )

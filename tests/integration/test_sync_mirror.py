@@ -261,7 +261,7 @@ async def test_a_national_id_already_mapped_to_another_complaint_is_set_aside_no
     async with pool.acquire() as connection:
         mapped = await SyncRepository(connection).mapping(first.complaint_id)
     assert mapped is not None
-    monkeypatch.setattr(registry, "_first_complaint_id", lambda: mapped.national_id)
+    monkeypatch.setattr(registry, "_first_id", lambda: mapped.national_id)
     simulator.registry = registry.NationalRegistry()  # gives `mapped.national_id` again next
     await _queue(pool, second, third)
     await _drain(pool, mirror)
@@ -333,6 +333,41 @@ async def test_national_admins_changes_come_back_once_and_lapor_hubs_own_do_not_
     arrived = [e for e in events if isinstance(e, ComplaintReceived)]
     assert [e.complaint.channel.value for e in arrived] == ["lapor_national"]
     assert arrived[0].complaint.title == "Sampah"
+
+
+async def test_a_national_action_followed_within_the_poll_interval_by_lapor_hubs_is_seen(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    """A national admin acts, and before the next poll lapor-hub writes a follow-up to the same
+    complaint: the record's last change is then lapor-hub's, yet the admin's action comes back
+    (once), because the poller reads national's action log rather than when records changed."""
+    mirror, poller = Mirror(pool, gate, sync_settings), Poller(pool, gate, sync_settings)
+    received = complaint_received()
+    await _queue(pool, received)
+    await _drain(pool, mirror)
+    assert await poller.poll() == 0
+    national_id = await pool.fetchval("SELECT national_id FROM sync.mirrored_complaints")
+    verified = await control.post(
+        f"/_sim/admin/complaints/{national_id}/status",
+        json={"status": "in_progress", "note": "diteruskan ke petugas"},
+    )
+    verified.raise_for_status()
+    await _queue(pool, _status(received, ComplaintStatus.FOLLOWED_UP, note="sudah dikerjakan"))
+    await _drain(pool, mirror)
+    assert await poller.poll() == 1
+    assert await poller.poll() == 0
+
+    rows = await pool.fetch("SELECT payload FROM sync.outbox ORDER BY id")
+    changes = [
+        e
+        for e in (parse_event(row["payload"]) for row in rows)
+        if isinstance(e, ComplaintStatusChanged)
+    ]
+    assert [(c.source, c.note, c.complaint_id) for c in changes] == [
+        ("national", "diteruskan ke petugas", received.complaint_id)
+    ]
+    audit = await _audit(control, received.complaint.tracking_number)
+    assert audit["applied"] == {"create": 1, "followup": 1}
 
 
 async def test_reconcile_reports_and_repairs_a_lost_mapping_and_a_lost_follow_up(

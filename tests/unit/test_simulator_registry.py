@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from services.sync.adapters.lapor_api import (
@@ -72,17 +70,29 @@ def test_followups_forward_and_admin_status_change_the_record_in_order() -> None
         registry.dispose(created.complaint_id, 999_999, None, "integration")
 
 
-def test_changed_since_lists_each_change_once_oldest_first() -> None:
+def test_the_action_log_lists_every_complaints_actions_once_in_order() -> None:
     registry = NationalRegistry()
     a, b = registry.create(draft("A")), registry.create(draft("B", institution_id=6300))
     registry.add_followup(a.complaint_id, "x", None, "admin")
-    changed = registry.changed_since(None, limit=10)
-    assert [r.complaint_id for r in changed] == [b.complaint_id, a.complaint_id]
-    assert registry.changed_since(changed[0].updated_at, limit=10) == changed[1:]
-    assert registry.changed_since(None, 10, institution_id=6300) == [
-        registry.complaint(b.complaint_id)
+    registry.dispose(b.complaint_id, 6371, "kota", "admin")
+    log = registry.actions_after(None, limit=10)
+    assert [(e.complaint_id, e.action, e.actor) for e in log] == [
+        (a.complaint_id, "created", "integration"),
+        (b.complaint_id, "created", "integration"),
+        (a.complaint_id, "followup", "admin"),
+        (b.complaint_id, "forwarded", "admin"),
     ]
-    assert registry.changed_since(datetime.now(UTC), limit=10) == []
+    assert [e.log_id for e in log] == sorted({e.log_id for e in log})
+    assert registry.actions_after(log[1].log_id, limit=1) == [log[2]]
+    assert registry.actions_after(log[-1].log_id, limit=10) == []
+    # A cursor from before this registry (a simulator reset or restarted) reads it all.
+    assert registry.actions_after(log[0].log_id - 1_000_000, limit=10) == log
+    # Each complaint's own log holds the same entries.
+    assert [
+        e.model_dump(exclude={"log_id", "complaint_id"})
+        for e in log
+        if e.complaint_id == a.complaint_id
+    ] == [e.model_dump() for e in registry.complaint(a.complaint_id).logs]
 
 
 def test_audit_counts_applied_writes_per_tracking_number() -> None:

@@ -132,11 +132,26 @@ class FollowupList(WireModel):
     followups: list[Followup]
 
 
+class ActionLogEntry(LogEntry):
+    """One entry of national's action log, across every complaint: `log_id` grows in the order
+    national took the actions."""
+
+    log_id: int
+    complaint_id: int
+
+
+class ActionLog(WireModel):
+    """Answer of `GET /complaints/logs?after_id=N&limit=M`: the actions after `after_id`, in
+    their order; pass `next_after_id` to read on (None: nothing more for now)."""
+
+    logs: list[ActionLogEntry]
+    next_after_id: int | None = None
+
+
 class ComplaintList(WireModel):
-    """Answer of `GET /complaints`: oldest change first; pass `next_since` to read on."""
+    """Answer of `GET /complaints?tag=T`: the complaints carrying the tag (without logs)."""
 
     complaints: list[ComplaintRecord]
-    next_since: AwareDatetime | None = None
 
 
 class Institution(WireModel):

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.sync.adapters.lapor_api import (
+    ActionLog,
     ComplaintCreated,
     ComplaintDraft,
     ComplaintList,
@@ -105,9 +106,7 @@ class NationalLapor(Protocol):
 
     async def find_by_reference(self, tracking_number: str) -> list[ComplaintRecord]: ...
 
-    async def changed_since(
-        self, since: datetime | None, limit: int = 100, institution_id: int | None = None
-    ) -> ComplaintList: ...
+    async def actions_since(self, after_id: int | None, limit: int = 100) -> ActionLog: ...
 
     async def institutions(self) -> list[Institution]: ...
 
@@ -191,16 +190,13 @@ class HttpNationalLapor:
         )
         return self._parse("find_by_reference", answer, ComplaintList).complaints
 
-    async def changed_since(
-        self, since: datetime | None, limit: int = 100, institution_id: int | None = None
-    ) -> ComplaintList:
+    async def actions_since(self, after_id: int | None, limit: int = 100) -> ActionLog:
+        """National's action log (every complaint's) after entry `after_id`, in order."""
         params: dict[str, Any] = {"limit": limit}
-        if since is not None:
-            params["updated_since"] = since.isoformat()
-        if institution_id is not None:
-            params["institution_id"] = institution_id
-        answer = await self._call("changed_since", "GET", "/complaints", params=params)
-        return self._parse("changed_since", answer, ComplaintList)
+        if after_id is not None:
+            params["after_id"] = after_id
+        answer = await self._call("actions_since", "GET", "/complaints/logs", params=params)
+        return self._parse("actions_since", answer, ActionLog)
 
     async def institutions(self) -> list[Institution]:
         answer = await self._call("institutions", "GET", "/masters/institutions/external")

@@ -1,17 +1,26 @@
 """What national admins did, as local events: pure translations of national records.
 
-The national API logs who did what (`logs`); entries by lapor-hub's own integration account
-are its own writes coming back and are skipped, which (with the plan ignoring events whose
-source is national) keeps the two sides from echoing each other. Event ids are derived from the
-national record, so a change read twice yields the same event and consumers absorb it.
+The national API logs who did what (each complaint's `logs`, and the action log of all of them
+that the poller reads); entries by lapor-hub's own integration account are its own writes
+coming back and are skipped, which (with the plan ignoring events whose source is national)
+keeps the two sides from echoing each other. Who wrote an entry decides, never when a record
+last changed: an admin's action followed by lapor-hub's own write is still the admin's. Event
+ids are derived from the national record, so a change read twice yields the same event and
+consumers absorb it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
-from services.sync.adapters.lapor_api import ComplaintRecord, LogEntry, NationalStatus
+from services.sync.adapters.lapor_api import (
+    ActionLogEntry,
+    ComplaintRecord,
+    LogEntry,
+    NationalStatus,
+)
 from services.sync.domain.plan import PROVINCE_INSTITUTION
 from shared.events import (
     Actor,
@@ -42,7 +51,7 @@ def national_complaint_id(national_id: int) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"complaint:{national_id}")
 
 
-def actions_by_others(logs: list[LogEntry], seen_until: datetime | None) -> list[LogEntry]:
+def actions_by_others(logs: Sequence[LogEntry], seen_until: datetime | None) -> list[LogEntry]:
     """Log entries after `seen_until` that lapor-hub did not write itself, oldest first."""
     return sorted(
         (
@@ -52,6 +61,28 @@ def actions_by_others(logs: list[LogEntry], seen_until: datetime | None) -> list
         ),
         key=lambda entry: entry.at,
     )
+
+
+# The actions that can put a complaint filed nationally with the province.
+_PLACING = frozenset({"created", "disposed", "forwarded"})
+
+
+def others_actions_by_complaint(
+    log: Sequence[ActionLogEntry],
+) -> dict[int, list[ActionLogEntry]]:
+    """A page of national's action log without lapor-hub's own writes, by national complaint
+    id, each complaint's in the log's order."""
+    found: dict[int, list[ActionLogEntry]] = {}
+    for entry in log:
+        if entry.actor != INTEGRATION_ACTOR:
+            found.setdefault(entry.complaint_id, []).append(entry)
+    return found
+
+
+def may_place_with_province(entries: Sequence[LogEntry]) -> bool:
+    """Whether actions on a complaint lapor-hub does not know could have put it with the
+    province (then it is read); others (a status, a follow-up) cannot."""
+    return any(entry.action in _PLACING for entry in entries)
 
 
 def disposed_to_province(record: ComplaintRecord) -> bool:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from services.sync.adapters.lapor_api import (
+    ActionLogEntry,
     ComplaintDraft,
     ComplaintRecord,
     Disposition,
@@ -50,12 +51,13 @@ INSTITUTIONS: tuple[Institution, ...] = tuple(
 )
 
 
-def _first_complaint_id() -> int:
-    """National ids are never given twice, so neither are the simulator's, even across its
-    restarts and resets: they begin at the clock (µs), which runs ahead of the ids given so far
-    (each takes an HTTP request, far longer than a µs). Starting at 1,000,001 every time made a
-    development database that outlived the simulator map new complaints onto ids already mapped
-    to old ones."""
+def _first_id() -> int:
+    """National ids (of complaints, of action log entries) are never given twice, so neither
+    are the simulator's, even across its restarts and resets: they begin at the clock (µs),
+    which runs ahead of the ids given so far (each takes an HTTP request, far longer than a µs).
+    Starting at 1,000,001 every time made a development database that outlived the simulator
+    map new complaints onto ids already mapped to old ones (and a poller's cursor would skip a
+    new simulator's first actions)."""
     return time.time_ns() // 1000
 
 
@@ -66,6 +68,7 @@ class Operation(StrEnum):
     GET_COMPLAINT = "get_complaint"
     GET_FOLLOWUPS = "get_followups"
     LIST = "list"
+    LIST_ACTIONS = "list_actions"
     INSTITUTIONS = "institutions"
 
 
@@ -117,15 +120,17 @@ class NationalRegistry:
     """National complaints, follow-ups and the audit trail."""
 
     def __init__(self) -> None:
-        self._first_id = _first_complaint_id()
+        self._first_id = _first_id()
+        self._first_log_id = _first_id()
         self._complaints: dict[int, _Complaint] = {}
         self._by_tag: defaultdict[str, list[int]] = defaultdict(list)
         self._followup_count = 0
+        self._actions: list[ActionLogEntry] = []  # every complaint's log, in order
         self._last_change = datetime.min.replace(tzinfo=UTC)
         self.audit: list[AuditEntry] = []
 
     def _tick(self) -> datetime:
-        """Now, strictly after the previous change, so `changed_since` never skips a tie."""
+        """Now, strictly after the previous change: no two actions of the log share a time."""
         now = max(datetime.now(UTC), self._last_change + timedelta(microseconds=1))
         self._last_change = now
         return now
@@ -158,7 +163,7 @@ class NationalRegistry:
             tags=list(draft.tags),
             created_at=now,
             updated_at=now,
-            logs=[LogEntry(at=now, action="created", actor=actor)],
+            logs=[self._logged(complaint_id, LogEntry(at=now, action="created", actor=actor))],
         )
         self._complaints[complaint_id] = _Complaint(record, draft)
         for tag in record.tags:
@@ -223,9 +228,10 @@ class NationalRegistry:
         disposition: Disposition | None = None,
     ) -> None:
         record = self._complaints[complaint_id].record
+        entry = LogEntry(at=now, action=action, actor=actor, note=note)
         changes: dict[str, object] = {
             "updated_at": now,
-            "logs": [*record.logs, LogEntry(at=now, action=action, actor=actor, note=note)],
+            "logs": [*record.logs, self._logged(complaint_id, entry)],
         }
         if status is not None:
             changes["status"] = status
@@ -233,29 +239,25 @@ class NationalRegistry:
             changes["disposition"] = disposition
         self._complaints[complaint_id].record = record.model_copy(update=changes)
 
+    def _logged(self, complaint_id: int, entry: LogEntry) -> LogEntry:
+        """`entry` kept in the action log of every complaint too."""
+        self._actions.append(
+            ActionLogEntry(
+                **entry.model_dump(),
+                log_id=self._first_log_id + len(self._actions),
+                complaint_id=complaint_id,
+            )
+        )
+        return entry
+
+    def actions_after(self, after_id: int | None, limit: int) -> list[ActionLogEntry]:
+        """The action log after entry `after_id` (all of it for None, or for an id from before
+        this registry), oldest first."""
+        start = 0 if after_id is None else max(0, after_id + 1 - self._first_log_id)
+        return self._actions[start : start + limit]
+
     def tagged(self, tag: str) -> list[ComplaintRecord]:
         return [self._complaints[i].record for i in self._by_tag.get(tag, ())]
-
-    def changed_since(
-        self, since: datetime | None, limit: int, institution_id: int | None = None
-    ) -> list[ComplaintRecord]:
-        """Complaints changed after `since`, oldest change first."""
-        records = sorted(
-            (
-                c.record
-                for c in self._complaints.values()
-                if (since is None or c.record.updated_at > since)
-                and (
-                    institution_id is None
-                    or (
-                        c.record.disposition is not None
-                        and c.record.disposition.institution_id == institution_id
-                    )
-                )
-            ),
-            key=lambda record: record.updated_at,
-        )
-        return records[:limit]
 
     def record(
         self,

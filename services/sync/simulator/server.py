@@ -7,7 +7,7 @@ National API (headers `Authorization` and `token` required, else 401):
   GET  /complaints/{id}/complaint            status, disposition, logs
   GET  /complaints/{id}/followups
   GET  /complaints?tag=T                     complaints carrying tag T (the local reference)
-  GET  /complaints?updated_since=ISO&limit=N[&institution_id=I]   changed since, oldest first
+  GET  /complaints/logs?after_id=N&limit=M   the action log of every complaint after entry N
   GET  /masters/institutions/external
 
 Control (never faulted, so a test can always reach it, even while the API port is closed):
@@ -37,6 +37,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.sync.adapters.lapor_api import (
+    ActionLog,
     ComplaintCreated,
     ComplaintDraft,
     ComplaintList,
@@ -243,6 +244,7 @@ class NationalSimulator:
             "/complaints/{id}/followups", self._get_followups, name=Operation.GET_FOLLOWUPS
         )
         app.router.add_get("/complaints", self._list, name=Operation.LIST)
+        app.router.add_get("/complaints/logs", self._actions, name=Operation.LIST_ACTIONS)
         app.router.add_get(
             "/masters/institutions/external", self._institutions, name=Operation.INSTITUTIONS
         )
@@ -412,28 +414,20 @@ class NationalSimulator:
             return _error(404, "complaint not found")
 
     async def _list(self, request: web.Request) -> web.Response:
-        query = request.query
-        if "tag" in query:
-            found = self.registry.tagged(query["tag"])
-            return _json(
-                ComplaintList(complaints=[c.model_copy(update={"logs": []}) for c in found])
-            )
+        if "tag" not in request.query:
+            return _error(422, "tag is needed")
+        found = self.registry.tagged(request.query["tag"])
+        return _json(ComplaintList(complaints=[c.model_copy(update={"logs": []}) for c in found]))
+
+    async def _actions(self, request: web.Request) -> web.Response:
         try:
-            since = (
-                datetime.fromisoformat(query["updated_since"]) if "updated_since" in query else None
-            )
-            limit = min(int(query.get("limit", "100")), 1000)
-            institution_id = int(query["institution_id"]) if "institution_id" in query else None
+            after_id = int(request.query["after_id"]) if "after_id" in request.query else None
+            limit = min(int(request.query.get("limit", "100")), 1000)
         except ValueError as error:
             return _error(422, str(error))
-        if since is not None and since.tzinfo is None:
-            return _error(422, "updated_since needs a time zone")
-        changed = self.registry.changed_since(since, limit, institution_id)
+        logs = self.registry.actions_after(after_id, limit)
         return _json(
-            ComplaintList(
-                complaints=[c.model_copy(update={"logs": []}) for c in changed],
-                next_since=changed[-1].updated_at if len(changed) == limit else None,
-            )
+            ActionLog(logs=logs, next_after_id=logs[-1].log_id if len(logs) == limit else None)
         )
 
     async def _institutions(self, _: web.Request) -> web.Response:
