@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -69,6 +69,15 @@ EventHandler = Callable[[AnyEvent], Awaitable[None]]
 # takes, and returns their ids; all or nothing, like one event's handler.
 LeadingEventsHandler = Callable[[Sequence[AnyEvent]], Awaitable[set[uuid.UUID]]]
 PoisonHandler = Callable[[ConsumerRecord[bytes, bytes], Exception], Awaitable[None]]
+
+
+class ConsumingService(Protocol):
+    """What a service's consumer calls: `handle` applies one event, `apply_together` (the one
+    bulk handler) the leading events of a batch (`LeadingEventsHandler`)."""
+
+    async def handle(self, event: AnyEvent) -> None: ...
+
+    async def apply_together(self, events: Sequence[AnyEvent]) -> set[uuid.UUID]: ...
 
 
 async def _retried(call: Callable[[], Awaitable[T]], retry_for_s: float) -> T:
@@ -240,22 +249,21 @@ async def _records_only(message: StreamMessage[Any]) -> None:
 
 def subscribe_to_complaint_events(
     broker: KafkaBroker,
+    service: ConsumingService,
     *,
     group_id: str,
-    handle: EventHandler,
     on_poison: PoisonHandler,
     topic: str = COMPLAINT_EVENTS.name,
     max_records: int = 200,
     concurrency: int = 4,
     listener: ConsumerRebalanceListener | None = None,
-    handle_leading: LeadingEventsHandler | None = None,
     acts_on: frozenset[bytes] | None = None,
     passes_over: frozenset[tuple[bytes, bytes]] = frozenset(),
 ) -> Any:
     """Register the service's one subscriber to the complaint stream; returns the subscriber.
-    `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there); `handle_leading`
-    applies events in bulk, `acts_on` (see `event_types`) and `passes_over` spare parsing the
-    events the service's handlers would pass by (see `apply_batch`)."""
+    `listener` hears of rebalances (a `ConsumptionSwitch` re-pauses there); `acts_on` (see
+    `event_types`) and `passes_over` spare parsing the events the service's handlers would
+    pass by (see `apply_batch`)."""
     subscriber = broker.subscriber(
         topic,
         group_id=group_id,
@@ -282,10 +290,10 @@ def subscribe_to_complaint_events(
         try:
             await apply_batch(
                 records,
-                handle,
+                service.handle,
                 on_poison,
                 concurrency,
-                handle_leading=handle_leading,
+                handle_leading=service.apply_together,
                 acts_on=acts_on,
                 passes_over=passes_over,
             )

@@ -67,11 +67,10 @@ def create_app(settings: IntakeSettings) -> FastAPI:
         )
         subscriber = subscribe_to_complaint_events(
             broker,
+            service,
             group_id=settings.intake_consumer_group,
-            handle=service.handle,
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,
-            handle_leading=service.apply_together,
             # Its own complaints were stored when accepted: their events need no reading.
             passes_over=own_events(PRODUCER, ComplaintReceived),
         )

@@ -73,9 +73,8 @@ def create_app(settings: NotifierSettings) -> FastStream:
         )
         subscriber = subscribe_to_complaint_events(
             broker,
+            service,
             group_id=settings.notifier_consumer_group,
-            handle=service.handle,
-            handle_leading=service.apply_together,
             acts_on=event_types(
                 ComplaintReceived, ComplaintRouted, ComplaintStatusChanged, ComplaintPlaceRequested
             ),

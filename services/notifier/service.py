@@ -156,20 +156,10 @@ class NotifierService:
             complaint = await repository.complaint(request.complaint_id)
             if complaint is None:
                 return
-            question = plan_citizen_update(
-                complaint,
-                place_question(request.tracking_number, request.topic, request.answer_due),
-                key=str(request.event_id),
-                sms_gateway_url=self._citizen_sms_gateway_url,
+            question = place_question(request.tracking_number, request.topic, request.answer_due)
+            await self._to_the_reporter(
+                repository, complaint, question, request.event_id, request.correlation_id
             )
-            if question is not None:
-                await repository.enqueue_deliveries(
-                    [question],
-                    complaint_id=request.complaint_id,
-                    tracking_number=request.tracking_number,
-                    cause_event_id=request.event_id,
-                    correlation_id=request.correlation_id,
-                )
 
     async def _reopen(self, reopened: ComplaintStatusChanged) -> None:
         """ "Masalah belum selesai": the resolved assignment is open again in the agency's inbox
@@ -352,16 +342,28 @@ class NotifierService:
         complaint = await repository.complaint(row.complaint_id)
         if text is None or complaint is None:
             return
+        await self._to_the_reporter(repository, complaint, text, event.event_id, row.correlation_id)
+
+    async def _to_the_reporter(
+        self,
+        repository: NotifierRepository,
+        complaint: Complaint,
+        text: str,
+        cause_event_id: uuid.UUID,
+        correlation_id: uuid.UUID,
+    ) -> None:
+        """`text` to the reporter, once for its cause: an email, else a text through the
+        gateway, else nothing."""
         update = plan_citizen_update(
-            complaint, text, key=str(event.event_id), sms_gateway_url=self._citizen_sms_gateway_url
+            complaint, text, key=str(cause_event_id), sms_gateway_url=self._citizen_sms_gateway_url
         )
         if update is not None:
             await repository.enqueue_deliveries(
                 [update],
-                complaint_id=row.complaint_id,
-                tracking_number=row.tracking_number,
-                cause_event_id=event.event_id,
-                correlation_id=row.correlation_id,
+                complaint_id=complaint.complaint_id,
+                tracking_number=complaint.tracking_number,
+                cause_event_id=cause_event_id,
+                correlation_id=correlation_id,
             )
 
 

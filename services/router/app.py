@@ -43,9 +43,8 @@ def create_app(settings: RouterSettings) -> FastStream:
         )
         subscriber = subscribe_to_complaint_events(
             broker,
+            service,
             group_id=settings.router_consumer_group,
-            handle=service.handle,
-            handle_leading=service.apply_together,
             acts_on=event_types(
                 ComplaintReceived, ComplaintStatusChanged, RoutingOverrideRequested
             ),

@@ -49,9 +49,8 @@ def create_app(settings: SyncSettings, national: NationalApiSettings) -> FastStr
         service = SyncService(pool, mirror.queued)
         subscriber = subscribe_to_complaint_events(
             broker,
+            service,
             group_id=settings.sync_consumer_group,
-            handle=service.handle,
-            handle_leading=service.apply_together,
             acts_on=event_types(ComplaintReceived, ComplaintRouted, ComplaintStatusChanged),
             on_poison=keep_in_dead_letters(pool, SCHEMA),
             topic=settings.complaint_events_topic,

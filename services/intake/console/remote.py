@@ -5,7 +5,7 @@ inbox API). A service that does not answer is shown so, never an error page."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,20 +90,25 @@ class Services:
         except ValueError as error:
             return f"Metrik sync tidak lengkap: {error}"
 
-    async def _listed(self, service: str, fetch: Callable[[], Awaitable[list[Letter]]]) -> Letters:
+    async def _listed(
+        self,
+        service: str,
+        url: str,
+        headers: dict[str, str],
+        letters: Callable[[Any], list[Letter]],
+    ) -> Letters:
+        """A service's dead letters at `url`, read from its answer by `letters`."""
         try:
-            return Letters(service, await fetch())
+            response = await self._client.get(url, headers=headers)
+            response.raise_for_status()
+            return Letters(service, letters(response.json()))
         except (httpx.HTTPError, ValueError) as error:
             return Letters(service, [], f"Layanan {service} {_problem(error)}")
 
     async def ops_dead_letters(self, service: str) -> Letters:
         """Router's or sync's dead letters (their ops endpoints)."""
 
-        async def fetch() -> list[Letter]:
-            response = await self._client.get(
-                f"{self._ops_url(service)}/v1/dead-letters", headers=self._ops
-            )
-            response.raise_for_status()
+        def letters(answer: Any) -> list[Letter]:
             return [
                 Letter(
                     service,
@@ -112,20 +117,18 @@ class Services:
                     item["error"],
                     datetime.fromisoformat(item["created_at"]),
                 )
-                for item in response.json()["dead_letters"]
+                for item in answer["dead_letters"]
             ]
 
-        return await self._listed(service, fetch)
+        url = f"{self._ops_url(service)}/v1/dead-letters"
+        return await self._listed(service, url, self._ops, letters)
 
     async def notifier_dead_letters(self) -> Letters:
+        """The notifier's deliveries that exhausted their attempts (its operations API)."""
         if self._notifier is None:
             return Letters("notifier", [], "Kunci operator notifier belum diatur")
 
-        async def fetch() -> list[Letter]:
-            response = await self._client.get(
-                f"{self._settings.console_notifier_url}/admin/dead-letters", headers=self._notifier
-            )
-            response.raise_for_status()
+        def letters(answer: Any) -> list[Letter]:
             return [
                 Letter(
                     "notifier",
@@ -136,10 +139,11 @@ class Services:
                     item["last_error"] or "-",
                     datetime.fromisoformat(item["created_at"]),
                 )
-                for item in response.json()
+                for item in answer
             ]
 
-        return await self._listed("notifier", fetch)
+        url = f"{self._settings.console_notifier_url}/admin/dead-letters"
+        return await self._listed("notifier", url, self._notifier, letters)
 
     async def retry(self, service: str, letter_id: str) -> str | None:
         """Retry a router, sync or notifier dead letter; None when done, else why not."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from html import escape
 
-from services.notifier.domain.messages import tanggal
-from services.notifier.domain.plan import PlannedDelivery
+from services.notifier.domain.messages import Email, tanggal
+from services.notifier.domain.plan import PlannedDelivery, email_delivery, post_delivery
 from shared.events import Complaint, ComplaintStatus, NotificationChannel
 from shared.working_days import WITA
 
@@ -61,32 +61,20 @@ def plan_citizen_update(
 ) -> PlannedDelivery | None:
     """An email if the reporter gave one, else a text through the gateway, else nothing."""
     reporter = complaint.reporter
-    subject = f"[LAPOR Kalsel] Kabar pengaduan {complaint.tracking_number}"
     if reporter.email is not None:
-        email = str(reporter.email)
-        return PlannedDelivery(
-            notification_key=f"{key}:citizen:email",
-            agency_code=CITIZEN,
-            kind="citizen",
-            channel=NotificationChannel.EMAIL,
-            target=email,
-            payload={
-                "to": [email],
-                "subject": subject,
-                "text": f"{text}\n\nPesan ini dikirim otomatis oleh lapor-hub Kalimantan Selatan.",
-                "html": f"<html><body><p>{escape(text)}</p></body></html>",
-            },
+        email = Email(
+            subject=f"[LAPOR Kalsel] Kabar pengaduan {complaint.tracking_number}",
+            text=f"{text}\n\nPesan ini dikirim otomatis oleh lapor-hub Kalimantan Selatan.",
+            html=f"<html><body><p>{escape(text)}</p></body></html>",
         )
+        return email_delivery(f"{key}:citizen", CITIZEN, "citizen", (str(reporter.email),), email)
     if reporter.phone is not None and sms_gateway_url is not None:
-        return PlannedDelivery(
-            notification_key=f"{key}:citizen:sms",
-            agency_code=CITIZEN,
-            kind="citizen",
+        return post_delivery(
+            f"{key}:citizen",
+            CITIZEN,
+            "citizen",
             channel=NotificationChannel.SMS,
-            target=sms_gateway_url,
-            payload={
-                "url": sms_gateway_url,
-                "body": {"type": "citizen.update", "to": reporter.phone, "text": text},
-            },
+            url=sms_gateway_url,
+            body={"type": "citizen.update", "to": reporter.phone, "text": text},
         )
     return None

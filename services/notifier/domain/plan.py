@@ -61,7 +61,10 @@ class RoutedComplaint:
     followup_due: date
 
 
-def _email(key: str, agency: str, kind: str, to: tuple[str, ...], email: Email) -> PlannedDelivery:
+def email_delivery(
+    key: str, agency: str, kind: str, to: tuple[str, ...], email: Email
+) -> PlannedDelivery:
+    """An email to `to`, its key `{key}:email`."""
     return PlannedDelivery(
         notification_key=f"{key}:email",
         agency_code=agency,
@@ -72,7 +75,7 @@ def _email(key: str, agency: str, kind: str, to: tuple[str, ...], email: Email) 
     )
 
 
-def _post(
+def post_delivery(
     key: str,
     agency: str,
     kind: str,
@@ -81,6 +84,7 @@ def _post(
     url: str,
     body: dict[str, Any],
 ) -> PlannedDelivery:
+    """A POST of `body` to `url` (a webhook, an SMS gateway), its key `{key}:{channel}`."""
     return PlannedDelivery(
         notification_key=f"{key}:{channel}",
         agency_code=agency,
@@ -116,13 +120,15 @@ def plan_assignment(
         )
         key = f"{routed.cause_event_id}:assigned:{contacts.code}"
         planned.append(
-            _email(key, contacts.code, "assigned", contacts.emails, assignment_email(notice))
+            email_delivery(
+                key, contacts.code, "assigned", contacts.emails, assignment_email(notice)
+            )
         )
         if contacts.webhook is not None:
             body = assignment_webhook(notice, public_channel=contacts.webhook.public)
             url = str(contacts.webhook.url)
             planned.append(
-                _post(
+                post_delivery(
                     key,
                     contacts.code,
                     "assigned",
@@ -135,7 +141,7 @@ def plan_assignment(
             text = {"type": "complaint.assigned", "text": assignment_sms(notice)}
             url = str(contacts.sms_gateway.url)
             planned.append(
-                _post(
+                post_delivery(
                     key,
                     contacts.code,
                     "assigned",
@@ -154,13 +160,13 @@ def plan_assignment(
         key = f"{routed.cause_event_id}:rerouted:{previous_contacts.code}"
         code = previous_contacts.code
         planned.append(
-            _email(key, code, "rerouted", previous_contacts.emails, rerouted_email(away))
+            email_delivery(key, code, "rerouted", previous_contacts.emails, rerouted_email(away))
         )
         if previous_contacts.webhook is not None:
             url = str(previous_contacts.webhook.url)
             body = rerouted_webhook(away)
             planned.append(
-                _post(
+                post_delivery(
                     key, code, "rerouted", channel=NotificationChannel.WEBHOOK, url=url, body=body
                 )
             )
@@ -172,12 +178,12 @@ def plan_reply(
 ) -> list[PlannedDelivery]:
     """A reporter's reply to the agency holding the complaint: by e-mail, and to its webhook."""
     key = f"{reply_event_id}:reply:{contacts.code}"
-    planned = [_email(key, contacts.code, "reply", contacts.emails, reply_email(notice))]
+    planned = [email_delivery(key, contacts.code, "reply", contacts.emails, reply_email(notice))]
     if contacts.webhook is not None:
         body = reply_webhook(notice, public_channel=contacts.webhook.public)
         url = str(contacts.webhook.url)
         planned.append(
-            _post(
+            post_delivery(
                 key, contacts.code, "reply", channel=NotificationChannel.WEBHOOK, url=url, body=body
             )
         )
@@ -196,9 +202,9 @@ def plan_deadline_alert(
     Diskominfo admin; one per assignment and kind, whoever plans it and however often."""
     key = f"{routed_event_id}:{alert}:{contacts.code}"
     if alert is DeadlineAlert.REMINDER:
-        return _email(key, contacts.code, alert, contacts.emails, reminder_email(notice))
+        return email_delivery(key, contacts.code, alert, contacts.emails, reminder_email(notice))
     recipients = tuple(dict.fromkeys((contacts.escalation_email, *admin_emails)))
-    return _email(key, contacts.code, alert, recipients, escalation_email(notice))
+    return email_delivery(key, contacts.code, alert, recipients, escalation_email(notice))
 
 
 def plan_contacts_notice(
@@ -208,4 +214,6 @@ def plan_contacts_notice(
     the head's), so a change the agency did not ask for does not go unnoticed."""
     to = tuple(dict.fromkeys((*previous.emails, previous.escalation_email)))
     key = f"{change_id}:contacts_changed:{previous.code}"
-    return _email(key, previous.code, "contacts_changed", to, contacts_changed_email(notice))
+    return email_delivery(
+        key, previous.code, "contacts_changed", to, contacts_changed_email(notice)
+    )
