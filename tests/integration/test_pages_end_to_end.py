@@ -3,11 +3,12 @@ system as real processes on real Kafka and PostgreSQL, the real router choosing 
 citizen files an anonymous complaint with a photo at /lapor; a staff member of the agency the
 router chose finds it in /instansi (the reporter never shown, on the page or in what the agency
 was sent; the photo in the page, served by the notifier to that agency's staff alone, without its
-EXIF), acknowledges it, follows up and resolves it; the
-citizen says at /lacak it is not fixed, the agency follows up again and resolves it (a reopened
-assignment takes a follow-up before it can be resolved), and the citizen rates the answer; a
-staff member of another agency neither sees it listed nor can open it (404). Every page at 360 px
-and 1280 px into test-artifacts/end-to-end/."""
+EXIF), acknowledges it, follows up and resolves it; the citizen says at /lacak it is not fixed,
+the agency follows up again and resolves it (a reopened assignment takes a follow-up before it
+can be resolved), and the citizen rates the answer; a staff member of another agency neither
+sees it listed nor can open it (404); the rating and the reopening are counted for the
+dashboard's satisfaction panels. Every page at 360 px and 1280 px into
+test-artifacts/end-to-end/."""
 
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ async def test_a_complaint_from_the_citizens_form_to_the_agency_and_back(
     await expect(agent).to_have_url(f"{inbox}/masuk")
     await _another_agency_cannot_open_it(agent, inbox, theirs, tracking)
     await _the_events_of_the_story(pool, tracking)
+    await _counted_for_the_dashboard(intake, agency)
     await _nothing_the_agency_was_sent_names_the_reporter(pool, tracking)
 
 
@@ -306,3 +308,16 @@ async def _nothing_the_agency_was_sent_names_the_reporter(
     for delivery in sent:
         for secret in IDENTITY:
             assert secret not in delivery["sent"], secret
+
+
+async def _counted_for_the_dashboard(intake: str, agency: str) -> None:
+    """The series of the dashboard's satisfaction panels: the rating and the reopening, under
+    the agency's code."""
+    async with httpx.AsyncClient() as client:
+        exposition = (await client.get(f"{intake}/metrics")).text
+    for series, value in (
+        ("lapor_hub_intake_rating_sum", 5.0),
+        ("lapor_hub_intake_rating_count", 1.0),
+        ("lapor_hub_intake_reopened_total", 1.0),
+    ):
+        assert f'{series}{{agency="{agency}"}} {value}' in exposition, series

@@ -65,6 +65,7 @@ def test_panels_fit_the_grid_without_overlapping() -> None:
 
 
 def test_the_dashboard_shows_each_stage_backlog_national_status_and_agencies() -> None:
+    """Agencies: their SLA, and their reporters' satisfaction (ratings, reopenings)."""
     used = set().union(*map(metric_names, dashboard_queries()))
     assert {
         "lapor_hub_intake_complaints_accepted_total",
@@ -82,6 +83,9 @@ def test_the_dashboard_shows_each_stage_backlog_national_status_and_agencies() -
         "lapor_hub_notifier_overdue_assignments",
         "lapor_hub_dead_letters_total",
         "lapor_hub_faststream_received_messages_total",
+        "lapor_hub_intake_rating_sum",
+        "lapor_hub_intake_rating_count",
+        "lapor_hub_intake_reopened_total",
     } <= used
 
 
