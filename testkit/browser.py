@@ -61,10 +61,30 @@ async def screenshot(page: Page, folder: str, name: str) -> None:
 
 async def shots(page: Page, folder: str, name: str) -> None:
     """The page at a phone's width and at a desktop's (NAME-360.png, NAME-1280.png), the page's
-    own width again after."""
+    own width again after; its weight into FOLDER/page-weights.txt."""
     before = page.viewport_size
     for size in (PHONE, DESKTOP):
         await page.set_viewport_size(size)
         await screenshot(page, folder, f"{name}-{size['width']}")
     if before is not None:
         await page.set_viewport_size(before)
+    await _weigh(page, folder, name)
+
+
+_WEIGHED: set[str] = set()  # the folders whose page-weights.txt this run has begun
+
+
+async def _weigh(page: Page, folder: str, name: str) -> None:
+    """What the browser loaded for the page (its HTML and everything since, uncompressed; the
+    Resource Timing API's decoded body sizes), one line per page."""
+    loaded = await page.evaluate(
+        """() => [
+            ...performance.getEntriesByType("navigation"),
+            ...performance.getEntriesByType("resource"),
+        ].map(entry => [entry.initiatorType, entry.decodedBodySize])"""
+    )
+    total = sum(size for _, size in loaded)
+    kinds = ", ".join(f"{kind} {size / 1024:.1f}" for kind, size in loaded)
+    with (ARTIFACTS / folder / "page-weights.txt").open("a" if folder in _WEIGHED else "w") as out:
+        out.write(f"{name}: {total / 1024:.1f} KB ({len(loaded)} requests: {kinds})\n")
+    _WEIGHED.add(folder)
