@@ -39,7 +39,7 @@ def build_broker(
     """A broker whose publishers are idempotent (acks=all) and whose traffic is measured. Its
     messages go through the service's logging (LAPOR_HUB_LOG_LEVEL); the line FastStream writes
     per consumed batch is DEBUG (left at its own INFO, it wrote two lines a batch whatever the
-    level: 80,000 lines a router in one benchmark, and a write each)."""
+    level, each a write: README, Benchmarks)."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"lapor-hub-{service}",
@@ -139,7 +139,7 @@ def run(app: FastStream, settings: Settings) -> None:
     """Run a service in the foreground until SIGINT/SIGTERM."""
     configure_logging(settings.log_level)
     # uvloop: socket writes (every database statement, every SMTP command) cost a fraction of
-    # asyncio's own loop, which showed as a quarter of a service's CPU.
+    # what they cost on asyncio's own loop (README, Benchmarks).
     uvloop.run(_when_dependencies_answer(app, settings))
 
 

@@ -145,8 +145,8 @@ _WAKE_IF_QUEUED = (
 
 @functools.lru_cache(maxsize=512)
 def _contacts(document: str) -> AgencyContacts:
-    """Parsed once per version of an agency's contacts (frozen, so shared safely): validating
-    their email addresses takes about 0.1 ms, for every routing."""
+    """Parsed once per version of an agency's contacts (frozen, so shared safely), not at every
+    routing: validating their email addresses costs (README, Figures)."""
     return AgencyContacts.model_validate_json(document)
 
 

@@ -44,8 +44,8 @@ class DeliveryFailedError(Exception):
 
 
 def _header(name: str, value: str, *, utf8: bool = False) -> str:
-    """One header line, folded. ASCII is folded here (the email package's header parser cost
-    ~0.15 ms per message, 5% of the notifier's CPU); anything else the package RFC 2047-encodes,
+    """One header line, folded. ASCII is folded here (the email package's header parser is
+    costly: README, Figures); anything else the package RFC 2047-encodes,
     or with `utf8` writes as UTF-8 (RFC 6532: an address cannot be encoded). Line breaks in the
     value (a title typed by a citizen) never reach the header: no injection."""
     value = " ".join(value.splitlines())
@@ -85,9 +85,9 @@ def alert_email(
     """An alert as sent: multipart/alternative with UTF-8 text and HTML, both base64, so any
     line length and script goes through 7-bit relays (all of it 7-bit unless an address is
     not: see `_needs_smtputf8`). Assembled directly, once per attempt: the email package's MIME
-    classes and generator took a third of the notifier's CPU. The Message-ID is the delivery
-    id, so every attempt carries the same one and mail systems drop the duplicates a retry
-    makes."""
+    classes and generator were the notifier's largest cost (README, Figures). The Message-ID is
+    the delivery id, so every attempt carries the same one and mail systems drop the duplicates
+    a retry makes."""
     # A base64 line never starts with "--": no part can contain the boundary.
     boundary = f"lapor-hub-{delivery_id}"
     return "".join(
@@ -176,7 +176,7 @@ class SmtpSender:
         self, session: aiosmtplib.SMTP, recipients: list[str], message: bytes
     ) -> None:
         """One deadline for the whole transaction (MAIL, RCPT, DATA, the message) rather than
-        one timer per command: a tenth of the client's CPU per message."""
+        one timer per command (their cost: README, Figures)."""
         async with asyncio.timeout(self._settings.notifier_smtp_timeout_s):
             await session.sendmail(
                 self._envelope_sender,

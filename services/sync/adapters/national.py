@@ -133,7 +133,7 @@ class NationalAnswer:
 
 
 class HttpNationalLapor:
-    """`NationalLapor` over HTTP (aiohttp: httpx cost a third of the sync service's CPU), with
+    """`NationalLapor` over HTTP (aiohttp, which costs less CPU than httpx: README), with
     timeouts on every call. Must be made inside the event loop that uses it."""
 
     def __init__(self, settings: NationalApiSettings) -> None:
