@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -65,6 +66,14 @@ AMBIGUOUS_RESOLVED = Counter(
 DEAD_LETTERS = Counter(
     "lapor_hub_sync_dead_letters_total", "Events national rejected, set aside for an operator"
 )
+TAKEN_OVER = Counter(
+    "lapor_hub_sync_claims_taken_over_total",
+    "Releases and dead letters of a worker whose claim another had taken over (left undone)",
+)
+
+
+class LeaseRunningOutError(Exception):
+    """Too little of a claim's lease is left to start another call to national."""
 
 
 @dataclass
@@ -73,6 +82,7 @@ class _Attempt:
     event: AnyEvent
     mapping: Mapping | None
     in_doubt: bool
+    lease_ends: float  # time.monotonic() by which the claim may have been taken over
 
 
 class Mirror(TalksToNational):
@@ -92,6 +102,7 @@ class Mirror(TalksToNational):
         super().__init__(pool, gate, settings, topic)
         self._due = asyncio.Event()
         self._in_flight: set[uuid.UUID] = set()  # complaints with an event claimed
+        self._lease_ends: dict[int, float] = {}  # claimed queue rows: when their lease may end
         self._followed: set[uuid.UUID] = set()  # ... and a next one queued since
         self._queued_since_claim: set[uuid.UUID] = set()
         # Every event of a group goes on (and frees its place) at once, so the claimer finds
@@ -155,6 +166,7 @@ class Mirror(TalksToNational):
         # Whatever is queued or recorded from now on wakes the next claim.
         self._due.clear()
         self._queued_since_claim.clear()
+        lease_ends = time.monotonic() + self._settings.sync_lease_s  # before the claim's own now()
         try:
             async with self._pool.acquire() as connection:
                 claimed = await SyncRepository(connection).claim(self._settings.sync_lease_s, limit)
@@ -164,6 +176,7 @@ class Mirror(TalksToNational):
         if not claimed:
             self._gate.give_back()
         for queued in claimed:
+            self._lease_ends[queued.id] = lease_ends
             self._in_flight.add(queued.complaint_id)
             if queued.complaint_id in self._queued_since_claim:  # maybe after the claim's look
                 self._followed.add(queued.complaint_id)
@@ -195,10 +208,11 @@ class Mirror(TalksToNational):
                 self._due.set()
 
     async def _mirror(self, queued: QueuedEvent, admitted: bool) -> None:
+        lease_ends = self._lease_ends.pop(queued.id, time.monotonic() + self._settings.sync_lease_s)
         if not admitted:
             try:
-                await asyncio.wait_for(self._gate.admit(), self._settings.sync_lease_s / 2)
-            except TimeoutError:
+                await self._admit(lease_ends)
+            except LeaseRunningOutError:
                 await self._release(queued, 0.0, "not admitted in time", queued.in_doubt)
                 return
         try:
@@ -206,9 +220,14 @@ class Mirror(TalksToNational):
         except ValidationError as error:
             await self._dead(queued, f"unreadable event: {error}", None)
             return
-        attempt = _Attempt(queued, event, queued.mapping, in_doubt=queued.in_doubt)
+        attempt = _Attempt(queued, event, queued.mapping, queued.in_doubt, lease_ends)
         try:
             await self._execute(attempt, plan_mirror(event))
+        except LeaseRunningOutError:
+            RETRIES.labels("lease").inc()
+            await self._release(
+                queued, 0.0, "its lease ran short before the call", attempt.in_doubt
+            )
         except RateLimitedError as error:
             RETRIES.labels("rate_limited").inc()
             await self._release(queued, error.retry_after, str(error), attempt.in_doubt)
@@ -276,8 +295,19 @@ class Mirror(TalksToNational):
         if await applied():
             return True
         attempt.in_doubt = False
-        await self._gate.admit()
+        await self._admit(attempt.lease_ends)
         return False
+
+    async def _admit(self, lease_ends: float) -> None:
+        """Admission for one more call of a claimed event, waited for only while half its lease
+        is left for the call (national's timeouts are well under that): a worker held at its
+        gate (an open circuit, the pace) never writes once its lease may have run out and
+        another worker taken the event over (LeaseRunningOutError)."""
+        wait_s = lease_ends - self._settings.sync_lease_s / 2 - time.monotonic()
+        try:
+            await asyncio.wait_for(self._gate.admit(), max(wait_s, 0.0))
+        except TimeoutError:
+            raise LeaseRunningOutError from None
 
     async def _create(self, attempt: _Attempt, draft: ComplaintDraft) -> None:
         national_id: int | None = None
@@ -285,7 +315,7 @@ class Mirror(TalksToNational):
             national_id = await self._find_created(attempt.queued.tracking_number)
             attempt.in_doubt = False
             if national_id is None:
-                await self._gate.admit()
+                await self._admit(attempt.lease_ends)
         if national_id is None:
             created = await self._gate.call(
                 "create_complaint", partial(self._national.create_complaint, draft)
@@ -330,6 +360,7 @@ class Mirror(TalksToNational):
         )
         done = Done(
             queued.id,
+            queued.claim_token,
             queued.complaint_id,
             "created",
             institution_id=institution_id,
@@ -352,7 +383,14 @@ class Mirror(TalksToNational):
         institution_id: int | None = None,
     ) -> None:
         await self._record(
-            Done(queued.id, queued.complaint_id, detail or outcome, institution_id), outcome
+            Done(
+                queued.id,
+                queued.claim_token,
+                queued.complaint_id,
+                detail or outcome,
+                institution_id,
+            ),
+            outcome,
         )
 
     async def _record(self, done: Done, outcome: str) -> None:
@@ -371,17 +409,21 @@ class Mirror(TalksToNational):
         self, queued: QueuedEvent, retry_in_s: float, error: str, doubt: bool
     ) -> None:
         async with self._pool.acquire() as connection:
-            await SyncRepository(connection).release(
-                queued.id, retry_in_s=retry_in_s, error=error, in_doubt=doubt
+            released = await SyncRepository(connection).release(
+                queued, retry_in_s=retry_in_s, error=error, in_doubt=doubt
             )
+        if not released:
+            TAKEN_OVER.inc()
 
     async def _dead(self, queued: QueuedEvent, error: str, status: int | None) -> None:
-        log.warning("event %s of %s set aside: %s", queued.event_id, queued.tracking_number, error)
         async with self._pool.acquire() as connection, connection.transaction():
             repository = SyncRepository(connection)
-            await repository.dead(queued, SYNC_DEAD_LETTERS.name, error, status)
+            if not await repository.dead(queued, SYNC_DEAD_LETTERS.name, error, status):
+                TAKEN_OVER.inc()
+                return
             with contextlib.suppress(ValidationError):  # unreadable: the table keeps its bytes
                 await repository.publish(parse_event(queued.payload), SYNC_DEAD_LETTERS.name)
+        log.warning("event %s of %s set aside: %s", queued.event_id, queued.tracking_number, error)
         DEAD_LETTERS.inc()
 
 

@@ -33,6 +33,7 @@ class Mapping:
 @dataclass(frozen=True)
 class QueuedEvent:
     id: int
+    claim_token: uuid.UUID  # this claim's: what it changes, it changes only while it holds
     event_id: uuid.UUID
     complaint_id: uuid.UUID
     tracking_number: str
@@ -50,6 +51,7 @@ class Done:
     `national_id`, and this announces it."""
 
     queue_id: int
+    claim_token: uuid.UUID  # the claim it was done under: recorded only while that one holds
     complaint_id: uuid.UUID
     outcome: str
     institution_id: int | None = None
@@ -128,12 +130,12 @@ class SyncRepository:
             "                    AND e.complaint_id = q.complaint_id AND e.id < q.id)"
             "  ORDER BY q.id LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " UPDATE sync.mirror_queue q SET claimed_until = now() + make_interval(secs => $1),"
-            "   attempts = q.attempts + 1, in_doubt = true"
+            "   attempts = q.attempts + 1, in_doubt = true, claim_token = gen_random_uuid()"
             " FROM candidate LEFT JOIN sync.mirrored_complaints m"
             "   ON m.complaint_id = candidate.complaint_id"
             " WHERE q.id = candidate.id"
-            " RETURNING q.id, q.event_id, q.complaint_id, q.tracking_number, q.payload,"
-            f"   q.attempts, candidate.in_doubt, {_CLAIMED_MAPPING_COLUMNS},"
+            " RETURNING q.id, q.claim_token, q.event_id, q.complaint_id, q.tracking_number,"
+            f"   q.payload, q.attempts, candidate.in_doubt, {_CLAIMED_MAPPING_COLUMNS},"
             "   EXISTS (SELECT 1 FROM sync.mirror_queue l WHERE l.state = 'pending'"
             "     AND l.complaint_id = q.complaint_id AND l.id > q.id) AS followed",
             lease_s,
@@ -142,16 +144,21 @@ class SyncRepository:
         return sorted(map(_claimed, rows), key=lambda queued: queued.id)
 
     async def release(
-        self, queue_id: int, *, retry_in_s: float, error: str, in_doubt: bool
-    ) -> None:
-        await self._db.execute(
-            "UPDATE sync.mirror_queue SET claimed_until = NULL, last_error = $2, in_doubt = $3,"
-            " next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1",
-            queue_id,
+        self, queued: QueuedEvent, *, retry_in_s: float, error: str, in_doubt: bool
+    ) -> bool:
+        """Put a claimed event back for a later attempt; False when the claim no longer holds
+        (its lease ran out and another took it: nothing changes)."""
+        released = await self._db.fetchval(
+            "UPDATE sync.mirror_queue SET claimed_until = NULL, last_error = $3, in_doubt = $4,"
+            " next_attempt_at = now() + make_interval(secs => $5)"
+            f" WHERE {_HELD_BY.format(id='$1', token='$2')} RETURNING true",
+            queued.id,
+            queued.claim_token,
             error[:2000],
             in_doubt,
             retry_in_s,
         )
+        return bool(released)
 
     async def record(self, done: Sequence[Done], topic: str) -> None:
         """Record the outcomes of several events (each of a different complaint) in one
@@ -159,17 +166,21 @@ class SyncRepository:
         complaints saved with their `ComplaintMirrored` (so a create is never sent twice once
         known to have succeeded), the moved complaints' institution."""
         moved = [d for d in done if d.institution_id is not None and d.mirrored is None]
-        created = [d for d in done if d.mirrored is not None]
+        created = [(d, d.mirrored) for d in done if d.mirrored is not None]
         args = (
             [d.queue_id for d in done],
+            [d.claim_token for d in done],
             [d.outcome for d in done],
+            [d.queue_id for d in moved],
             [d.complaint_id for d in moved],
             [d.institution_id for d in moved],
-            [d.complaint_id for d in created],
-            [d.mirrored.tracking_number for d in created if d.mirrored is not None],
-            [d.national_id for d in created],
-            [d.mirrored.correlation_id for d in created if d.mirrored is not None],
-            [d.institution_id for d in created],
+            [d.queue_id for d, _ in created],
+            [d.complaint_id for d, _ in created],
+            [m.tracking_number for _, m in created],
+            [d.national_id for d, _ in created],
+            [m.correlation_id for _, m in created],
+            [d.institution_id for d, _ in created],
+            [m.event_id for _, m in created],
         )
         if not created:  # nothing to announce: the relay is not woken
             await self._db.execute(f"WITH {_RECORD} SELECT 1", *args)
@@ -177,22 +188,27 @@ class SyncRepository:
         await enqueue_all(
             self._db,
             SCHEMA,
-            [d.mirrored for d in created if d.mirrored is not None],
+            [m for _, m in created],
             topic,
             along=_RECORD,
             along_args=args,
+            each_only_if="announced",
         )
 
     async def dead(
         self, queued: QueuedEvent, topic: str, error: str, national_status: int | None
-    ) -> None:
-        """Set an event aside as a dead letter (with its place in the mirror queue)."""
-        await self._db.execute(
+    ) -> bool:
+        """Set a claimed event aside as a dead letter (with its place in the mirror queue);
+        False, and nothing set aside, when the claim no longer holds."""
+        dead = await self._db.fetchval(
             "UPDATE sync.mirror_queue SET state = 'dead', claimed_until = NULL, in_doubt = false,"
-            " last_error = $2 WHERE id = $1",
+            f" last_error = $3 WHERE {_HELD_BY.format(id='$1', token='$2')} RETURNING true",
             queued.id,
+            queued.claim_token,
             error[:2000],
         )
+        if not dead:
+            return False
         await set_aside(
             self._db,
             SCHEMA,
@@ -203,6 +219,7 @@ class SyncRepository:
             queue_id=queued.id,
             national_status=national_status,
         )
+        return True
 
     async def backlog(self) -> tuple[int, float]:
         """Pending events and the age in seconds of the oldest."""
@@ -358,22 +375,31 @@ def _claimed(row: Record) -> QueuedEvent:
     return QueuedEvent(**claimed, mapping=Mapping(**mapping) if found else None)
 
 
-# Parameters: the events done ($1 queue ids, $2 outcomes), the complaints moved ($3, with $4
-# their new institution), the complaints created ($5 to $9: complaint id, tracking number,
-# national id, correlation id, institution).
+# A queue row as its claim holds it: that claim's token, still pending.
+_HELD_BY = "id = {id} AND claim_token = {token} AND state = 'pending'"
+# Parameters: the events done ($1 queue ids, $2 their claims' tokens, $3 outcomes), the
+# complaints moved ($4 queue ids, $5 complaint ids, $6 their new institution), the complaints
+# created ($7 to $13: queue id, complaint id, tracking number, national id, correlation id,
+# institution, the id of their ComplaintMirrored). Only what a claim still holding its row did
+# is recorded: a late holder's mapping, move and announcement are left out with its outcome.
 _RECORD = (
     "done AS (UPDATE sync.mirror_queue q SET state = 'done', outcome = d.outcome,"
     " done_at = now(), claimed_until = NULL, in_doubt = false"
-    " FROM unnest($1::bigint[], $2::text[]) AS d(id, outcome) WHERE q.id = d.id),"
+    " FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS d(queue_id, token, outcome)"
+    f" WHERE {_HELD_BY.format(id='d.queue_id', token='d.token')} RETURNING q.id),"
     " moved AS (UPDATE sync.mirrored_complaints m SET institution_id = w.institution_id"
-    " FROM unnest($3::uuid[], $4::integer[]) AS w(complaint_id, institution_id)"
-    " WHERE m.complaint_id = w.complaint_id),"
+    " FROM unnest($4::bigint[], $5::uuid[], $6::integer[])"
+    " AS w(queue_id, complaint_id, institution_id)"
+    " WHERE m.complaint_id = w.complaint_id AND w.queue_id IN (SELECT id FROM done)),"
+    " created AS (SELECT * FROM unnest($7::bigint[], $8::uuid[], $9::text[], $10::bigint[],"
+    " $11::uuid[], $12::integer[], $13::uuid[]) AS c(queue_id, complaint_id, tracking_number,"
+    " national_id, correlation_id, institution_id, event_id)"
+    " WHERE c.queue_id IN (SELECT id FROM done)),"
     " saved_mappings AS (INSERT INTO sync.mirrored_complaints (complaint_id, tracking_number,"
     " national_id, origin, correlation_id, institution_id)"
     " SELECT complaint_id, tracking_number, national_id, 'local', correlation_id, institution_id"
-    " FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::uuid[], $9::integer[])"
-    " AS c(complaint_id, tracking_number, national_id, correlation_id, institution_id)"
-    " ON CONFLICT (complaint_id) DO NOTHING)"  # another complaint's national id: an error
+    " FROM created ON CONFLICT (complaint_id) DO NOTHING),"  # another's national id: an error
+    " announced AS (SELECT event_id FROM created)"
 )
 _SAVE_MAPPING = (
     "saved_mapping AS (INSERT INTO sync.mirrored_complaints (complaint_id, tracking_number,"

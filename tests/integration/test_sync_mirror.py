@@ -25,7 +25,7 @@ from services.sync.gate import NationalGate, national_gate
 from services.sync.mirror import Mirror
 from services.sync.poller import Poller
 from services.sync.reconcile import reconcile
-from services.sync.repository import SyncRepository
+from services.sync.repository import Done, SyncRepository
 from services.sync.service import SyncService
 from services.sync.settings import SyncSettings
 from services.sync.simulator import registry
@@ -35,6 +35,7 @@ from shared.db import create_pool
 from shared.events import (
     Actor,
     ActorKind,
+    ComplaintMirrored,
     ComplaintReceived,
     ComplaintStatus,
     ComplaintStatusChanged,
@@ -193,6 +194,88 @@ async def test_a_worker_that_died_mid_create_is_not_followed_by_a_second_create(
     await _drain(pool, Mirror(pool, gate, sync_settings))
     audit = await _audit(control, received.complaint.tracking_number)
     assert audit["applied"] == {"create": 1}
+
+
+async def test_a_worker_held_at_its_gate_past_its_lease_does_not_create_a_second_time(
+    pool: asyncpg.Pool,
+    gate: NationalGate,
+    simulator: NationalSimulator,
+    sync_settings: SyncSettings,
+    control: httpx.AsyncClient,
+) -> None:
+    """A create in doubt: the first worker looks for it on national (not there), then waits at
+    its gate for the call that creates (its pace: one call in 2.5 s; an open circuit waits the
+    same way). It gives up while half its lease is left, so the worker that takes the event
+    over creates it alone (before, the first one waited past its lease and created too once its
+    gate let it: two national records)."""
+    received = complaint_received()
+    await _queue(pool, received)
+    await pool.execute("UPDATE sync.mirror_queue SET in_doubt = true")
+    national = NationalApiSettings(base_url=simulator.base_url, timeout=0.5, connect_timeout=0.5)
+    slow = sync_settings.model_copy(update={"sync_rate_per_s": 0.4})
+    async with aclosing(HttpNationalLapor(national)) as own_client:
+        held = Mirror(pool, national_gate(slow, own_client), slow)
+        [claimed] = await held.claim_due(1)
+        first = asyncio.create_task(held.mirror(claimed))
+        await asyncio.sleep(sync_settings.sync_lease_s + 0.2)  # its lease is over
+        await _drain(pool, Mirror(pool, gate, sync_settings))
+        await asyncio.wait_for(first, 5)
+    audit = await _audit(control, received.complaint.tracking_number)
+    assert audit["applied"] == {"create": 1}, audit
+    assert await pool.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 1
+
+
+async def test_a_claim_taken_over_leaves_the_late_holder_nothing_to_record(
+    pool: asyncpg.Pool, sync_settings: SyncSettings
+) -> None:
+    """Completion, release and dead-lettering touch the row only while the caller's claim is
+    the current one (`claim_token`): a worker whose lease ran out and was taken over changes
+    nothing, not even a mapping or an announcement."""
+    received = complaint_received()
+    await _queue(pool, received)
+    async with pool.acquire() as connection:
+        repository = SyncRepository(connection)
+        [late] = await repository.claim(0.05)
+        await asyncio.sleep(0.1)
+        [current] = await repository.claim(sync_settings.sync_lease_s)
+        assert current.id == late.id and current.claim_token != late.claim_token
+        mirrored = ComplaintMirrored(
+            **received.caused(
+                producer="sync",
+                tracking_number=received.complaint.tracking_number,
+                national_complaint_id="42",
+                mirrored_event_id=received.event_id,
+            )
+        )
+        stale = Done(late.id, late.claim_token, late.complaint_id, "created", 6300, mirrored, 42)
+        await repository.record([stale], "test.topic")
+        assert not await repository.release(late, retry_in_s=0, error="late", in_doubt=False)
+        assert not await repository.dead(late, "test.topic", "late", None)
+        row = await connection.fetchrow(
+            "SELECT state, claimed_until IS NOT NULL AS claimed, last_error FROM sync.mirror_queue"
+        )
+        assert dict(row) == {"state": "pending", "claimed": True, "last_error": None}
+        assert await connection.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 0
+        assert await connection.fetchval("SELECT count(*) FROM sync.outbox") == 0
+        assert await connection.fetchval("SELECT count(*) FROM sync.dead_letters") == 0
+        # The current holder records.
+        await repository.record(
+            [
+                Done(
+                    current.id,
+                    current.claim_token,
+                    current.complaint_id,
+                    "created",
+                    6300,
+                    mirrored,
+                    42,
+                )
+            ],
+            "test.topic",
+        )
+        assert await connection.fetchval("SELECT state FROM sync.mirror_queue") == "done"
+        assert await connection.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 1
+        assert await connection.fetchval("SELECT count(*) FROM sync.outbox") == 1
 
 
 async def test_a_rejected_event_is_dead_lettered_without_blocking_and_replays_after_a_fix(
