@@ -49,6 +49,7 @@ from services.intake.domain.tracking import normalize
 from services.intake.http.auth import Lookup
 from services.intake.http.errors import field_errors
 from services.intake.service import IntakeService
+from shared.app_state import state_of
 from shared.db import DATABASE_UNAVAILABLE
 from shared.events import Attachment, Channel, ComplaintContent, ComplaintStatus
 from shared.idempotency import IdempotencyKeyReusedError
@@ -119,9 +120,7 @@ def citizen_state(intake: IntakeService, secret: str | None, public_url: str) ->
     )
 
 
-def _state(request: Request) -> CitizenState:
-    state: CitizenState = request.app.state.citizen
-    return state
+_state = state_of("citizen", CitizenState)
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:

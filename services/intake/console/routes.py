@@ -41,6 +41,7 @@ from services.intake.repository import SCHEMA
 from services.intake.service import IntakeService
 from shared.agencies import TRIAGE_AGENCY, agency_names, region_names
 from shared.api_keys import new_api_key, same_secret
+from shared.app_state import state_of
 from shared.dead_letters import RetryOutcome, pending, reapply
 from shared.masking import masked
 from shared.ops_http import readiness
@@ -102,9 +103,7 @@ class Session:
     csrf: str
 
 
-def _state(request: Request) -> ConsoleState:
-    state: ConsoleState = request.app.state.console
-    return state
+_state = state_of("console", ConsoleState)
 
 
 async def _session(request: Request) -> Session:

@@ -17,6 +17,7 @@ from services.intake.domain.channels import whatsapp_signature_valid
 from services.intake.domain.model import Caller
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings, WhatsAppApp
+from shared.app_state import state_of
 from shared.events import Channel
 from shared.ops_http import ReadinessCheck
 from shared.rate_limits import CallerLimits, RateLimitItem, RateLimits, parse_rate
@@ -66,9 +67,7 @@ def intake_state(
 META_WEBHOOKS = Caller(key_id=0, kind="channel", name=Channel.WHATSAPP.value)
 
 
-def state(request: Request) -> IntakeState:
-    intake: IntakeState = request.app.state.intake
-    return intake
+state = state_of("intake", IntakeState)
 
 
 async def authorised(request: Request, key: str) -> Caller:

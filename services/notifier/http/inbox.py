@@ -32,6 +32,7 @@ from services.notifier.http.pages import mount_pages
 from services.notifier.repository import ApiKey, AssignmentRow, KeyRole, NotifierRepository
 from services.notifier.service import NotifierService, change_contacts
 from services.notifier.settings import NotifierSettings
+from shared.app_state import state_of
 from shared.db import Connection
 from shared.http_limits import BodySizeLimit
 from shared.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReusedError
@@ -108,9 +109,7 @@ class Wiring:
     targets: WebhookTargets
 
 
-def _wiring(request: Request) -> Wiring:
-    wiring: Wiring = request.app.state.wiring
-    return wiring
+_wiring = state_of("wiring", Wiring)
 
 
 async def _connection(request: Request) -> AsyncIterator[Connection]:

@@ -50,6 +50,7 @@ from services.notifier.service import Acted, NotifierService
 from services.notifier.settings import NotifierSettings
 from shared.agencies import TRIAGE_AGENCY, agency_names
 from shared.api_keys import new_api_key, same_secret
+from shared.app_state import state_of
 from shared.idempotency import MAX_KEY_LENGTH, IdempotencyKeyReusedError
 from shared.pages import (
     FormGuard,
@@ -96,9 +97,7 @@ class Staff:
     csrf: str
 
 
-def _state(request: Request) -> PagesState:
-    state: PagesState = request.app.state.pages
-    return state
+_state = state_of("pages", PagesState)
 
 
 async def _staff(request: Request) -> Staff:
