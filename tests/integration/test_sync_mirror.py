@@ -225,6 +225,25 @@ async def test_a_worker_held_at_its_gate_past_its_lease_does_not_create_a_second
     assert await pool.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 1
 
 
+async def test_the_lookup_of_a_create_in_doubt_checks_the_tag_on_what_national_answers(
+    pool: asyncpg.Pool, mirror: Mirror, control: httpx.AsyncClient
+) -> None:
+    """National's search answering complaints without the tag asked for (here: every one) does
+    not make another complaint's record stand for a create in doubt that never happened."""
+    first, second = complaint_received(), complaint_received()
+    await _queue(pool, first)
+    await _drain(pool, mirror)
+    await _queue(pool, second)
+    await pool.execute("UPDATE sync.mirror_queue SET in_doubt = true WHERE state = 'pending'")
+    (await control.post("/_sim/faults", json={"ignore_tag_filter": True})).raise_for_status()
+    await _drain(pool, mirror)
+    audit = await _audit(control, second.complaint.tracking_number)
+    assert audit["applied"] == {"create": 1}, audit
+    mapped = await pool.fetch("SELECT national_id FROM sync.mirrored_complaints")
+    assert len({row["national_id"] for row in mapped}) == 2
+    assert await pool.fetchval("SELECT count(*) FROM sync.dead_letters") == 0
+
+
 async def test_a_claim_taken_over_leaves_the_late_holder_nothing_to_record(
     pool: asyncpg.Pool, sync_settings: SyncSettings
 ) -> None:

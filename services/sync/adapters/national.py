@@ -182,13 +182,13 @@ class HttpNationalLapor:
         return self._parse("followups", answer, FollowupList).followups
 
     async def find_by_reference(self, tracking_number: str) -> list[ComplaintRecord]:
-        answer = await self._call(
-            "find_by_reference",
-            "GET",
-            "/complaints",
-            params={"tag": reference_tag(tracking_number)},
-        )
-        return self._parse("find_by_reference", answer, ComplaintList).complaints
+        """The national complaints carrying the complaint's tag. National's search is not
+        trusted to have filtered: what it answers without the tag is left out (taken for this
+        complaint, another's record would stand for a create that never happened)."""
+        tag = reference_tag(tracking_number)
+        answer = await self._call("find_by_reference", "GET", "/complaints", params={"tag": tag})
+        found = self._parse("find_by_reference", answer, ComplaintList).complaints
+        return [record for record in found if tag in record.tags]
 
     async def actions_since(self, after_id: int | None, limit: int = 100) -> ActionLog:
         """National's action log (every complaint's) after entry `after_id`, in order."""

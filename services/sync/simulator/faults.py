@@ -133,6 +133,11 @@ class FaultPlan(FaultModel):
     latency: Latency | None = None
     error_probability: float = Field(default=0, ge=0, le=1, description="Answer 500")
     ambiguous_creates: AmbiguousCreates | None = None
+    ignore_tag_filter: bool = Field(
+        default=False,
+        description="GET /complaints?tag= answers every complaint, as a server that dropped"
+        " the parameter would",
+    )
 
     def outage_at(self, now: datetime) -> Outage | None:
         """The outage in force at `now`, if any (the first one the plan lists)."""

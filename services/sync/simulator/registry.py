@@ -256,6 +256,9 @@ class NationalRegistry:
         start = 0 if after_id is None else max(0, after_id + 1 - self._first_log_id)
         return self._actions[start : start + limit]
 
+    def every_complaint(self) -> list[ComplaintRecord]:
+        return [complaint.record for complaint in self._complaints.values()]
+
     def tagged(self, tag: str) -> list[ComplaintRecord]:
         return [self._complaints[i].record for i in self._by_tag.get(tag, ())]
 

@@ -416,7 +416,11 @@ class NationalSimulator:
     async def _list(self, request: web.Request) -> web.Response:
         if "tag" not in request.query:
             return _error(422, "tag is needed")
-        found = self.registry.tagged(request.query["tag"])
+        found = (
+            self.registry.every_complaint()
+            if self._injector.plan.ignore_tag_filter
+            else self.registry.tagged(request.query["tag"])
+        )
         return _json(ComplaintList(complaints=[c.model_copy(update={"logs": []}) for c in found]))
 
     async def _actions(self, request: web.Request) -> web.Response:
