@@ -177,6 +177,22 @@ async def test_timeouts_after_a_create_do_not_duplicate_it(
     assert sorted(r["complaint_id"] for r in announced) == sorted(e.complaint_id for e in received)
 
 
+@pytest.mark.parametrize("mode", ["bad_gateway", "broken_body"])
+async def test_a_create_applied_then_answered_502_or_with_a_broken_body_is_made_once(
+    pool: asyncpg.Pool, mirror: Mirror, control: httpx.AsyncClient, mode: str
+) -> None:
+    """National applies the create, then a gateway answers 502, or the 2xx answer's body is
+    cut short: each is a write in doubt, looked for before sending again (before, a 502 and an
+    unreadable answer were taken for 'not applied', and the create was sent again)."""
+    received = complaint_received()
+    await _queue(pool, received, _status(received, ComplaintStatus.FOLLOWED_UP, note="ok"))
+    await control.post("/_sim/faults", json={"ambiguous_creates": {"mode": mode, "next_count": 1}})
+    await _drain(pool, mirror)
+    audit = await _audit(control, received.complaint.tracking_number)
+    assert audit["applied"] == {"create": 1, "followup": 1}, audit
+    assert await pool.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 1
+
+
 async def test_a_worker_that_died_mid_create_is_not_followed_by_a_second_create(
     pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
 ) -> None:

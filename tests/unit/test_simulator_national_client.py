@@ -32,7 +32,8 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     [
         (429, True, RateLimitedError),
         (408, False, NationalUnavailableError),
-        (502, True, NationalUnavailableError),
+        (502, True, AmbiguousWriteError),
+        (502, False, NationalUnavailableError),
         (503, True, NationalUnavailableError),
         (500, False, NationalUnavailableError),
         (500, True, AmbiguousWriteError),

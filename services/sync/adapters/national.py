@@ -42,7 +42,9 @@ from services.sync.adapters.lapor_api import (
 
 # Answers after which a write may or may not have been applied: a crash mid-request, a gateway
 # that gave up waiting for the backend.
-_AMBIGUOUS_STATUSES = (500, 504)
+# A write answered so may have been applied: an error inside national (500), or a gateway's in
+# front of it (502 when its backend failed to answer, maybe after applying; 504 timed out).
+_AMBIGUOUS_STATUSES = (500, 502, 504)
 _DEFAULT_RETRY_AFTER = 1.0
 M = TypeVar("M", bound=WireModel)
 
@@ -155,13 +157,13 @@ class HttpNationalLapor:
         answer = await self._call(
             "create_complaint", "POST", "/complaints/complaint", write=True, body=draft
         )
-        return self._parse("create_complaint", answer, ComplaintCreated)
+        return self._parse("create_complaint", answer, ComplaintCreated, write=True)
 
     async def add_followup(self, draft: FollowupDraft) -> FollowupAdded:
         answer = await self._call(
             "add_followup", "POST", "/complaints/followup/add", write=True, body=draft
         )
-        return self._parse("add_followup", answer, FollowupAdded)
+        return self._parse("add_followup", answer, FollowupAdded, write=True)
 
     async def forward(self, complaint_id: int, institution_id: int, reason: str) -> None:
         rejection = RejectRequest(not_authority=1, institution_id=institution_id, reason=reason)
@@ -231,11 +233,15 @@ class HttpNationalLapor:
         return checked_answer(operation, answer, write=write)
 
     @staticmethod
-    def _parse(operation: str, answer: NationalAnswer, model: type[M]) -> M:
+    def _parse(operation: str, answer: NationalAnswer, model: type[M], *, write: bool = False) -> M:
+        """The answer's body as `model`. Unreadable, it is a failed call; for a write answered
+        2xx, one that was applied without its answer (ambiguous: looked for before sending
+        again)."""
         try:
             return model.model_validate_json(answer.body)
         except ValidationError as error:
-            raise NationalUnavailableError(operation, f"unreadable answer: {error}") from error
+            failed = AmbiguousWriteError if write else NationalUnavailableError
+            raise failed(operation, f"unreadable answer: {error}") from error
 
 
 def _describe(error: BaseException) -> str:

@@ -115,10 +115,15 @@ class Latency(FaultModel):
     max_seconds: float = Field(ge=0)
 
 
-class AmbiguousCreates(FaultModel):
-    """Creates that are applied and then never answered (`hang`) or cut off (`drop`)."""
+# What follows a create that was applied: never answered, cut off, answered 502 (as a gateway
+# whose backend applied it and then failed), or answered 200 with its body cut short.
+AfterCreate = Literal["hang", "drop", "bad_gateway", "broken_body"]
 
-    mode: Literal["hang", "drop"] = "drop"
+
+class AmbiguousCreates(FaultModel):
+    """Creates that are applied and then not answered as applied (`AfterCreate`)."""
+
+    mode: AfterCreate = "drop"
     next_count: int = Field(default=0, ge=0, description="The next N creates, then...")
     probability: float = Field(default=0, ge=0, le=1, description="...each create with this")
 
@@ -189,7 +194,7 @@ class ServerError:
 @dataclass(frozen=True)
 class Proceed:
     delay: float = 0.0
-    after_create: Literal["hang", "drop"] | None = None
+    after_create: AfterCreate | None = None
 
 
 Verdict = Down | RateLimited | ServerError | Proceed
@@ -223,7 +228,7 @@ class FaultInjector:
         delay = self._rng.uniform(latency.min_seconds, latency.max_seconds) if latency else 0.0
         return Proceed(delay, self._ambiguity() if is_create else None)
 
-    def _ambiguity(self) -> Literal["hang", "drop"] | None:
+    def _ambiguity(self) -> AfterCreate | None:
         ambiguous = self.plan.ambiguous_creates
         if ambiguous is None:
             return None

@@ -85,9 +85,17 @@ class Outcome(StrEnum):
     SERVER_ERROR = "server_error"
     APPLIED_THEN_HUNG = "applied_then_hung"
     APPLIED_THEN_DROPPED = "applied_then_dropped"
+    APPLIED_THEN_BAD_GATEWAY = "applied_then_bad_gateway"
+    APPLIED_THEN_BROKEN_BODY = "applied_then_broken_body"
 
 
-APPLYING = (Outcome.APPLIED, Outcome.APPLIED_THEN_HUNG, Outcome.APPLIED_THEN_DROPPED)
+APPLYING = (
+    Outcome.APPLIED,
+    Outcome.APPLIED_THEN_HUNG,
+    Outcome.APPLIED_THEN_DROPPED,
+    Outcome.APPLIED_THEN_BAD_GATEWAY,
+    Outcome.APPLIED_THEN_BROKEN_BODY,
+)
 
 
 @dataclass(frozen=True)

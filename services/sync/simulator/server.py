@@ -317,6 +317,18 @@ class NationalSimulator:
         if verdict.after_create == "drop":
             audit(Outcome.APPLIED_THEN_DROPPED, None)
             return self._drop(request)
+        if verdict.after_create == "bad_gateway":
+            audit(Outcome.APPLIED_THEN_BAD_GATEWAY, 502)
+            return _error(502, "bad gateway")
+        if verdict.after_create == "broken_body":
+            audit(Outcome.APPLIED_THEN_BROKEN_BODY, response.status)
+            assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+            whole = response.body
+            return web.Response(
+                status=response.status,
+                body=whole[: len(whole) // 2],
+                content_type="application/json",
+            )
         audit(Outcome.APPLIED, response.status)
         return response
 
