@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Where citizens and agencies reach intake: attachments' URLs in the events begin with it,
     # and the notifier fetches from it the photos it shows agency staff in their web inbox.
     intake_public_url: str = "http://127.0.0.1:8080"
+    # Bearer token with which the notifier fetches a confidential complaint's photos from intake
+    # (/lampiran/{sha256} answers 404 without it). The default is for a developer's machine only.
+    attachments_token: SecretStr = SecretStr("lapor-hub-local-attachments-token")
     # Bearer token of the router's and sync's operations endpoints beyond health and metrics
     # (their dead letters, which the operator console lists and retries). The default is for a
     # developer's machine only: set a secret one anywhere else.

@@ -46,7 +46,13 @@ async def _consume_when_kafka_answers(broker: KafkaBroker) -> None:
 
 def create_app(settings: IntakeSettings) -> FastAPI:
     refuse_unsafe(
-        unsafe_secrets(settings.environment, settings, "intake_access_token_secret", "ops_token")
+        unsafe_secrets(
+            settings.environment,
+            settings,
+            "intake_access_token_secret",
+            "ops_token",
+            "attachments_token",
+        )
         # Unset, each intake process would sign its console sessions with a key of its own.
         + unsafe_secrets(settings.environment, ConsoleSettings(), "console_session_secret")
         # Likewise the citizen forms' CSRF tokens.
@@ -88,6 +94,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             service,
             pages_secret.get_secret_value() if pages_secret else None,
             settings.intake_public_url,
+            settings.attachments_token.get_secret_value(),
         )
         lag_of = (subscriber, settings.intake_consumer_group)
         closing = [broker.stop]

@@ -8,7 +8,7 @@ from datetime import date
 
 import asyncpg
 
-from services.intake.domain.attachments import CleanAttachment
+from services.intake.domain.attachments import CleanAttachment, StoredAttachment
 from services.intake.domain.model import (
     ApiKey,
     Caller,
@@ -181,23 +181,29 @@ class IntakeRepository:
         statement changes a complaint's rows once."""
         await self._db.execute(_RECORD_LATER_EVENTS, *later_event_columns(events))
 
-    async def add_attachments(self, attachments: Sequence[CleanAttachment]) -> None:
-        """Content-addressed: one already stored is left as it is."""
+    async def add_attachments(
+        self, attachments: Sequence[CleanAttachment], *, private: bool
+    ) -> None:
+        """Content-addressed: one already stored stays, private only while every complaint
+        that names it is confidential."""
         await self._db.execute(
-            "INSERT INTO intake.attachments (sha256, content_type, size_bytes, content)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[])"
-            " ON CONFLICT DO NOTHING",
+            "INSERT INTO intake.attachments (sha256, content_type, size_bytes, content, private)"
+            " SELECT *, $5::boolean FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[])"
+            " ON CONFLICT (sha256) DO UPDATE"
+            " SET private = intake.attachments.private AND EXCLUDED.private",
             [a.sha256 for a in attachments],
             [a.content_type for a in attachments],
             [len(a.content) for a in attachments],
             [a.content for a in attachments],
+            private,
         )
 
-    async def attachment(self, sha256: str) -> tuple[str, bytes] | None:
+    async def attachment(self, sha256: str) -> StoredAttachment | None:
         row = await self._db.fetchrow(
-            "SELECT content_type, content FROM intake.attachments WHERE sha256 = $1", sha256
+            "SELECT content_type, content, private FROM intake.attachments WHERE sha256 = $1",
+            sha256,
         )
-        return None if row is None else (row["content_type"], row["content"])
+        return None if row is None else StoredAttachment(**row)
 
     async def deadlines(self, complaint_id: uuid.UUID) -> tuple[date, date] | None:
         row = await self._db.fetchrow(

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from services.intake.domain.attachments import CleanAttachment
+from services.intake.domain.attachments import CleanAttachment, StoredAttachment
 from services.intake.domain.channels import Inbound
 from services.intake.domain.imports import ImportRow, imported_at
 from services.intake.domain.model import (
@@ -399,13 +399,18 @@ class IntakeService:
             REPLIES.labels(Channel.WEB.value).inc()
         return True
 
-    async def keep_attachments(self, attachments: Sequence[CleanAttachment]) -> None:
-        """Stored before the complaint that names them (content-addressed: a retry is free)."""
+    async def keep_attachments(
+        self, attachments: Sequence[CleanAttachment], *, confidential: bool
+    ) -> None:
+        """Stored before the complaint that names them (content-addressed: a retry is free);
+        a confidential complaint's are private."""
         if attachments:
             async with self._pool.acquire() as connection:
-                await IntakeRepository(connection).add_attachments(attachments)
+                await IntakeRepository(connection).add_attachments(
+                    attachments, private=confidential
+                )
 
-    async def attachment(self, sha256: str) -> tuple[str, bytes] | None:
+    async def attachment(self, sha256: str) -> StoredAttachment | None:
         async with self._pool.acquire() as connection:
             return await IntakeRepository(connection).attachment(sha256)
 

@@ -48,7 +48,7 @@ class _EmbeddedServer(uvicorn.Server):
 def create_app(settings: NotifierSettings) -> FastStream:
     # Webhook secrets need 16 characters or more in every environment (the directory's check).
     # Unset, each notifier process would sign its web inbox's sessions with a key of its own.
-    secrets = ["notifier_pages_session_secret"]
+    secrets = ["notifier_pages_session_secret", "attachments_token"]
     if settings.notifier_citizen_sms_gateway_url:
         secrets.append("notifier_citizen_sms_gateway_secret")
     refuse_unsafe(unsafe_secrets(settings.environment, settings, *secrets))

@@ -21,6 +21,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from services.notifier.repository import KeyRole, NotifierRepository
 from shared.db import create_pool
+from shared.settings import Settings
 from testkit.browser import PHONE, chromium, needs_chromium, shots
 from testkit.processes import ServiceProcess
 from testkit.waiting import eventually
@@ -29,14 +30,14 @@ ROAD = "Jalan provinsi rusak parah di Jl. A. Yani km 20 Kabupaten Banjar, banyak
 GPS = 0x8825
 
 
-def _photo() -> bytes:
+def _photo(colour: str = "gray") -> bytes:
     """A JPEG as a phone takes it: its maker, model and where it was taken in the EXIF."""
     exif = Image.Exif()
     exif[0x010F] = "Samsung"
     exif[0x0110] = "Galaxy S23"
     exif[GPS] = {1: "S", 2: (3.0, 19.0, 0.0), 3: "E", 4: (114.0, 35.0, 0.0)}
     out = io.BytesIO()
-    Image.new("RGB", (320, 240), "gray").save(out, "JPEG", exif=exif.tobytes())
+    Image.new("RGB", (320, 240), colour).save(out, "JPEG", exif=exif.tobytes())
     return out.getvalue()
 
 
@@ -364,7 +365,9 @@ async def _anonymous_and_confidential_stay_private(
     shown = await page.content()
     assert "Siti" not in shown and "/lampiran/" not in shown and "0812" not in shown
 
-    confidential = await _file(page, intake, "Pungutan liar di sekolah", photo, "#rahasia")
+    secret_photo = photo.with_name("pungli.jpg")  # another photo: the same one would be public
+    secret_photo.write_bytes(_photo("white"))
+    confidential = await _file(page, intake, "Pungutan liar di sekolah", secret_photo, "#rahasia")
     token = (await page.locator("#kunci").inner_text()).strip()
     await expect(page.locator(".token")).to_contain_text("rahasia")
     await page.context.clear_cookies(name="lapor_kunci")
@@ -376,7 +379,19 @@ async def _anonymous_and_confidential_stay_private(
     await expect(page).to_have_url(f"{intake}/lacak/{confidential}")
     await expect(page.locator("dl.facts")).to_contain_text("Pungutan liar di sekolah")
     await expect(page.locator("ul.photos img")).to_have_count(1)  # its reporter sees them
+    assert await page.locator("ul.photos img").evaluate("image => image.naturalWidth") == 320
     await _shots(page, "lacak-rahasia-pelapor")
+    # Its photo is not served to whoever holds intake's own URL of it, only with the notifier's
+    # attachments token.
+    src = await page.locator("ul.photos img").get_attribute("src")
+    assert src is not None and src.startswith(f"/lacak/{confidential}/lampiran/")
+    stored = f"{intake}/lampiran/{src.rsplit('/', 1)[-1]}"
+    async with httpx.AsyncClient() as anyone:
+        assert (await anyone.get(stored)).status_code == 404
+        assert (await anyone.get(f"{intake}{src}")).status_code == 404  # without the cookie
+        notifier = {"Authorization": f"Bearer {Settings().attachments_token.get_secret_value()}"}
+        served = await anyone.get(stored, headers=notifier)
+        assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
     return [anonymous_token, token]
 
 

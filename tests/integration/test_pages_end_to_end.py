@@ -1,14 +1,14 @@
 """The pages end to end in headless Chromium (Debian's, driven by Playwright), against the whole
 system as real processes on real Kafka and PostgreSQL, the real router choosing the agency: a
-citizen files an anonymous complaint with a photo at /lapor; a staff member of the agency the
-router chose finds it in /instansi (the reporter never shown, on the page or in what the agency
-was sent; the photo in the page, served by the notifier to that agency's staff alone, without its
-EXIF), acknowledges it, follows up and resolves it; the citizen says at /lacak it is not fixed,
-the agency follows up again and resolves it (a reopened assignment takes a follow-up before it
-can be resolved), and the citizen rates the answer; a staff member of another agency neither
-sees it listed nor can open it (404); the rating and the reopening are counted for the
-dashboard's satisfaction panels. Every page at 360 px and 1280 px into
-test-artifacts/end-to-end/."""
+citizen files an anonymous, confidential complaint with a photo at /lapor; a staff member of the
+agency the router chose finds it in /instansi (the reporter never shown, on the page or in what
+the agency was sent; the photo in the page, fetched by the notifier with intake's attachments
+token and served to that agency's staff alone, without its EXIF), acknowledges it, follows up and
+resolves it; the citizen says at /lacak it is not fixed, the agency follows up again and resolves
+it (a reopened assignment takes a follow-up before it can be resolved), and the citizen rates the
+answer; a staff member of another agency neither sees it listed nor can open it (404); the rating
+and the reopening are counted for the dashboard's satisfaction panels. Every page at 360 px and
+1280 px into test-artifacts/end-to-end/."""
 
 from __future__ import annotations
 
@@ -141,6 +141,7 @@ async def _file_anonymously_with_a_photo(page: Page, intake: str, photo: Path) -
     await page.fill("#lokasi", "Jl. A. Yani km 20")
     await page.set_input_files("#foto", str(photo))
     await page.check("#anonim")
+    await page.check("#rahasia")  # its photo is then private: the notifier fetches it with a token
     await page.fill("#nama", REPORTER)
     await page.check("#ingin_kabar")
     await page.fill("#telepon", PHONE_NUMBER)

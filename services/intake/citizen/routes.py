@@ -35,6 +35,7 @@ from services.intake.domain.attachments import (
     MAX_ATTACHMENTS,
     AttachmentRefusedError,
     CleanAttachment,
+    StoredAttachment,
     clean_attachment,
 )
 from services.intake.domain.channels import Inbound
@@ -48,7 +49,7 @@ from services.intake.domain.reporter import (
 from services.intake.domain.tracking import normalize
 from services.intake.http.auth import Lookup
 from services.intake.http.errors import field_errors
-from services.intake.service import IntakeService
+from services.intake.service import IntakeService, PublicStatus
 from shared.app_state import state_of
 from shared.db import DATABASE_UNAVAILABLE
 from shared.events import Attachment, Channel, ComplaintContent, ComplaintStatus
@@ -110,13 +111,17 @@ class CitizenState:
     intake: IntakeService
     guard: FormGuard
     public_url: str  # where intake is reached: attachments' URLs in the event
+    attachments_token: str  # the notifier's, for a confidential complaint's attachments
 
 
-def citizen_state(intake: IntakeService, secret: str | None, public_url: str) -> CitizenState:
+def citizen_state(
+    intake: IntakeService, secret: str | None, public_url: str, attachments_token: str
+) -> CitizenState:
     return CitizenState(
         intake,
         FormGuard(secret or secrets.token_urlsafe(32), salt="lapor-hub-citizen"),
         public_url.rstrip("/"),
+        attachments_token,
     )
 
 
@@ -291,7 +296,7 @@ async def submit_complaint(request: Request) -> Response:
     if content is None or errors:
         return _form_page(request, values, errors, 422)
     try:
-        await state.intake.keep_attachments(photos)
+        await state.intake.keep_attachments(photos, confidential=content.confidential)
         accepted = await state.intake.submit(
             Inbound(Channel.WEB, content), CITIZEN_FORM, _text(form, "idem") or None
         )
@@ -370,16 +375,54 @@ async def received(request: Request, tracking_number: str, lagi: str = "") -> Re
 
 @citizen.get("/lampiran/{sha256}")
 async def attachment(request: Request, sha256: str) -> Response:
-    """An attachment by its SHA-256 (a capability: only who was given the URL knows it)."""
-    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-        raise HTTPException(404)
-    found = await _state(request).intake.attachment(sha256)
+    """An attachment by its SHA-256 (a capability: only who was given the URL knows it); a
+    confidential complaint's only with the attachments token (the notifier's)."""
+    found = await _state(request).intake.attachment(sha256) if _is_sha256(sha256) else None
     if found is None:
         raise HTTPException(404)
-    content_type, content = found
+    if found.private:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not secrets.compare_digest(given, _state(request).attachments_token):
+            raise HTTPException(404)
+    return _served(found)
+
+
+@citizen.get("/lacak/{tracking_number}/lampiran/{sha256}")
+async def tracked_attachment(request: Request, tracking_number: str, sha256: str) -> Response:
+    """A photo of the tracking page: to anyone when the complaint shows it publicly, to its
+    reporter (the token this browser keeps for the page) whatever the complaint. Not counted
+    against the page's lookups (a page with photos would use them up), nor a way to tell numbers
+    apart: without the photo's SHA-256 every answer is the same 404."""
+    wanted = normalize(tracking_number)
+    status = await _state(request).intake.public_status(wanted, _token(request))
+    named = status is not None and sha256 in {_sha256_of(a) for a in _photos_shown(status)}
+    found = await _state(request).intake.attachment(sha256) if named else None
+    if found is None:
+        raise HTTPException(404)
+    return _served(found)
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _sha256_of(attachment: Attachment) -> str:
+    return (attachment.url.path or "").rsplit("/", 1)[-1]
+
+
+def _photos_shown(status: PublicStatus) -> list[Attachment]:
+    """A confidential or anonymous complaint's photos may show who sent it: the reporter alone
+    sees them."""
+    complaint = status.complaint
+    if (complaint.confidential or complaint.anonymous) and not status.by_reporter:
+        return []
+    return [a for a in complaint.attachments if a.content_type.startswith("image/")]
+
+
+def _served(found: StoredAttachment) -> Response:
     return Response(
-        content,
-        media_type=content_type,
+        found.content,
+        media_type=found.content_type,
         headers={
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "sandbox; default-src 'none'",
@@ -458,9 +501,6 @@ async def track(
     )
     district = places.district(complaint.location.district_code or "")
     region = places.regions.get(complaint.location.region_code or "")
-    # A confidential or anonymous complaint's photos may show who sent it: the reporter alone
-    # sees them.
-    shows_photos = not (complaint.confidential or complaint.anonymous) or status.by_reporter
     return _page(
         request,
         "lacak.html",
@@ -476,9 +516,9 @@ async def track(
         reopen_until=reopen_until,
         can_reopen=reopen_until is not None and datetime.now(WITA) <= reopen_until,
         can_rate=history.status is ComplaintStatus.RESOLVED and not history.rated,
-        photos=[a for a in complaint.attachments if a.content_type.startswith("image/")]
-        if shows_photos
-        else [],
+        photos=[
+            f"{_tracking_page(wanted)}/lampiran/{_sha256_of(a)}" for a in _photos_shown(status)
+        ],
         message=pesan,
     )
 

@@ -40,6 +40,15 @@ class CleanAttachment:
         return f"{self.sha256[:16]}.{self.extension}"
 
 
+@dataclass(frozen=True)
+class StoredAttachment:
+    """What is kept of one: `private` while only confidential complaints name it."""
+
+    content_type: str
+    content: bytes
+    private: bool
+
+
 def clean_attachment(data: bytes, *, keep_location: bool = False) -> CleanAttachment:
     """What is stored of an upload (raises AttachmentRefusedError)."""
     if len(data) > MAX_ATTACHMENT_BYTES:

@@ -88,6 +88,7 @@ class PagesState:
     agencies: dict[str, str]
     intake_url: str  # attachments under it are fetched and served here, to the agency's staff
     intake_reached_at: str | None  # where they are fetched from, when not at intake_url
+    attachments_token: str  # intake's for a confidential complaint's attachments
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,10 @@ async def attachment(
     chosen = next((a for a in attachments if a.number == number and a.stored), None)
     if chosen is None:
         return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
-    content = await _fetched(fetched_from(chosen.url, state.intake_url, state.intake_reached_at))
+    content = await _fetched(
+        fetched_from(chosen.url, state.intake_url, state.intake_reached_at),
+        state.attachments_token,
+    )
     kind = content_type(content) if content is not None else None
     if content is None or kind is None:
         return _page(request, "error.html", staff, status=502, message="ATTACHMENT_UNAVAILABLE")
@@ -386,10 +390,15 @@ async def attachment(
     )
 
 
-async def _fetched(url: str) -> bytes | None:
-    """The attachment's bytes from intake, or None (not there, intake down, too large)."""
+async def _fetched(url: str, token: str) -> bytes | None:
+    """The attachment's bytes from intake (a confidential complaint's with the attachments
+    token), or None (not there, intake down, too large)."""
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        async with httpx.AsyncClient(timeout=10) as client, client.stream("GET", url) as answer:
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream("GET", url, headers=headers) as answer,
+        ):
             if answer.status_code != 200:
                 return None
             content = b""
@@ -597,6 +606,7 @@ def mount_pages(
         agencies=agency_names(),
         intake_url=settings.intake_public_url,
         intake_reached_at=settings.notifier_intake_url,
+        attachments_token=settings.attachments_token.get_secret_value(),
     )
     api.include_router(pages)
     api.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="instansi-static")
