@@ -5,9 +5,10 @@ development stack, which is never touched), it runs intake, router, notifier and
 national LAPOR simulator and an SMTP sink that keeps each delivery id, and offers complaints with
 the load generator. Meanwhile, at seeded random moments: kill -9 of every service (restarted),
 the Kafka broker stopped for 30 s, PostgreSQL stopped for 10 s, national LAPOR down for a
-window. Then it waits (bounded) until every accepted complaint is through, and checks: every one
-routed once, notified (delivery ids deduplicated at the sink), mirrored to national exactly once,
-none lost. Printed as a table, written to chaos-results.json; the exit code says whether all held.
+window, national applying creates it then does not answer as applied. Then it waits (bounded)
+until every accepted complaint is through, and checks: every one routed once, notified
+(delivery ids deduplicated at the sink), mirrored to national exactly once, none lost. Printed
+as a table, written to chaos-results.json; the exit code says whether all held.
 
     python -m bench.chaos [--short] [--duration S] [--rate R] [--seed N]
 """
@@ -64,11 +65,17 @@ log = logging.getLogger("chaos")
 
 
 # ------------------------------------------------------------------------- the fault plan
+# National applies a create and then: never answers, cuts the connection, answers 502, answers
+# 200 with its body cut short (the simulator's ambiguous creates); each the next few creates.
+AMBIGUOUS_MODES = ("hang", "drop", "bad_gateway", "broken_body")
+AMBIGUOUS_CREATES = 3
+
+
 @dataclass(frozen=True)
 class Fault:
     """What fails, `at_s` seconds into the load, for `hold_s` seconds."""
 
-    kind: str  # kill | kafka | postgres | pg-terminate | pg-slow | national
+    kind: str  # kill | kafka | postgres | pg-terminate | pg-slow | national | ambiguous
     target: str
     at_s: float
     hold_s: float
@@ -78,8 +85,9 @@ def plan_faults(seed: int, duration_s: float, kills_per_service: int) -> list[Fa
     """The run's faults, the same for the same seed: every service killed at random moments,
     then the broker down 30 s, PostgreSQL 10 s after it, and national down for a window; at
     random moments, every service's connections terminated (pg_terminate_backend, as a failover
-    does), and PostgreSQL answering slowly for 15 s (its tables locked by turns, once past the
-    pools' lock timeout)."""
+    does), PostgreSQL answering slowly for 15 s (its tables locked by turns, once past the
+    pools' lock timeout), and national applying the next creates and then answering none (each
+    of its ambiguous modes once: never answered, cut off, 502, a 2xx with a broken body)."""
     rng = random.Random(seed)
     kafka_at = rng.uniform(0.15, 0.25) * duration_s
     postgres_at = kafka_at + 30 + rng.uniform(5, 10)
@@ -95,6 +103,10 @@ def plan_faults(seed: int, duration_s: float, kills_per_service: int) -> list[Fa
         ),
         Fault("pg-terminate", "every service", round(rng.uniform(0.1, 0.9) * duration_s, 1), 4.0),
         Fault("pg-slow", "every table", round(rng.uniform(0.1, 0.8) * duration_s, 1), 15.0),
+        *(
+            Fault("ambiguous", mode, round(rng.uniform(0.05, 0.9) * duration_s, 1), 0.0)
+            for mode in AMBIGUOUS_MODES
+        ),
     ]
     # One kill of each service in each of `kills_per_service` slices of the run, so that two
     # kills of one service never fall on the same down time.
@@ -283,6 +295,13 @@ async def _inflict(
     elif fault.kind == "pg-slow":
         _say(origin, f"postgres: answering slowly for {fault.hold_s:g} s")
         happened.note = await _answer_slowly(stack, fault.hold_s)
+    elif fault.kind == "ambiguous":
+        ambiguous = {"mode": fault.target, "next_count": AMBIGUOUS_CREATES}
+        await _amend_national_faults(control_url, ambiguous_creates=ambiguous)
+        _say(
+            origin,
+            f"national LAPOR: the next {AMBIGUOUS_CREATES} creates applied, then {fault.target}",
+        )
     else:
         start = datetime.now(UTC)
         window = {
@@ -290,9 +309,7 @@ async def _inflict(
             "end": (start + timedelta(seconds=fault.hold_s)).isoformat(),
             "mode": fault.target,
         }
-        async with httpx.AsyncClient(timeout=10) as client:
-            reply = await client.post(f"{control_url}/_sim/faults", json={"windows": [window]})
-            reply.raise_for_status()
+        await _amend_national_faults(control_url, windows=[window])
         _say(origin, f"national LAPOR down ({fault.target}) for {fault.hold_s:g} s")
         await asyncio.sleep(fault.hold_s)
     happened.ended = time.time()
@@ -342,6 +359,16 @@ async def _answer_slowly(stack: ChaosStack, hold_s: float) -> str:
         finally:
             await admin.close()
     return f"{rounds} rounds of locks"
+
+
+async def _amend_national_faults(control_url: str, **changes: object) -> None:
+    """Change part of the simulator's fault plan, keeping the rest (a POST replaces it whole:
+    an outage window would end when ambiguous creates begin)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        current = await client.get(f"{control_url}/_sim/faults")
+        current.raise_for_status()
+        reply = await client.post(f"{control_url}/_sim/faults", json={**current.json(), **changes})
+        reply.raise_for_status()
 
 
 async def _national_creates(control_url: str) -> dict[str, int]:

@@ -21,6 +21,13 @@ def test_a_seed_gives_the_same_plan_and_every_fault_the_issue_asks_for() -> None
     assert 0 < terminate.at_s < 300
     (slow,) = by_kind["pg-slow"]  # past the pools' lock timeout
     assert slow.hold_s > 10.0
+    # National applies a create and then times out, cuts off, answers 502, or a broken 2xx.
+    assert {f.target for f in by_kind["ambiguous"]} == {
+        "hang",
+        "drop",
+        "bad_gateway",
+        "broken_body",
+    }
     assert sorted(f.target for f in by_kind["kill"]) == sorted(SERVICES * 3)
     assert [f.at_s for f in plan] == sorted(f.at_s for f in plan)
     assert all(0 < f.at_s < 300 for f in plan)
