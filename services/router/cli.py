@@ -225,6 +225,7 @@ def route_train(
     from services.router.domain.model import MODELS_DIR
     from services.router.training import (
         REAL_CORPUS,
+        TEAM_HOLDOUT,
         TEAM_SET,
         corpus_split,
         read_labelled,
@@ -250,6 +251,7 @@ def route_train(
         dev_items,
         corrections=corrections,
         team_items=read_labelled(TEAM_SET),
+        holdout_items=read_labelled(TEAM_HOLDOUT),
         today=date,
     )
     model = trained.model

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.router import training
 from services.router.domain import ComplaintText, Router, RoutingDecision, load_routing_table
 from services.router.domain.evaluation import LabelledComplaint, evaluate
 from services.router.domain.model import (
@@ -19,6 +20,7 @@ from services.router.domain.model import (
 from services.router.training import (
     TEAM_SET,
     Correction,
+    choose_thresholds,
     correction_examples,
     fit,
     labelled_examples,
@@ -186,6 +188,36 @@ def test_training_is_reproducible_and_survives_its_file(tmp_path: Path) -> None:
     assert first.guess(words).probabilities == second.guess(words).probabilities
     assert read_back.guess(words).probabilities == pytest.approx(first.guess(words).probabilities)
     assert read_back.vocabulary == first.vocabulary
+
+
+def test_settings_that_break_the_team_holdout_are_not_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = load_routing_table()
+    rules = Router(table)
+    team = read_labelled(TEAM_SET)
+    small = fit([*labelled_examples(rules, team[:80], "team"), *seed_examples(rules)], "small")
+    dev = team[80:200]
+    monkeypatch.setattr(training, "BLENDS", (0.8,))
+    monkeypatch.setattr(training, "ALONES", (0.3,))
+    monkeypatch.setattr(training, "ACCEPTS", (0.1, 0.9))
+    cautious = Router(table, small.with_settings(blend=0.8, accept=0.9, alone=0.3))
+    bold = Router(table, small.with_settings(blend=0.8, accept=0.1, alone=0.3))
+    # a guard that only the cautious settings pass: what they decide, where the bold differ
+    guard = [
+        item.model_copy(update={"labels": item.labels.model_copy(update=placed)})
+        for item in dev
+        if (decision := cautious.decide(item.complaint())).agency
+        != bold.decide(item.complaint()).agency
+        for placed in [{"agency": decision.agency, "category": decision.category}]
+    ]
+    assert guard
+
+    unguarded = choose_thresholds(table, small, dev)
+    guarded = choose_thresholds(table, small, dev, shipped=small, guard=guard)
+
+    assert unguarded["accept"] == 0.1
+    assert guarded["accept"] == 0.9
 
 
 def test_the_model_does_better_than_the_rules_on_real_test_texts(router: Router) -> None:
