@@ -10,7 +10,12 @@ from functools import partial
 
 from prometheus_client import Counter
 
-from services.sync.adapters.lapor_api import ActionLogEntry, ComplaintRecord, tracking_number_in
+from services.sync.adapters.lapor_api import (
+    ActionLogEntry,
+    ComplaintRecord,
+    LogEntry,
+    tracking_number_in,
+)
 from services.sync.adapters.national import (
     AmbiguousWriteError,
     NationalUnavailableError,
@@ -61,8 +66,12 @@ class Poller(TalksToNational):
     async def poll(self) -> int:
         """One pass over national's action log since the cursor; returns events published."""
         async with self._pool.acquire() as connection:
-            cursor = await SyncRepository(connection).poll_cursor()
+            repository = SyncRepository(connection)
+            cursor = await repository.poll_cursor()
+            caught_up = await repository.deferred_now_mapped()
         published = 0
+        for kept_aside in caught_up:
+            published += await self._catch_up(kept_aside)
         while True:
             await self._gate.admit()
             page = await self._gate.call(
@@ -72,9 +81,14 @@ class Poller(TalksToNational):
             acted_on = others_actions_by_complaint(page.logs)
             if acted_on:
                 async with self._pool.acquire() as connection:
-                    mappings = await SyncRepository(connection).mappings_of_national(list(acted_on))
+                    repository = SyncRepository(connection)
+                    mappings = await repository.mappings_of_national(list(acted_on))
+                    in_doubt = len(mappings) < len(acted_on) and await repository.creates_in_doubt()
                 for national_id, entries in acted_on.items():
-                    published += await self._apply(national_id, entries, mappings.get(national_id))
+                    mapping = mappings.get(national_id)
+                    if mapping is None and not (in_doubt or may_place_with_province(entries)):
+                        continue  # not lapor-hub's, nor placed with the province by these
+                    published += await self._apply(national_id, entries, mapping)
             if page.logs:
                 cursor = page.logs[-1].log_id
                 async with self._pool.acquire() as connection:
@@ -87,20 +101,47 @@ class Poller(TalksToNational):
     ) -> int:
         """National admins' actions on one complaint (in the log's order), with its mapping as
         read for their page."""
-        if mapping is None and not may_place_with_province(entries):
-            return 0  # not the province's, nor made so by these actions
         await self._gate.admit()
         detailed = await self._gate.call(
             "complaint", partial(self._national.complaint, national_id)
         )
         if mapping is None:
-            if tracking_number_in(detailed.tags) is not None or not disposed_to_province(detailed):
-                return 0  # lapor-hub's own (its mapping is on the way), or not the province's
-            return await self._received(detailed)
-        actions = actions_by_others(entries, mapping.national_seen_at)
+            if tracking_number_in(detailed.tags) is not None:
+                # lapor-hub's own, its create applied without an answer: its mapping is on the
+                # way (the retry finds it by its tag); its admins' actions come back then.
+                async with self._pool.acquire() as connection:
+                    await SyncRepository(connection).defer(national_id)
+                return 0
+            return await self._received(detailed) if disposed_to_province(detailed) else 0
+        return await self._publish(
+            detailed, actions_by_others(entries, mapping.national_seen_at), mapping
+        )
+
+    async def _catch_up(self, mapping: Mapping) -> int:
+        """A complaint kept aside until its mapping was saved: its admins' actions, all that
+        its log holds beyond what was seen."""
+        await self._gate.admit()
+        detailed = await self._gate.call(
+            "complaint", partial(self._national.complaint, mapping.national_id)
+        )
+        actions = actions_by_others(detailed.logs, mapping.national_seen_at)
+        return await self._publish(detailed, actions, mapping, undefer=True)
+
+    async def _publish(
+        self,
+        detailed: ComplaintRecord,
+        actions: list[LogEntry],
+        mapping: Mapping,
+        *,
+        undefer: bool = False,
+    ) -> int:
+        """National admins' actions on a mapped complaint as `ComplaintStatusChanged`, with
+        how far its log is seen (and, `undefer`, no longer kept aside), in one transaction."""
         institution = detailed.disposition.institution_id if detailed.disposition else None
         async with self._pool.acquire() as connection, connection.transaction():
             repository = SyncRepository(connection)
+            if undefer:
+                await repository.undefer(mapping.national_id)
             for entry in actions:
                 change = status_change(
                     detailed,

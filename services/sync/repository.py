@@ -309,6 +309,36 @@ class SyncRepository:
 
     # --- polling -------------------------------------------------------------------------------
 
+    async def defer(self, national_id: int) -> None:
+        """An admin acted on lapor-hub's complaint before its mapping was saved: kept aside
+        until it is."""
+        await self._db.execute(
+            "INSERT INTO sync.national_deferred (national_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            national_id,
+        )
+
+    async def creates_in_doubt(self) -> bool:
+        """Whether a create may have been applied nationally without its mapping saved."""
+        found: bool = await self._db.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM sync.mirror_queue WHERE state = 'pending'"
+            " AND in_doubt AND event_type = 'ComplaintReceived')"
+        )
+        return found
+
+    async def deferred_now_mapped(self) -> list[Mapping]:
+        """The mappings saved since of the complaints kept aside (`defer`)."""
+        rows = await self._db.fetch(
+            f"SELECT {', '.join(f'm.{f}' for f in _MAPPING_FIELDS)}"
+            " FROM sync.national_deferred d"
+            " JOIN sync.mirrored_complaints m ON m.national_id = d.national_id"
+        )
+        return [Mapping(**dict(row)) for row in rows]
+
+    async def undefer(self, national_id: int) -> None:
+        await self._db.execute(
+            "DELETE FROM sync.national_deferred WHERE national_id = $1", national_id
+        )
+
     async def poll_cursor(self) -> int | None:
         """The last entry of national's action log the poller has read (None: none yet)."""
         cursor: int | None = await self._db.fetchval("SELECT after_log_id FROM sync.national_poll")

@@ -132,6 +132,12 @@ async def _drain(pool: asyncpg.Pool, mirror: Mirror, timeout_s: float = 20) -> N
     raise AssertionError(f"{pending} events still pending")
 
 
+async def _outbox(pool: asyncpg.Pool) -> list[Event]:
+    """What sync put in its outbox, in order."""
+    rows = await pool.fetch("SELECT payload FROM sync.outbox ORDER BY id")
+    return [parse_event(row["payload"]) for row in rows]
+
+
 async def _audit(control: httpx.AsyncClient, tracking_number: str) -> dict[str, Any]:
     response = await control.get(f"/_sim/audit/{tracking_number}")
     response.raise_for_status()
@@ -442,8 +448,7 @@ async def test_national_admins_changes_come_back_once_and_lapor_hubs_own_do_not_
     assert await poller.poll() == 2
     assert await poller.poll() == 0
 
-    rows = await pool.fetch("SELECT payload FROM sync.outbox ORDER BY id")
-    events = [parse_event(row["payload"]) for row in rows]
+    events = await _outbox(pool)
     changes = [e for e in events if isinstance(e, ComplaintStatusChanged)]
     assert len(changes) == 1
     assert changes[0].source == "national" and changes[0].status is ComplaintStatus.RESOLVED
@@ -475,17 +480,43 @@ async def test_a_national_action_followed_within_the_poll_interval_by_lapor_hubs
     assert await poller.poll() == 1
     assert await poller.poll() == 0
 
-    rows = await pool.fetch("SELECT payload FROM sync.outbox ORDER BY id")
-    changes = [
-        e
-        for e in (parse_event(row["payload"]) for row in rows)
-        if isinstance(e, ComplaintStatusChanged)
-    ]
+    changes = [e for e in await _outbox(pool) if isinstance(e, ComplaintStatusChanged)]
     assert [(c.source, c.note, c.complaint_id) for c in changes] == [
         ("national", "diteruskan ke petugas", received.complaint_id)
     ]
     audit = await _audit(control, received.complaint.tracking_number)
     assert audit["applied"] == {"create": 1, "followup": 1}
+
+
+async def test_a_national_action_before_lapor_hub_knows_its_create_landed_comes_back_later(
+    pool: asyncpg.Pool, gate: NationalGate, sync_settings: SyncSettings, control: httpx.AsyncClient
+) -> None:
+    """A create applied without an answer (no mapping yet), then a national admin acts on it:
+    the poller cannot place the action, so it keeps the complaint aside, and once the mapping
+    is saved (the retry finds the create by its tag) the action comes back (before: passed over
+    for good, the cursor moved on)."""
+    mirror, poller = Mirror(pool, gate, sync_settings), Poller(pool, gate, sync_settings)
+    received = complaint_received()
+    await _queue(pool, received)
+    await control.post(
+        "/_sim/faults", json={"ambiguous_creates": {"mode": "drop", "next_count": 1}}
+    )
+    await mirror.mirror_due()  # applied nationally, answered by a cut connection
+    assert await pool.fetchval("SELECT count(*) FROM sync.mirrored_complaints") == 0
+    [national_id] = (await _audit(control, received.complaint.tracking_number))["complaint_ids"]
+    acted = await control.post(
+        f"/_sim/admin/complaints/{national_id}/status",
+        json={"status": "in_progress", "note": "sedang diproses"},
+    )
+    acted.raise_for_status()
+    assert await poller.poll() == 0  # not known yet
+    await _drain(pool, mirror)  # found by its tag: the mapping is saved
+    assert await poller.poll() == 1
+    assert await poller.poll() == 0
+    changes = [e for e in await _outbox(pool) if isinstance(e, ComplaintStatusChanged)]
+    assert [(c.note, c.complaint_id) for c in changes] == [
+        ("sedang diproses", received.complaint_id)
+    ]
 
 
 async def test_reconcile_reports_and_repairs_a_lost_mapping_and_a_lost_follow_up(
