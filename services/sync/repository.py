@@ -236,7 +236,7 @@ class SyncRepository:
         national first whether they are there already."""
         result = await self._db.execute(
             "UPDATE sync.mirror_queue SET state = 'pending', attempts = 0, in_doubt = true,"
-            " next_attempt_at = now(), claimed_until = NULL, done_at = NULL"
+            " next_attempt_at = now(), claimed_until = NULL, claim_token = NULL, done_at = NULL"
             " WHERE id = ANY($1::bigint[])",
             queue_ids,
         )
