@@ -154,6 +154,13 @@ class ComplaintContent(Contract):
         default=None, max_length=200, description="The channel's own id, for deduplication"
     )
 
+    @field_validator("channel_message_id")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        """An empty id is no id: stored as "", it made every later message without one a
+        duplicate that no lookup found (intake answered 500)."""
+        return value if value and value.strip() else None
+
 
 class Complaint(ComplaintContent):
     """A citizen's complaint as intake accepted it."""

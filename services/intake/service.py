@@ -194,6 +194,7 @@ class IntakeService:
         # and finds the original on the next attempt (two or three round trips fewer for
         # nearly every message).
         may_be_reply = self._may_be_reply(inbound)
+        violated = None
         for attempt in range(5):
             try:
                 if attempt > 0 or may_be_reply:
@@ -201,9 +202,9 @@ class IntakeService:
                     if answered is not None:
                         return answered
                 return await self._add_complaint(inbound, caller, key, received_at)
-            except asyncpg.UniqueViolationError:
-                continue
-        raise RuntimeError("could not store the complaint after 5 attempts")
+            except asyncpg.UniqueViolationError as error:
+                violated = error.constraint_name
+        raise RuntimeError(f"could not store the complaint after 5 attempts ({violated})")
 
     async def _as_before_or_reply(
         self, inbound: Inbound, caller: Caller, key: IdempotencyKey | None

@@ -1109,3 +1109,25 @@ def test_bad_input_is_a_4xx_never_a_500(intake: Intake, keys: dict[str, str]) ->
         ),
     )
     assert utf8.status_code == 202, utf8.text
+
+
+def test_complaints_with_an_empty_message_id_are_each_accepted(
+    intake: Intake, keys: dict[str, str]
+) -> None:
+    """Found by schemathesis: the second web complaint with `channel_message_id: ""` was a 500
+    (the empty id collided with the first one's, and no lookup looked for an empty id)."""
+    web = {"X-API-Key": keys["channel:web"]}
+    answers = [
+        intake.http.post(
+            "/v1/complaints",
+            headers=web,
+            json={
+                "title": "Lampu mati",
+                "body": f"Lampu jalan mati, nomor {n}.",
+                "channel_message_id": "",
+            },
+        )
+        for n in range(2)
+    ]
+    assert [a.status_code for a in answers] == [202, 202], answers[-1].text
+    assert answers[0].json()["tracking_number"] != answers[1].json()["tracking_number"]
