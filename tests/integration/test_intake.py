@@ -6,17 +6,20 @@ import asyncio
 import copy
 import hashlib
 import hmac
+import io
 import json
 import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from PIL import Image
 
 from services.intake.domain.tracking import new_tracking_number
 from services.intake.service import IntakeService
@@ -1131,3 +1134,36 @@ def test_complaints_with_an_empty_message_id_are_each_accepted(
     ]
     assert [a.status_code for a in answers] == [202, 202], answers[-1].text
     assert answers[0].json()["tracking_number"] != answers[1].json()["tracking_number"]
+
+
+def _photo_with_camera() -> bytes:
+    exif = Image.Exif()
+    exif[0x0110] = "Galaxy S23"  # the phone's model
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+async def test_an_emails_photos_become_the_complaints_attachments(
+    intake: Intake, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    message = EmailMessage()
+    message["From"] = "Ahmad Fauzi <ahmad@example.id>"
+    message["Subject"] = "Jalan berlubang"
+    message["Message-ID"] = "<foto-1@example.id>"
+    message.set_content("Jalan di depan pasar Martapura berlubang, fotonya terlampir.")
+    message.add_attachment(_photo_with_camera(), maintype="image", subtype="jpeg", filename="a.jpg")
+    message.add_attachment(b"MZ\x90\x00 not a photo", maintype="application", subtype="x-dos")
+    headers = {"X-API-Key": keys["channel:email"], "content-type": "message/rfc822"}
+
+    response = intake.http.post("/v1/channels/email", headers=headers, content=message.as_bytes())
+
+    assert response.status_code == 202, response.text
+    [received] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
+    [attachment] = received.complaint.attachments
+    assert attachment.content_type == "image/jpeg"
+    served = intake.http.get(httpx.URL(str(attachment.url)).path)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
+    metrics = intake.http.get("/metrics").text
+    assert 'lapor_hub_intake_files_left_out_total{channel="email"} 1.0' in metrics

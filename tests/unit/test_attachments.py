@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from email.message import EmailMessage
 
 import pytest
 from PIL import Image
@@ -11,7 +12,9 @@ from services.intake.domain.attachments import (
     MAX_ATTACHMENT_BYTES,
     AttachmentRefusedError,
     clean_attachment,
+    sent_files,
 )
+from services.intake.domain.channels import read_rfc822
 
 GPS = 0x8825
 
@@ -56,3 +59,35 @@ def test_too_large_is_refused() -> None:
 def test_the_same_photo_is_one_address() -> None:
     photo = _photo()
     assert clean_attachment(photo).sha256 == clean_attachment(photo).sha256
+
+
+def _email_with(*files: tuple[bytes, str, str]) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Warga <warga@example.id>"
+    message["Subject"] = "Jalan berlubang"
+    message["Message-ID"] = "<foto@example.id>"
+    message.set_content("Jalan di depan pasar Martapura berlubang, fotonya terlampir.")
+    for data, maintype, subtype in files:
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename="foto.jpg")
+    return message.as_bytes()
+
+
+def test_an_emails_photos_are_kept_cleaned_and_what_cannot_be_taken_is_left_out() -> None:
+    raw = _email_with(
+        (_photo(), "image", "jpeg"),
+        (b"MZ\x90\x00 an executable named foto.jpg", "application", "octet-stream"),
+        (_photo("PNG"), "image", "png"),
+        (b"%PDF-1.7\n...", "application", "pdf"),
+        (_photo(), "image", "jpeg"),
+    )
+
+    message = read_rfc822(raw)
+    kept, left_out = sent_files(message.files)
+
+    assert message.parsed.text.startswith("Jalan di depan pasar Martapura")
+    assert [file.content_type for file in kept] == ["image/jpeg", "image/png", "application/pdf"]
+    assert dict(Image.open(io.BytesIO(kept[0].content)).getexif()) == {}
+    assert left_out == [
+        "file 2: Only JPEG/PNG photos or PDF documents.",
+        "file 5: over 3 files",
+    ]

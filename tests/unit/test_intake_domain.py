@@ -10,7 +10,7 @@ from services.intake.domain.channels import (
     from_email,
     from_sms,
     from_whatsapp,
-    parse_rfc822,
+    read_rfc822,
     title_from,
     whatsapp_signature_valid,
 )
@@ -130,7 +130,7 @@ def test_raw_email_is_parsed_and_reply_prefixes_dropped() -> None:
         b"In-Reply-To: <orig@b>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         b"Masih menumpuk.\r\n"
     )
-    inbound = from_email(parse_rfc822(raw))
+    inbound = from_email(read_rfc822(raw).parsed)
     assert inbound.content.title == "Sampah"
     assert inbound.content.reporter.email == "siti@example.id"
     assert inbound.content.channel_message_id == "a@b"
@@ -170,9 +170,9 @@ def test_a_whatsapp_webhook_is_known_by_metas_signature_of_its_exact_body() -> N
 
 def test_a_raw_email_without_message_id_is_known_by_its_bytes() -> None:
     raw = b"From: warga@example.id\r\nSubject: Sampah\r\n\r\nSampah menumpuk di Jl. Ahmad Yani.\r\n"
-    first, again = parse_rfc822(raw), parse_rfc822(raw)
+    first, again = read_rfc822(raw).parsed, read_rfc822(raw).parsed
     assert first.message_id.startswith("sha256:") and first.message_id == again.message_id
-    assert parse_rfc822(raw + b"Lagi.\r\n").message_id != first.message_id
+    assert read_rfc822(raw + b"Lagi.\r\n").parsed.message_id != first.message_id
 
 
 def test_an_anonymous_reporters_reply_carries_no_name() -> None:

@@ -37,6 +37,7 @@ from services.intake.domain.attachments import (
     CleanAttachment,
     StoredAttachment,
     clean_attachment,
+    described,
 )
 from services.intake.domain.channels import Inbound
 from services.intake.domain.model import Caller
@@ -281,15 +282,7 @@ async def submit_complaint(request: Request) -> Response:
         )
         return _form_page(request, values, {"umum": problem}, 403)
     photos, photo_problem = await _photos(form, form.get("lokasi_foto") == "ya", english)
-    attachments = [
-        Attachment(
-            filename=photo.filename,
-            content_type=photo.content_type,
-            size_bytes=len(photo.content),
-            url=f"{state.public_url}/lampiran/{photo.sha256}",
-        )
-        for photo in photos
-    ]
+    attachments = [described(photo, state.public_url) for photo in photos]
     content, errors = _content(form, attachments, english)
     if photo_problem:
         errors["foto"] = photo_problem

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from services.intake.domain.refusal import RefusedError
+from shared.events import Attachment
 
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_ATTACHMENTS = 3
@@ -71,6 +73,34 @@ def clean_attachment(data: bytes, *, keep_location: bool = False) -> CleanAttach
             "Hanya foto JPEG/PNG atau dokumen PDF.", "Only JPEG/PNG photos or PDF documents."
         ) from error
     return _without_metadata(image, kind, keep_location)
+
+
+def described(attachment: CleanAttachment, public_url: str) -> Attachment:
+    """What a complaint's events carry of a stored attachment: where to fetch it, not its bytes."""
+    return Attachment(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size_bytes=len(attachment.content),
+        url=f"{public_url.rstrip('/')}/lampiran/{attachment.sha256}",
+    )
+
+
+def sent_files(files: Sequence[bytes]) -> tuple[list[CleanAttachment], list[str]]:
+    """What is kept of the files a channel's message carried, and why each other one was left
+    out: a message is never refused for a file (its text is the complaint, and the sender is not
+    there to choose again), so a file that cannot be taken is dropped, with the same limits as
+    the form's."""
+    kept: list[CleanAttachment] = []
+    left_out: list[str] = []
+    for number, data in enumerate(files, start=1):
+        if len(kept) == MAX_ATTACHMENTS:
+            left_out.append(f"file {number}: over {MAX_ATTACHMENTS} files")
+            continue
+        try:
+            kept.append(clean_attachment(data))
+        except AttachmentRefusedError as error:
+            left_out.append(f"file {number}: {error.english}")
+    return kept, left_out
 
 
 def _without_metadata(

@@ -11,6 +11,7 @@ import email.policy
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage, MIMEPart
@@ -20,7 +21,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.events import Channel, ComplaintContent, Coordinates, Location, Reporter
+from shared.events import (
+    Attachment,
+    Channel,
+    ComplaintContent,
+    Coordinates,
+    Location,
+    Reporter,
+)
 
 TITLE_LENGTH = 80
 
@@ -202,7 +210,7 @@ class ParsedEmail(ChannelPayload):
     in_reply_to: str | None = None
 
 
-def from_email(message: ParsedEmail) -> Inbound:
+def from_email(message: ParsedEmail, attachments: Sequence[Attachment] = ()) -> Inbound:
     name, address = parseaddr(message.sender)
     subject = re.sub(r"^\s*((re|fwd?|bls|balas)\s*:\s*)+", "", message.subject, flags=re.I)
     return Inbound(
@@ -212,15 +220,23 @@ def from_email(message: ParsedEmail) -> Inbound:
             body=message.text,
             reporter=Reporter(name=name or None, email=address or None),
             channel_message_id=message.message_id.strip("<>"),
+            attachments=tuple(attachments),
         ),
         in_reply_to=message.in_reply_to.strip("<>") if message.in_reply_to else None,
     )
 
 
-def parse_rfc822(raw: bytes) -> ParsedEmail:
-    """A raw RFC 822 message (as a mail server hands it over) in the parsed form; what cannot be
-    read (a charset nobody knows that is not UTF-8 either) is a ValidationError, as a bad field
-    of the JSON form is."""
+@dataclass(frozen=True)
+class RawEmail:
+    parsed: ParsedEmail
+    files: tuple[bytes, ...]
+    """The attachments' bytes as sent (photos, PDFs, anything): intake checks and cleans them."""
+
+
+def read_rfc822(raw: bytes) -> RawEmail:
+    """A raw RFC 822 message (as a mail server hands it over) in the parsed form, with its
+    attachments; what cannot be read (a charset nobody knows that is not UTF-8 either) is a
+    ValidationError, as a bad field of the JSON form is."""
     message = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     part = message.get_body(preferencelist=("plain", "html"))
@@ -239,7 +255,12 @@ def parse_rfc822(raw: bytes) -> ParsedEmail:
         "text": text.strip(),
         "in_reply_to": _raw_header(message, "In-Reply-To") or None,
     }
-    return ParsedEmail.model_validate(fields)
+    files = tuple(
+        payload
+        for attached in message.iter_attachments()
+        if isinstance(payload := attached.get_payload(decode=True), bytes) and payload
+    )
+    return RawEmail(ParsedEmail.model_validate(fields), files)
 
 
 def _text_of(part: MIMEPart) -> str:

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from services.intake.http.auth import IntakeState, intake_state, state
 from services.intake.http.channels import channels, operators, public
 from services.intake.http.errors import add_error_handlers, field_errors
-from services.intake.http.middleware import MAX_IMPORT_BYTES, Timing
+from services.intake.http.middleware import MAX_EMAIL_BYTES, MAX_IMPORT_BYTES, Timing
 from services.intake.http.open311 import open311
 from shared.http_limits import BodySizeLimit
 from shared.ops_http import health, readiness
@@ -57,7 +57,12 @@ def create_api(lifespan: Any = None) -> FastAPI:
         lifespan=lifespan,
     )
     api.add_middleware(
-        BodySizeLimit, larger={":import": MAX_IMPORT_BYTES, "/lapor": MAX_IMPORT_BYTES}
+        BodySizeLimit,
+        larger={
+            ":import": MAX_IMPORT_BYTES,
+            "/lapor": MAX_IMPORT_BYTES,
+            "/channels/email": MAX_EMAIL_BYTES,
+        },
     )
     api.add_middleware(Timing)  # outside the size limit: its 413s are timed and counted too
     add_error_handlers(api)

@@ -41,6 +41,8 @@ class IntakeState:
     public_per_address: RateLimitItem
     public_misses_per_address: RateLimitItem
     background: BackgroundTasks
+    public_url: str
+    """Where intake is reached: the links to attachments in the events."""
     whatsapp: WhatsAppApp | None = None
 
 
@@ -59,6 +61,7 @@ def intake_state(
         parse_rate(settings.intake_public_rate_limit),
         parse_rate(settings.intake_public_miss_limit),
         background,
+        settings.intake_public_url,
         settings.whatsapp_app(),
     )
 

@@ -3,13 +3,16 @@ public status out."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import Counter
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.intake.domain.attachments import described, sent_files
 from services.intake.domain.channels import (
     Inbound,
     ParsedEmail,
@@ -18,7 +21,7 @@ from services.intake.domain.channels import (
     from_email,
     from_sms,
     from_whatsapp,
-    parse_rfc822,
+    read_rfc822,
 )
 from services.intake.domain.imports import (
     HandCollectedChannel,
@@ -42,8 +45,15 @@ from shared.events import Channel, ComplaintContent
 from shared.idempotency import MAX_KEY_LENGTH
 from shared.masking import masked, masked_or_none
 
+log = logging.getLogger(__name__)
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl")
 IdempotencyKey = Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)]
+
+FILES_LEFT_OUT = Counter(
+    "lapor_hub_intake_files_left_out_total",
+    "Files a channel's message carried that were not kept (type, size, count); the message was",
+    ["channel"],
+)
 
 channels = APIRouter(prefix="/v1", tags=["channels"])
 operators = APIRouter(prefix="/v1", tags=["operators"])
@@ -157,14 +167,23 @@ async def submit_whatsapp(
 
 @channels.post("/channels/email", status_code=202, response_model=AcceptedOut)
 async def submit_email(request: Request, caller: Authenticated, service: Service) -> JSONResponse:
-    """Inbound email: parsed JSON, or the raw message as `message/rfc822`."""
+    """Inbound email: parsed JSON, or the raw message as `message/rfc822`, whose attached photos
+    and PDFs are kept with the form's limits (a file that cannot be taken is left out, the
+    message is not)."""
     require(caller, Channel.EMAIL)
     raw = await request.body()
-    if request.headers.get("content-type", "").startswith("message/rfc822"):
-        parsed = parse_rfc822(raw)
-    else:
+    if not request.headers.get("content-type", "").startswith("message/rfc822"):
         parsed = ParsedEmail.model_validate_json(raw)
-    return _accepted(await service.submit(from_email(parsed), caller))
+        return _accepted(await service.submit(from_email(parsed), caller))
+    message = read_rfc822(raw)
+    files, left_out = sent_files(message.files)
+    if left_out:
+        FILES_LEFT_OUT.labels(Channel.EMAIL.value).inc(len(left_out))
+        log.warning("email %s: files left out: %s", message.parsed.message_id, "; ".join(left_out))
+    public_url = state(request).public_url
+    inbound = from_email(message.parsed, [described(file, public_url) for file in files])
+    await service.keep_attachments(files, confidential=inbound.content.confidential)
+    return _accepted(await service.submit(inbound, caller))
 
 
 @operators.post("/operator/complaints", status_code=202, response_model=AcceptedOut)

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.intake.http.errors import count_rejection
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+MAX_EMAIL_BYTES = 25 * 1024 * 1024  # mail servers' usual limit: three photos, base64-encoded
 HTTP_SECONDS = Histogram(
     "lapor_hub_intake_http_request_duration_seconds",
     "HTTP request latency, by route and status",
