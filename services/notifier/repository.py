@@ -534,14 +534,15 @@ class NotifierRepository:
         )
         return [HistoryLine(**{k: v for k, v in dict(row).items() if k != "seq"}) for row in rows]
 
-    async def record_reporter_event(self, event: ComplaintStatusChanged) -> None:
+    async def record_reporter_event(self, event: ComplaintStatusChanged, note: str | None) -> None:
+        """What the reporter said (`note`, as they wrote it), for the assignment's history."""
         await self._db.execute(
             "INSERT INTO notifier.reporter_events (event_id, complaint_id, status, note,"
             " occurred_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             event.event_id,
             event.complaint_id,
             event.status.value,
-            event.note,
+            note,
             event.occurred_at,
         )
 

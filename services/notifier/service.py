@@ -31,7 +31,7 @@ from services.notifier.domain.plan import (
     plan_contacts_notice,
     plan_reply,
 )
-from services.notifier.domain.privacy import agency_view, reply_for_agency
+from services.notifier.domain.privacy import agency_view, reply_for_agency, reporter_words
 from services.notifier.repository import AssignmentRow, DeliveryCause, NotifierRepository
 from shared.events import (
     Actor,
@@ -54,6 +54,11 @@ PRODUCER = "notifier"
 ASSIGNMENTS = Counter(
     "lapor_hub_notifier_assignments_total", "Assignments received, by agency", ["agency"]
 )
+
+
+# What a reporter says on the tracking page that the agency holding the complaint is told of
+# (a reopening is told too, with the assignment opened again: `_reopen`).
+_PASSED_ON = frozenset({ComplaintStatus.REPORTER_REPLIED, ComplaintStatus.RATED})
 
 
 class MissingComplaintError(LookupError):
@@ -133,10 +138,7 @@ class NotifierService:
             if routing.event_id in handled:
                 ASSIGNMENTS.labels(routing.agency_code).inc()
         for event in events:
-            if (
-                isinstance(event, ComplaintStatusChanged)
-                and event.status is ComplaintStatus.REPORTER_REPLIED
-            ):
+            if isinstance(event, ComplaintStatusChanged) and event.status in _PASSED_ON:
                 await self._pass_on_reply(event)
             elif (
                 isinstance(event, ComplaintStatusChanged)
@@ -178,12 +180,14 @@ class NotifierService:
             await self._tell_the_agency(repository, row, complaint, reopened, text)
 
     async def _pass_on_reply(self, reply: ComplaintStatusChanged) -> None:
-        """A reporter's reply goes to the agency holding the complaint, masked, once."""
+        """A reporter's reply, or their rating of a resolved complaint (1-5 and a comment),
+        goes to the agency holding the complaint, masked, once."""
         async with self._pool.acquire() as connection, connection.transaction():
             repository = NotifierRepository(connection)
             if not await repository.first_handling(reply):
                 return
-            await repository.record_reporter_event(reply)  # the web inbox's history
+            words = reporter_words(reply)
+            await repository.record_reporter_event(reply, words)  # the web inbox's history
             row = await repository.current_assignment_of(reply.complaint_id)
             complaint = await repository.complaint(reply.complaint_id)
             if row is None or complaint is None:
@@ -192,7 +196,7 @@ class NotifierService:
                     reply.tracking_number,
                 )
                 return
-            text = reply_for_agency(complaint, reply.note)
+            text = reply_for_agency(complaint, words)
             await self._tell_the_agency(repository, row, complaint, reply, text)
 
     async def _tell_the_agency(
@@ -213,6 +217,7 @@ class NotifierService:
             text=text,
             confidential=complaint.confidential,
             inbox_url=self.inbox_url(row.tracking_number),
+            rating=cause.rating,
         )
         await repository.enqueue_deliveries(
             plan_reply(cause.event_id, notice, contacts),

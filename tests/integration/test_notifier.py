@@ -9,6 +9,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -71,6 +72,7 @@ from shared.runtime import BackgroundTasks
 from shared.topics import TopicSpec
 from testkit.factories import complaint_received, publish_all, routed
 from testkit.processes import ServiceProcess, free_port
+from testkit.staff import PASSWORD, create_staff_account
 from testkit.waiting import eventually as waited
 
 SECRET = "rahasia-bersama-untuk-uji-0123456789"
@@ -1365,6 +1367,59 @@ async def test_a_reopened_complaint_is_open_again_in_the_agency_inbox_and_the_ag
     told = [m for m in box.messages if "belum selesai" in _plain(m)]
     assert len(told) == 1
     assert "muncul lagi" in _plain(told[0])
+
+
+async def test_a_reporters_rating_reaches_the_agency_once_masked_and_in_its_history(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess],
+    mailbox: tuple[Mailbox, int],
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+    database_url: str,
+) -> None:
+    """The notifier process consumes the `rated` status change from Kafka (twice: redelivered)
+    and tells the agency once, by e-mail and webhook, the comment masked; the assignment's page
+    in /instansi shows it in the history."""
+    box, _ = mailbox
+    received = complaint_received(anonymous=True, reporter={"name": "Siti Aminah"})
+    number = received.complaint.tracking_number
+    rated = ComplaintStatusChanged(
+        **received.caused(
+            producer="intake",
+            tracking_number=number,
+            status=ComplaintStatus.RATED,
+            actor=Actor(kind=ActorKind.REPORTER, id="web"),
+            note=f"Penilaian pelapor: 2/5. Siti Aminah: lambat, NIK {NIK}, hp 0812-5555-0199",
+            rating=2,
+        )
+    )
+    username = f"rina{uuid.uuid4().hex[:6]}"
+    await create_staff_account(database_url, username, "63.pupr", "Rina Hartati")
+    async with serving(WebhookReceiver(SECRET)) as receiver:
+        process = notifier_process(receiver)
+        await asyncio.to_thread(process.start)
+        await publish_all(
+            bootstrap_servers,
+            fresh_topic.name,
+            [received, _routed(received, "63.pupr"), rated, rated],
+        )
+        await eventually(lambda: len(receiver.accepted) == 2 and len(box.about(received)) == 2)
+        await asyncio.sleep(0.5)  # a second notice would have come by now
+        async with httpx.AsyncClient(base_url=f"{process.origin}/instansi") as browser:
+            login = await browser.get("/masuk")
+            csrf = re.search(r'name="csrf" value="([^"]*)"', login.text)
+            assert csrf is not None
+            form = {"username": username, "password": PASSWORD, "csrf": csrf.group(1)}
+            assert (await browser.post("/masuk", data=form)).status_code == 303
+            page = (await browser.get(f"/pengaduan/{number}")).text
+    assert len(receiver.accepted) == 2 and len(box.about(received)) == 2
+    [told] = [b for b in receiver.accepted.values() if b["type"] == "complaint.rated"]
+    assert told["rating"] == 2 and "2/5" in told["text"] and "lambat" in told["text"]
+    [mail] = [m for m in box.about(received) if "Penilaian pelapor" in str(m["Subject"])]
+    assert "2/5" in _plain(mail) and "lambat" in _plain(mail)
+    history = page[page.index("Penilaian pelapor") :]
+    assert "2/5" in history and "lambat" in history
+    for shown in (json.dumps(told), mail.as_string(), page):
+        assert NIK not in shown and "5555" not in shown and "Siti" not in shown
 
 
 def _plain(message: EmailMessage) -> str:

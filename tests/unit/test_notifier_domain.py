@@ -33,17 +33,20 @@ from services.notifier.domain.inbox import (
 )
 from services.notifier.domain.messages import (
     Assignment,
+    ReporterReply,
     assignment_email,
     assignment_sms,
     assignment_webhook,
+    reply_email,
+    reply_webhook,
     tanggal,
 )
-from services.notifier.domain.privacy import agency_view
+from services.notifier.domain.privacy import agency_view, reporter_words
 from services.notifier.domain.retry import RetryPolicy, parse_retry_after
 from services.notifier.domain.signature import sign
-from shared.events import ComplaintStatus
+from shared.events import Actor, ActorKind, ComplaintStatus, ComplaintStatusChanged
 from shared.idempotency import IdempotencyKey, IdempotencyKeyReusedError
-from testkit.factories import complaint
+from testkit.factories import complaint, complaint_received
 
 NIK = "6371012345670001"
 
@@ -365,3 +368,24 @@ def test_webhook_targets_refuse_what_is_not_public(
 
     found = webhook_targets(environment, allowed).url_problem(url)
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_a_rating_is_told_to_the_agency_as_a_rating_with_its_mark() -> None:
+    received = complaint_received()
+    rated = ComplaintStatusChanged(
+        **received.caused(
+            producer="intake",
+            tracking_number=received.complaint.tracking_number,
+            status=ComplaintStatus.RATED,
+            actor=Actor(kind=ActorKind.REPORTER, id="web"),
+            rating=5,
+        )
+    )
+    assert reporter_words(rated) == "Penilaian pelapor: 5/5"  # the mark without a comment
+    commented = rated.model_copy(update={"note": "Penilaian pelapor: 5/5. Cepat"})
+    assert reporter_words(commented) == "Penilaian pelapor: 5/5. Cepat"
+    notice = ReporterReply("LPR-1", "63.pupr", "Penilaian pelapor: 5/5", True, "https://x/1", 5)
+    assert reply_webhook(notice, public_channel=False)["type"] == "complaint.rated"
+    hidden = reply_webhook(notice, public_channel=True)
+    assert hidden["rating"] == 5 and hidden["text"] is None  # confidential, public channel
+    assert "Penilaian pelapor atas pengaduan LPR-1" in reply_email(notice).subject

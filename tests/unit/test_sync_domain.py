@@ -240,6 +240,20 @@ def test_local_status_changes_become_follow_ups_with_the_national_status(
     )
 
 
+def test_a_reporters_rating_goes_to_national_as_a_follow_up_with_its_mark_masked() -> None:
+    """As intake writes it: the mark and the comment in the note; the status stays."""
+    rated = _status(
+        complaint_received(),
+        ComplaintStatus.RATED,
+        note="Penilaian pelapor: 4/5. Cepat, terima kasih. Hubungi 081255550101",
+        rating=4,
+    )
+    followup = plan_mirror(rated)
+    assert isinstance(followup, AddFollowup) and followup.status is None
+    assert followup.content.startswith("Penilaian pelapor: 4/5. Cepat, terima kasih.")
+    assert "55550101" not in followup.content
+
+
 def test_a_rejection_forwards_as_not_our_authority_when_the_right_institution_is_known() -> None:
     received = complaint_received()
     to_banjar = _status(

@@ -251,17 +251,20 @@ def escalation_email(notice: Deadline) -> Email:
 
 @dataclass(frozen=True)
 class ReporterReply:
-    """A reporter's answer to the agency's handling, `text` already masked."""
+    """A reporter's answer to the agency's handling, `text` already masked; with `rating`
+    (1-5), their rating of the resolved complaint."""
 
     tracking_number: str
     agency_code: str
     text: str
     confidential: bool
     inbox_url: str
+    rating: int | None = None
 
 
 def reply_email(notice: ReporterReply) -> Email:
-    subject = f"[LAPOR Kalsel] Tanggapan pelapor atas pengaduan {notice.tracking_number}"
+    what = "Tanggapan" if notice.rating is None else "Penilaian"
+    subject = f"[LAPOR Kalsel] {what} pelapor atas pengaduan {notice.tracking_number}"
     text = (
         f"Pelapor menanggapi pengaduan {notice.tracking_number}:\n\n{notice.text}"
         f"\n\nTindak lanjuti di kotak masuk: {notice.inbox_url}"
@@ -280,11 +283,12 @@ def reply_webhook(notice: ReporterReply, *, public_channel: bool) -> dict[str, A
     """A public channel never gets a confidential complaint's reply, only that there is one."""
     shown = not (public_channel and notice.confidential)
     return {
-        "type": "complaint.reporter_replied",
+        "type": "complaint.reporter_replied" if notice.rating is None else "complaint.rated",
         "tracking_number": notice.tracking_number,
         "agency_code": notice.agency_code,
         "confidential": notice.confidential,
         "text": notice.text if shown else None,
+        "rating": notice.rating,
         "inbox_url": notice.inbox_url,
     }
 

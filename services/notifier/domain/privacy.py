@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from shared.events import Complaint
+from shared.events import Complaint, ComplaintStatusChanged
 from shared.masking import masked, masked_or_none
 
 
@@ -79,3 +79,11 @@ def reply_for_agency(complaint: Complaint, note: str | None) -> str:
     """A reporter's reply as the agency reads it: masked like the complaint's own text."""
     hidden = (complaint.reporter.name,) if complaint.anonymous else ()
     return masked(note or "", names=hidden) or "(tanpa isi)"
+
+
+def reporter_words(said: ComplaintStatusChanged) -> str | None:
+    """What the reporter said in a status change: their note, or a rating's mark when it came
+    without one (intake writes both into the note: "Penilaian pelapor: 4/5. ...")."""
+    if said.note is None and said.rating is not None:
+        return f"Penilaian pelapor: {said.rating}/5"
+    return said.note

@@ -11,6 +11,7 @@ STATUS_LABELS = {
     "resolved": "Selesai",
     "reporter_replied": "Pelapor menanggapi",
     "reopened": "Dibuka lagi: masalah belum selesai",
+    "rated": "Penilaian pelapor",
 }
 MESSAGES = {
     "FORM_EXPIRED": "Formulir kedaluwarsa; muat ulang halaman lalu coba lagi.",
@@ -27,6 +28,7 @@ ENGLISH = {
     "Selesai": "Resolved",
     "Dibuka lagi: masalah belum selesai": "Reopened: not fixed yet",
     "Pelapor menanggapi": "Reporter replied",
+    "Penilaian pelapor": "Reporter's rating",
     MESSAGES["FORM_EXPIRED"]: "This form has expired; reload the page and try again.",
     MESSAGES["TOO_MANY_LOGINS"]: "Too many failed logins. Wait 15 minutes and try again.",
     MESSAGES["BAD_LOGIN"]: "Wrong username or password.",
