@@ -21,6 +21,7 @@ from services.intake.http import create_api, intake_state
 from services.intake.repository import SCHEMA
 from services.intake.service import PRODUCER, IntakeService
 from services.intake.settings import IntakeSettings
+from services.intake.whatsapp_media import graph_media
 from shared.consumer import own_events, subscribe_to_complaint_events
 from shared.db import create_pool
 from shared.dead_letters import keep_in_dead_letters
@@ -81,12 +82,19 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             passes_over=own_events(PRODUCER, ComplaintReceived),
         )
         background = BackgroundTasks()
+        token = settings.intake_whatsapp_access_token
+        media = graph_media(
+            settings.intake_whatsapp_graph_url,
+            token.get_secret_value() if token else None,
+            settings.intake_whatsapp_media_timeout_s,
+        )
         background.start(_consume_when_kafka_answers(broker), "timeline-consumer", lasting=False)
         api.state.intake = intake_state(
             service,
             dependency_checks(pool, broker),
             settings,
             background,
+            media,
         )
         api.state.console = console_state(pool, service, settings.complaint_events_topic)
         pages_secret = settings.intake_pages_secret
@@ -97,7 +105,7 @@ def create_app(settings: IntakeSettings) -> FastAPI:
             settings.attachments_token.get_secret_value(),
         )
         lag_of = (subscriber, settings.intake_consumer_group)
-        closing = [broker.stop]
+        closing = [broker.stop] + ([media.client.aclose] if media else [])
         async with running(settings, pool, SCHEMA, background, lag_of=lag_of, closing=closing):
             yield
 

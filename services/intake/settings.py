@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.settings import Settings
 
@@ -31,6 +31,12 @@ class IntakeSettings(Settings):
     # Both set: Meta's WhatsApp webhooks are accepted directly (subscription check, signature).
     intake_whatsapp_verify_token: SecretStr | None = None
     intake_whatsapp_app_secret: SecretStr | None = None
+    # Set: a WhatsApp photo's or document's file is fetched from Meta's Graph API with this
+    # token (the business account's) and kept as the complaint's attachment; unset: its caption
+    # only. All the media of one webhook within the timeout (Meta waits for the answer).
+    intake_whatsapp_access_token: SecretStr | None = None
+    intake_whatsapp_graph_url: str = "https://graph.facebook.com/v21.0"
+    intake_whatsapp_media_timeout_s: float = Field(default=4.0, gt=0, le=10)
     # Signs the citizen pages' form tokens; unset: a random one per process (several intake
     # processes behind one address need the same).
     intake_pages_secret: SecretStr | None = None

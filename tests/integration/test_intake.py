@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -12,12 +13,14 @@ import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from PIL import Image
 
@@ -120,6 +123,7 @@ def _intake(
     name: str = "intake",
     port: int | None = None,
     share_port: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Intake:
     port = port or free_port()
     process = ServiceProcess(
@@ -137,6 +141,7 @@ def _intake(
             "LAPOR_HUB_INTAKE_PUBLIC_MISS_LIMIT": public_limits[1],
             "LAPOR_HUB_INTAKE_WHATSAPP_VERIFY_TOKEN": META_VERIFY_TOKEN,
             "LAPOR_HUB_INTAKE_WHATSAPP_APP_SECRET": META_APP_SECRET,
+            **(env or {}),
         },
     )
     return Intake(process, f"http://127.0.0.1:{port}")
@@ -1167,3 +1172,116 @@ async def test_an_emails_photos_become_the_complaints_attachments(
     assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
     metrics = intake.http.get("/metrics").text
     assert 'lapor_hub_intake_files_left_out_total{channel="email"} 1.0' in metrics
+
+
+GRAPH_TOKEN = "EAAG-the-business-accounts-token"
+
+
+@dataclass
+class GraphApi:
+    """Meta's Graph API as far as media go: for a media id, where its file is; there, its bytes;
+    both only to the business account's token, and 404 for an id it does not know."""
+
+    files: dict[str, bytes]
+    port: int = 0
+    asked: list[str] = field(default_factory=list)
+
+    def _known(self, request: web.Request) -> bytes:
+        self.asked.append(request.path)
+        if request.headers.get("Authorization") != f"Bearer {GRAPH_TOKEN}":
+            raise web.HTTPUnauthorized()
+        if request.match_info["media_id"] not in self.files:
+            raise web.HTTPNotFound(text='{"error": {"message": "Unsupported get request."}}')
+        return self.files[request.match_info["media_id"]]
+
+    async def media(self, request: web.Request) -> web.Response:
+        data = self._known(request)
+        media_id = request.match_info["media_id"]
+        return web.json_response(
+            {
+                "messaging_product": "whatsapp",
+                "url": f"http://127.0.0.1:{self.port}/media/{media_id}?ext=1",
+                "mime_type": "image/jpeg",
+                "file_size": len(data),
+                "id": media_id,
+            }
+        )
+
+    async def download(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._known(request), content_type="image/jpeg")
+
+
+@contextlib.asynccontextmanager
+async def graph_api(graph: GraphApi) -> AsyncIterator[GraphApi]:
+    application = web.Application()
+    application.router.add_get("/v21.0/{media_id}", graph.media)
+    application.router.add_get("/media/{media_id}", graph.download)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    graph.port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", graph.port).start()
+    try:
+        yield graph
+    finally:
+        await runner.cleanup()
+
+
+def _whatsapp_photos(*photos: tuple[str, str, str]) -> dict[str, Any]:
+    """The WhatsApp webhook with one image message per (message id, media id, caption)."""
+    webhook: Any = copy.deepcopy(WHATSAPP)
+    [template] = webhook["entry"][0]["changes"][0]["value"]["messages"]
+    webhook["entry"][0]["changes"][0]["value"]["messages"] = [
+        {
+            **{k: v for k, v in template.items() if k != "text"},
+            "id": message_id,
+            "type": "image",
+            "image": {"id": media_id, "mime_type": "image/jpeg", "caption": caption},
+        }
+        for message_id, media_id, caption in photos
+    ]
+    return dict(webhook)
+
+
+async def test_a_whatsapp_photo_is_fetched_from_meta_and_becomes_the_complaints_attachment(
+    database_url: str, keys: dict[str, str], bootstrap_servers: str, fresh_topic: TopicSpec
+) -> None:
+    async with graph_api(GraphApi({"1001": _photo_with_camera()})) as graph:
+        intake = _intake(
+            database_url,
+            bootstrap_servers,
+            fresh_topic.name,
+            env={
+                "LAPOR_HUB_INTAKE_WHATSAPP_ACCESS_TOKEN": GRAPH_TOKEN,
+                "LAPOR_HUB_INTAKE_WHATSAPP_GRAPH_URL": f"http://127.0.0.1:{graph.port}/v21.0",
+            },
+        )
+        intake.process.start()
+        try:
+            webhook = _whatsapp_photos(
+                ("wamid.foto-1", "1001", "Jalan berlubang di depan pasar Martapura"),
+                ("wamid.foto-2", "404404", "Lampu PJU di Jl. Veteran mati"),
+            )
+            # In a thread: the Graph API above answers on this test's event loop meanwhile.
+            response = await asyncio.to_thread(
+                intake.http.post,
+                "/v1/channels/whatsapp",
+                json=webhook,
+                headers={"X-API-Key": keys["channel:whatsapp"]},
+            )
+            assert response.status_code == 202, response.text
+            assert len(response.json()["accepted"]) == 2  # the missing photo's message too
+            received = {
+                e.complaint.channel_message_id: e.complaint
+                for e in _received(await _events(bootstrap_servers, fresh_topic.name, 2))
+            }
+            [attachment] = received["wamid.foto-1"].attachments
+            assert received["wamid.foto-2"].attachments == ()
+            assert attachment.content_type == "image/jpeg"
+            served = intake.http.get(httpx.URL(str(attachment.url)).path)
+            assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+            assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
+            metrics = intake.http.get("/metrics").text
+            assert 'lapor_hub_intake_files_left_out_total{channel="whatsapp"} 1.0' in metrics
+            assert sorted(graph.asked) == ["/media/1001", "/v21.0/1001", "/v21.0/404404"]
+        finally:
+            intake.process.stop()

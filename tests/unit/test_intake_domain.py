@@ -12,6 +12,7 @@ from services.intake.domain.channels import (
     from_whatsapp,
     read_rfc822,
     title_from,
+    whatsapp_media_ids,
     whatsapp_signature_valid,
 )
 from services.intake.domain.imports import parse_import
@@ -22,7 +23,7 @@ from services.intake.domain.tracking import (
     normalize,
     quoted_tracking_numbers,
 )
-from shared.events import Channel
+from shared.events import Attachment, Channel
 
 
 def test_tracking_numbers_are_valid_unique_and_free_of_look_alikes() -> None:
@@ -188,3 +189,37 @@ def test_an_anonymous_reporters_reply_carries_no_name() -> None:
     assert "Siti" not in _reply_note(Inbound(Channel.SMS, content), anonymous)
     named = complaint(anonymous=False, reporter={"name": "Siti Aminah"})
     assert _reply_note(Inbound(Channel.SMS, content), named) == content.body
+
+
+def _whatsapp_with(*messages: dict[str, object]) -> WhatsAppWebhook:
+    value = {"messaging_product": "whatsapp", "messages": list(messages)}
+    return WhatsAppWebhook.model_validate(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+        }
+    )
+
+
+def test_a_whatsapp_photo_is_fetched_only_for_a_message_that_is_filed_and_carries_its_file() -> (
+    None
+):
+    sent = {"from": "6281255550202", "timestamp": "1"}
+    webhook = _whatsapp_with(
+        {**sent, "id": "wamid.1", "type": "image", "image": {"id": "11", "caption": "Jalan rusak"}},
+        {**sent, "id": "wamid.2", "type": "image", "image": {"id": "22"}},  # no caption: not filed
+        {**sent, "id": "wamid.3", "type": "document", "document": {"id": "33", "caption": "Surat"}},
+        {**sent, "id": "wamid.4", "type": "text", "text": {"body": "Lampu PJU mati"}},
+    )
+    assert whatsapp_media_ids(webhook) == {"wamid.1": "11", "wamid.3": "33"}
+    photo = Attachment(
+        filename="a.jpg", content_type="image/jpeg", size_bytes=3, url="http://x/lampiran/a"
+    )
+
+    filed = from_whatsapp(webhook, {"wamid.1": [photo]})
+
+    assert [(i.content.channel_message_id, i.content.attachments) for i in filed] == [
+        ("wamid.1", (photo,)),
+        ("wamid.3", ()),
+        ("wamid.4", ()),
+    ]

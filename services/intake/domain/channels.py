@@ -11,7 +11,7 @@ import email.policy
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage, MIMEPart
@@ -98,6 +98,8 @@ class WhatsAppContext(ChannelPayload):
 
 
 class WhatsAppMedia(ChannelPayload):
+    id: str | None = None
+    """Meta's media id: the Graph API gives the file for it (to the business account's token)."""
     caption: str | None = None
 
 
@@ -152,40 +154,61 @@ def whatsapp_signature_valid(body: bytes, signature: str, app_secret: str) -> bo
     return hmac.compare_digest(f"sha256={expected}", signature.strip())
 
 
-def from_whatsapp(webhook: WhatsAppWebhook) -> list[Inbound]:
-    """Every citizen message in the notification (delivery statuses carry none)."""
-    inbound = []
+def _filed_whatsapp_messages(
+    webhook: WhatsAppWebhook,
+) -> Iterator[tuple[WhatsAppMessage, str, str | None]]:
+    """The citizen messages that become complaints (or replies): each with its text and its
+    sender's profile name (delivery statuses, voice notes and captionless photos carry none)."""
     for entry in webhook.entry:
         for change in entry.changes:
             names = {c.wa_id: c.profile.name if c.profile else None for c in change.value.contacts}
             for message in change.value.messages:
                 text = _whatsapp_text(message)
-                if text is None:
-                    continue
-                location = Location()
-                if message.location is not None:
-                    location = Location(
-                        text=message.location.address or message.location.name,
-                        coordinates=Coordinates(
-                            latitude=message.location.latitude,
-                            longitude=message.location.longitude,
-                        ),
-                    )
-                inbound.append(
-                    Inbound(
-                        Channel.WHATSAPP,
-                        ComplaintContent(
-                            title=title_from(text),
-                            body=text,
-                            location=location,
-                            reporter=Reporter(
-                                name=names.get(message.sender), phone=_phone(message.sender)
-                            ),
-                            channel_message_id=message.id,
-                        ),
-                        in_reply_to=message.context.id if message.context else None,
-                    )
-                )
+                if text is not None:
+                    yield message, text, names.get(message.sender)
+
+
+def whatsapp_media_ids(webhook: WhatsAppWebhook) -> dict[str, str]:
+    """The media id of each filed message that carries a photo or document, by message id."""
+    media = {}
+    for message, _, _ in _filed_whatsapp_messages(webhook):
+        file = message.image or message.document
+        if file is not None and file.id:
+            media[message.id] = file.id
+    return media
+
+
+def from_whatsapp(
+    webhook: WhatsAppWebhook, attachments: Mapping[str, Sequence[Attachment]] | None = None
+) -> list[Inbound]:
+    """Every citizen message in the notification, with the attachments kept of its media (by
+    message id)."""
+    attachments = attachments or {}
+    inbound = []
+    for message, text, name in _filed_whatsapp_messages(webhook):
+        location = Location()
+        if message.location is not None:
+            location = Location(
+                text=message.location.address or message.location.name,
+                coordinates=Coordinates(
+                    latitude=message.location.latitude,
+                    longitude=message.location.longitude,
+                ),
+            )
+        inbound.append(
+            Inbound(
+                Channel.WHATSAPP,
+                ComplaintContent(
+                    title=title_from(text),
+                    body=text,
+                    location=location,
+                    reporter=Reporter(name=name, phone=_phone(message.sender)),
+                    channel_message_id=message.id,
+                    attachments=tuple(attachments.get(message.id, ())),
+                ),
+                in_reply_to=message.context.id if message.context else None,
+            )
+        )
     return inbound
 
 

@@ -17,6 +17,7 @@ from services.intake.domain.channels import whatsapp_signature_valid
 from services.intake.domain.model import Caller
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings, WhatsAppApp
+from services.intake.whatsapp_media import GraphMedia
 from shared.app_state import state_of
 from shared.events import Channel
 from shared.ops_http import ReadinessCheck
@@ -44,6 +45,7 @@ class IntakeState:
     public_url: str
     """Where intake is reached: the links to attachments in the events."""
     whatsapp: WhatsAppApp | None = None
+    whatsapp_media: GraphMedia | None = None
 
 
 def intake_state(
@@ -51,6 +53,7 @@ def intake_state(
     checks: Mapping[str, ReadinessCheck],
     settings: IntakeSettings,
     background: BackgroundTasks,
+    whatsapp_media: GraphMedia | None = None,
 ) -> IntakeState:
     """What the routes need, set on `app.state.intake` once the database pool exists."""
     return IntakeState(
@@ -63,6 +66,7 @@ def intake_state(
         background,
         settings.intake_public_url,
         settings.whatsapp_app(),
+        whatsapp_media,
     )
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import Counter
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.intake.domain.attachments import described, sent_files
+from services.intake.domain.attachments import CleanAttachment, described, sent_files
 from services.intake.domain.channels import (
     Inbound,
     ParsedEmail,
@@ -22,6 +22,7 @@ from services.intake.domain.channels import (
     from_sms,
     from_whatsapp,
     read_rfc822,
+    whatsapp_media_ids,
 )
 from services.intake.domain.imports import (
     HandCollectedChannel,
@@ -40,6 +41,7 @@ from services.intake.http.auth import (
 )
 from services.intake.http.errors import REJECTED
 from services.intake.service import Accepted
+from services.intake.whatsapp_media import GraphMedia
 from shared.api_keys import same_secret
 from shared.events import Channel, ComplaintContent
 from shared.idempotency import MAX_KEY_LENGTH
@@ -51,7 +53,8 @@ IdempotencyKey = Annotated[str | None, Header(max_length=MAX_KEY_LENGTH)]
 
 FILES_LEFT_OUT = Counter(
     "lapor_hub_intake_files_left_out_total",
-    "Files a channel's message carried that were not kept (type, size, count); the message was",
+    "Files a channel's message carried that were not kept (type, size, count, not fetched);"
+    " the message was",
     ["channel"],
 )
 
@@ -154,15 +157,49 @@ async def verify_whatsapp_webhook(
 
 @channels.post("/channels/whatsapp")
 async def submit_whatsapp(
+    request: Request,
     webhook: WhatsAppWebhook,
     caller: WhatsAppSender,
     service: Service,
 ) -> JSONResponse:
-    """WhatsApp Business (Cloud API) webhook: every message in it, each counted once."""
+    """WhatsApp Business (Cloud API) webhook: every message in it, each counted once; a photo's
+    or document's file is fetched from Meta (with the business account's token, if set) and
+    kept with the form's limits (a file that cannot be fetched or taken is left out, the message
+    is not)."""
     require(caller, Channel.WHATSAPP)
-    results = [await service.submit(inbound, caller) for inbound in from_whatsapp(webhook)]
+    intake = state(request)
+    files = await _whatsapp_files(intake.whatsapp_media, webhook)
+    described_files = {
+        message_id: [described(file, intake.public_url) for file in kept]
+        for message_id, kept in files.items()
+    }
+    results = []
+    for inbound in from_whatsapp(webhook, described_files):
+        kept = files.get(inbound.content.channel_message_id or "", [])
+        await service.keep_attachments(kept, confidential=inbound.content.confidential)
+        results.append(await service.submit(inbound, caller))
     accepted = [_accepted_out(r).model_dump(mode="json") for r in results]
     return JSONResponse({"accepted": accepted}, status_code=202 if results else 200)
+
+
+async def _whatsapp_files(
+    media: GraphMedia | None, webhook: WhatsAppWebhook
+) -> dict[str, list[CleanAttachment]]:
+    """What is kept of each message's media, by message id (nothing without the token)."""
+    if media is None:
+        return {}
+    files = {}
+    for message_id, fetched in (await media.fetch_all(whatsapp_media_ids(webhook))).items():
+        kept, left_out = sent_files([fetched]) if isinstance(fetched, bytes) else ([], [fetched])
+        _files_left_out(Channel.WHATSAPP, message_id, left_out)
+        files[message_id] = kept
+    return files
+
+
+def _files_left_out(channel: Channel, message_id: str, left_out: list[str]) -> None:
+    if left_out:
+        FILES_LEFT_OUT.labels(channel.value).inc(len(left_out))
+        log.warning("%s %s: files left out: %s", channel.value, message_id, "; ".join(left_out))
 
 
 @channels.post("/channels/email", status_code=202, response_model=AcceptedOut)
@@ -177,9 +214,7 @@ async def submit_email(request: Request, caller: Authenticated, service: Service
         return _accepted(await service.submit(from_email(parsed), caller))
     message = read_rfc822(raw)
     files, left_out = sent_files(message.files)
-    if left_out:
-        FILES_LEFT_OUT.labels(Channel.EMAIL.value).inc(len(left_out))
-        log.warning("email %s: files left out: %s", message.parsed.message_id, "; ".join(left_out))
+    _files_left_out(Channel.EMAIL, message.parsed.message_id, left_out)
     public_url = state(request).public_url
     inbound = from_email(message.parsed, [described(file, public_url) for file in files])
     await service.keep_attachments(files, confidential=inbound.content.confidential)
