@@ -24,10 +24,10 @@ from shared.events import (
     ComplaintStatusChanged,
     Event,
     NotificationChannel,
+    encode_event,
     event_headers,
 )
-from shared.kafka import idempotent_producer, publish
-from shared.topics import TopicSpec
+from shared.kafka import idempotent_producer
 
 
 def complaint(**overrides: Any) -> Complaint:
@@ -140,6 +140,12 @@ async def publish_all(bootstrap_servers: str, topic: str, events: Sequence[Event
     producer = idempotent_producer(bootstrap_servers, client_id="test-publisher")
     await producer.start()
     try:
-        await asyncio.gather(*(publish(producer, e, TopicSpec(topic, 1)) for e in events))
+        # Queued one by one, acknowledged together: hundreds of sends started at once wait for
+        # buffer space in no order, and on a loaded machine some waited past the timeout.
+        delivered = [
+            await producer.send(topic, value=encode_event(e), key=e.key, headers=event_headers(e))
+            for e in events
+        ]
+        await asyncio.gather(*delivered)
     finally:
         await producer.stop()
