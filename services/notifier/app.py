@@ -70,6 +70,7 @@ def create_app(settings: NotifierSettings) -> FastStream:
             citizen_sms,
             settings.complaint_events_topic,
             idempotency_window=settings.idempotency_window(),
+            intake_url=settings.intake_public_url,
         )
         subscriber = subscribe_to_complaint_events(
             broker,

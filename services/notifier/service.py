@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from prometheus_client import Counter
 
+from services.notifier.domain.attachments import agency_links
 from services.notifier.domain.citizen import (
     place_question,
     plan_citizen_update,
@@ -31,7 +32,12 @@ from services.notifier.domain.plan import (
     plan_contacts_notice,
     plan_reply,
 )
-from services.notifier.domain.privacy import agency_view, reply_for_agency, reporter_words
+from services.notifier.domain.privacy import (
+    AgencyView,
+    agency_view,
+    reply_for_agency,
+    reporter_words,
+)
 from services.notifier.repository import AssignmentRow, DeliveryCause, NotifierRepository
 from shared.events import (
     Actor,
@@ -81,9 +87,14 @@ class NotifierService:
         public_url: str,
         citizen_sms_gateway_url: str | None = None,
         topic: str = COMPLAINT_EVENTS.name,
+        *,
         idempotency_window: timedelta = timedelta(hours=24),
+        intake_url: str = "",
     ) -> None:
+        """`intake_url`: where intake's stored attachments begin (`intake_public_url`); the
+        agency is sent those at the notifier's inbox API."""
         self._pool = pool
+        self._intake_url = intake_url
         self._idempotency_window = idempotency_window
         self._public_url = public_url.rstrip("/")
         self._citizen_sms_gateway_url = citizen_sms_gateway_url
@@ -91,6 +102,13 @@ class NotifierService:
 
     def inbox_url(self, tracking_number: str) -> str:
         return f"{self._public_url}/inbox/assignments/{tracking_number}"
+
+    def view(self, complaint: Complaint) -> AgencyView:
+        """The complaint as its agency is sent it, its attachments at the inbox API."""
+        links = agency_links(
+            complaint.attachments, self._intake_url, self.inbox_url(complaint.tracking_number)
+        )
+        return agency_view(complaint, links)
 
     async def handle(self, event: AnyEvent) -> None:
         """Apply one event of the complaint stream; the others pass by."""
@@ -252,7 +270,7 @@ class NotifierService:
                 disposition_due=routed.disposition_due,
                 followup_due=routed.followup_due,
             ),
-            agency_view(complaint),
+            self.view(complaint),
             contacts,
             previous,
             inbox_url=self.inbox_url(routed.tracking_number),

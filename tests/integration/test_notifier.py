@@ -1422,6 +1422,86 @@ async def test_a_reporters_rating_reaches_the_agency_once_masked_and_in_its_hist
         assert NIK not in shown and "5555" not in shown and "Siti" not in shown
 
 
+@contextlib.asynccontextmanager
+async def intake_store(token: str, content: bytes) -> AsyncIterator[str]:
+    """A stand-in for intake's /lampiran/{sha256} holding one confidential file: 404 without
+    intake's attachments token, as intake answers; its address."""
+    sha = hashlib.sha256(content).hexdigest()
+
+    async def lampiran(request: web.Request) -> web.Response:
+        allowed = request.headers.get("Authorization") == f"Bearer {token}"
+        if request.match_info["sha"] != sha or not allowed:
+            return web.Response(status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    application = web.Application()
+    application.router.add_get("/lampiran/{sha}", lampiran)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/lampiran/{sha}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_agency_fetches_a_confidential_complaints_photo_with_its_own_key(
+    notifier_process: Callable[[WebhookReceiver], ServiceProcess],
+    pool: asyncpg.Pool,
+    bootstrap_servers: str,
+    fresh_topic: TopicSpec,
+) -> None:
+    """The webhook links the photo at the notifier's inbox API, not at intake (which answers a
+    confidential complaint's only to its own token); the agency's key gets it there, typed by
+    its content and never sniffed; another agency's key, no key or a hub key does not."""
+    photo = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # a JPEG by its first bytes, sent as text/plain
+    token = "intake-attachments-token-for-this-test"
+    async with (
+        intake_store(token, photo) as stored,
+        serving(WebhookReceiver(SECRET)) as receiver,
+    ):
+        process = notifier_process(receiver)
+        process.env = {
+            **process.env,
+            "LAPOR_HUB_INTAKE_PUBLIC_URL": stored.split("/lampiran/")[0],
+            "LAPOR_HUB_ATTACHMENTS_TOKEN": token,
+        }
+        await asyncio.to_thread(process.start)
+        received = complaint_received(
+            confidential=True,
+            attachments=[
+                {"filename": "a.txt", "content_type": "text/plain", "size_bytes": 68, "url": stored}
+            ],
+        )
+        number = received.complaint.tracking_number
+        await publish_all(
+            bootstrap_servers, fresh_topic.name, [received, _routed(received, "63.pupr")]
+        )
+        await eventually(lambda: len(receiver.accepted) == 1)
+        [body] = receiver.accepted.values()
+        [link] = body["complaint"]["attachments"]
+        path = f"/inbox/assignments/{number}/attachments/1"
+        assert link == f"http://127.0.0.1:8081{path}"  # the notifier's public address
+        ours, theirs = await _key(pool, "63.pupr"), await _key(pool, "63.dinkes")
+        hub = await _key(pool, None, KeyRole.DEAD_LETTER_OPERATOR)
+        async with httpx.AsyncClient(base_url=process.origin) as http:
+            got = await http.get(path, headers=ours)
+            listed = (await http.get(f"/inbox/assignments/{number}", headers=ours)).json()
+            refused = [
+                (await http.get(path, headers=theirs)).status_code,
+                (await http.get(path)).status_code,
+                (await http.get(path, headers=hub)).status_code,
+                (await http.get(path.replace("/1", "/2"), headers=ours)).status_code,
+            ]
+    assert got.status_code == 200 and got.content == photo
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["cache-control"] == "no-store"
+    assert listed["complaint"]["attachments"] == [link]
+    assert refused == [404, 401, 403, 404]
+
+
 def _plain(message: EmailMessage) -> str:
     body = message.get_body(("plain",))
     return "" if body is None else str(body.get_content())

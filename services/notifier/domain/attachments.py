@@ -59,6 +59,18 @@ def shown(attachments: Sequence[Attachment], intake_url: str) -> list[ShownAttac
     ]
 
 
+def agency_links(
+    attachments: Sequence[Attachment], intake_url: str, assignment_url: str
+) -> tuple[str, ...]:
+    """Where an agency is sent each attachment: a stored one at its assignment in the notifier's
+    inbox API (`{assignment_url}/attachments/{n}`, fetched with the agency's key; intake answers
+    a confidential complaint's only to its own token), anything else as it was sent."""
+    return tuple(
+        f"{assignment_url}/attachments/{a.number}" if a.stored else a.url
+        for a in shown(attachments, intake_url)
+    )
+
+
 def content_type(content: bytes) -> str | None:
     """JPEG, PNG or PDF by the content's first bytes; None for anything else."""
     return next((kind for magic, kind in _SIGNATURES if content.startswith(magic)), None)

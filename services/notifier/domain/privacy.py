@@ -43,7 +43,9 @@ class AgencyView:
     attachments: tuple[str, ...]
 
 
-def agency_view(complaint: Complaint) -> AgencyView:
+def agency_view(complaint: Complaint, attachments: tuple[str, ...] = ()) -> AgencyView:
+    """`attachments`: where the agency fetches them (`attachments.agency_links`); none given
+    where the view is not sent with them."""
     hidden = (complaint.reporter.name,) if complaint.anonymous else ()
 
     reporter = None
@@ -64,7 +66,7 @@ def agency_view(complaint: Complaint) -> AgencyView:
         anonymous=complaint.anonymous,
         confidential=complaint.confidential,
         reporter=reporter,
-        attachments=tuple(str(a.url) for a in complaint.attachments),
+        attachments=attachments,
     )
 
 

@@ -26,8 +26,9 @@ from services.notifier.domain.inbox import (
     MissingTextError,
     allowed_actions,
 )
-from services.notifier.domain.privacy import AgencyView, agency_view
+from services.notifier.domain.privacy import AgencyView
 from services.notifier.domain.targets import WebhookTargets, contacts_problems
+from services.notifier.http.attachments import IntakeStore, attachment_response, intake_store
 from services.notifier.http.pages import mount_pages
 from services.notifier.repository import ApiKey, AssignmentRow, KeyRole, NotifierRepository
 from services.notifier.service import NotifierService, change_contacts
@@ -107,6 +108,7 @@ class Wiring:
     background: BackgroundTasks
     callers: CallerLimits
     targets: WebhookTargets
+    attachments: IntakeStore
 
 
 _wiring = state_of("wiring", Wiring)
@@ -158,7 +160,9 @@ def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, "no such assignment for this key")
 
 
-async def _out(repository: NotifierRepository, row: AssignmentRow) -> AssignmentOut:
+async def _out(
+    service: NotifierService, repository: NotifierRepository, row: AssignmentRow
+) -> AssignmentOut:
     complaint = await repository.complaint(row.complaint_id)
     return AssignmentOut(
         tracking_number=row.tracking_number,
@@ -170,26 +174,52 @@ async def _out(repository: NotifierRepository, row: AssignmentRow) -> Assignment
         followup_due=row.followup_due,
         routed_at=row.routed_at,
         allowed_actions=list(allowed_actions(row.status)),
-        complaint=agency_view(complaint) if complaint else None,
+        complaint=service.view(complaint) if complaint else None,
     )
 
 
 @inbox.get("", response_model=list[AssignmentOut])
-async def list_assignments(db: Db, who: Caller) -> list[AssignmentOut]:
+async def list_assignments(db: Db, wiring: Wired, who: Caller) -> list[AssignmentOut]:
     """The agency's current assignments, the most urgent first."""
     repository = NotifierRepository(db)
     rows = await repository.assignments_of(_agency_of(who))
-    return [await _out(repository, row) for row in rows]
+    return [await _out(wiring.service, repository, row) for row in rows]
 
 
 @inbox.get("/{tracking_number}", response_model=AssignmentOut)
-async def get_assignment(tracking_number: str, db: Db, who: Caller) -> AssignmentOut:
+async def get_assignment(tracking_number: str, db: Db, wiring: Wired, who: Caller) -> AssignmentOut:
     """One assignment; an agency sees only its own (the hub's keys see any)."""
     repository = NotifierRepository(db)
     row = await repository.current_assignment(tracking_number, who.agency_code)
     if row is None:
         raise _not_found()
-    return await _out(repository, row)
+    return await _out(wiring.service, repository, row)
+
+
+@inbox.get(
+    "/{tracking_number}/attachments/{number}",
+    response_class=Response,
+    responses={
+        200: {"content": {kind: {} for kind in ("image/jpeg", "image/png", "application/pdf")}},
+        404: {"description": "Not one of the agency's current assignments, or no such file"},
+        502: {"description": "The file cannot be fetched from intake's store just now"},
+    },
+)
+async def get_attachment(
+    tracking_number: str, number: int, db: Db, wiring: Wired, who: Caller
+) -> Response:
+    """The `number`-th attachment (from 1) of one of the agency's current assignments, as
+    the webhook's `complaint.attachments` links it: a photo or a PDF, its type by its content.
+    Only the agency holding the complaint gets it (another's key: 404; a hub key: 403)."""
+    repository = NotifierRepository(db)
+    row = await repository.current_assignment(tracking_number, _agency_of(who))
+    complaint = await repository.complaint(row.complaint_id) if row else None
+    if complaint is None or not wiring.attachments.is_stored(complaint, number):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such attachment for this key")
+    fetched = await wiring.attachments.fetch(complaint, number)
+    if fetched is None:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, "the attachment cannot be fetched now")
+    return attachment_response(fetched, number)
 
 
 async def _act(
@@ -225,7 +255,7 @@ async def _act(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
     if acted is None:
         raise _not_found()
-    out = await _out(NotifierRepository(db), acted.assignment)
+    out = await _out(wiring.service, NotifierRepository(db), acted.assignment)
     if not acted.replayed:
         return out
     return JSONResponse(out.model_dump(mode="json"), headers={"Idempotent-Replayed": "true"})
@@ -362,7 +392,13 @@ def inbox_api(
     )
     settings = settings or NotifierSettings()
     api.state.wiring = Wiring(
-        service, pool, checks, background, callers, settings.webhook_targets()
+        service,
+        pool,
+        checks,
+        background,
+        callers,
+        settings.webhook_targets(),
+        intake_store(settings),
     )
     api.add_middleware(BodySizeLimit)
     api.include_router(inbox)

@@ -22,20 +22,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
-import httpx
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 
-from services.notifier.domain.attachments import (
-    INLINE,
-    MAX_ATTACHMENT_BYTES,
-    content_type,
-    fetched_from,
-    shown,
-)
+from services.notifier.domain.attachments import shown
 from services.notifier.domain.inbox import (
     InboxAction,
     InvalidTransitionError,
@@ -44,6 +37,7 @@ from services.notifier.domain.inbox import (
 )
 from services.notifier.domain.privacy import agency_view, reply_for_agency
 from services.notifier.domain.staff import LoginThrottle, inbox_order, is_overdue, password_matches
+from services.notifier.http.attachments import IntakeStore, attachment_response, intake_store
 from services.notifier.http.pages_text import ENGLISH, MESSAGES, STATUS_LABELS
 from services.notifier.repository import NotifierRepository, StaffAccount
 from services.notifier.service import Acted, NotifierService
@@ -86,9 +80,7 @@ class PagesState:
     guard: FormGuard
     throttle: LoginThrottle
     agencies: dict[str, str]
-    intake_url: str  # attachments under it are fetched and served here, to the agency's staff
-    intake_reached_at: str | None  # where they are fetched from, when not at intake_url
-    attachments_token: str  # intake's for a confidential complaint's attachments
+    attachments: IntakeStore
 
 
 @dataclass(frozen=True)
@@ -339,7 +331,7 @@ async def _assignment_page(
         nav="kotak",
         row=row,
         view=agency_view(complaint),
-        attachments=shown(complaint.attachments, state.intake_url),
+        attachments=shown(complaint.attachments, state.attachments.public_url),
         lines=lines,
         allowed={action.value for action in allowed_actions(row.status)},
         overdue=is_overdue(row.status, row.followup_due, local_today()),
@@ -358,57 +350,18 @@ async def attachment(
     request: Request, tracking_number: str, number: int, staff: StaffMember
 ) -> Response:
     """An attachment of one of the agency's current assignments, fetched from intake's store;
-    to anyone else (another agency, no session) it does not exist. Never cached: a phone shared
-    at the office keeps no photo of a confidential complaint after logout."""
+    to anyone else (another agency, no session) it does not exist."""
     state = _state(request)
     async with state.pool.acquire() as connection:
         repository = NotifierRepository(connection)
         row = await repository.current_assignment(tracking_number, staff.account.agency_code)
         complaint = await repository.complaint(row.complaint_id) if row else None
-    attachments = shown(complaint.attachments, state.intake_url) if complaint else []
-    chosen = next((a for a in attachments if a.number == number and a.stored), None)
-    if chosen is None:
+    if complaint is None or not state.attachments.is_stored(complaint, number):
         return _page(request, "error.html", staff, status=404, message="NOT_FOUND")
-    content = await _fetched(
-        fetched_from(chosen.url, state.intake_url, state.intake_reached_at),
-        state.attachments_token,
-    )
-    kind = content_type(content) if content is not None else None
-    if content is None or kind is None:
+    fetched = await state.attachments.fetch(complaint, number)
+    if fetched is None:
         return _page(request, "error.html", staff, status=502, message="ATTACHMENT_UNAVAILABLE")
-    disposition = "inline" if kind in INLINE else f'attachment; filename="lampiran-{number}.pdf"'
-    return Response(
-        content,
-        media_type=kind,
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-            "Content-Disposition": disposition,
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
-
-
-async def _fetched(url: str, token: str) -> bytes | None:
-    """The attachment's bytes from intake (a confidential complaint's with the attachments
-    token), or None (not there, intake down, too large)."""
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        async with (
-            httpx.AsyncClient(timeout=10) as client,
-            client.stream("GET", url, headers=headers) as answer,
-        ):
-            if answer.status_code != 200:
-                return None
-            content = b""
-            async for chunk in answer.aiter_bytes():
-                content += chunk
-                if len(content) > MAX_ATTACHMENT_BYTES:
-                    return None
-            return content
-    except httpx.HTTPError:
-        return None
+    return attachment_response(fetched, number)
 
 
 @pages.get("/pengaduan/{tracking_number}", response_class=HTMLResponse)
@@ -604,9 +557,7 @@ def mount_pages(
         guard=FormGuard(secret, salt="lapor-hub-instansi-login"),
         throttle=LoginThrottle(),
         agencies=agency_names(),
-        intake_url=settings.intake_public_url,
-        intake_reached_at=settings.notifier_intake_url,
-        attachments_token=settings.attachments_token.get_secret_value(),
+        attachments=intake_store(settings),
     )
     api.include_router(pages)
     api.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="instansi-static")
