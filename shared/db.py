@@ -80,6 +80,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     *SERVER_FAULTS,
 )
 # What a consumer batch retries with backoff (never a dead letter): the database unavailable, or
@@ -91,11 +92,14 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 # The database, or the connection to it, is away for now (a restart, a network cut): loops that
 # outlive it wait and try again. InterfaceError is what asyncpg raises for a connection that
-# closed under a statement or transaction.
+# closed under a statement or transaction; InternalClientError ("cannot switch to state 12;
+# another operation is in progress") one a restart left half-reset in the pool: it stopped the
+# notifier's delivery worker in a chaos run.
 DATABASE_AWAY: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
