@@ -34,6 +34,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+UPLOADED_FILE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+}
+"""A reporter's file served back: never sniffed into another type, never run as a page."""
 LANGUAGES = ("id", "en")
 LANGUAGE_COOKIE = "lapor_lang"
 BROWSER_COOKIE = "lapor_browser"

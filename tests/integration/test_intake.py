@@ -28,7 +28,9 @@ from services.intake.domain.tracking import new_tracking_number
 from services.intake.service import IntakeService
 from shared.db import create_pool
 from shared.events import (
+    Attachment,
     AuthorityLevel,
+    Channel,
     ComplaintReceived,
     ComplaintRouted,
     ComplaintStatus,
@@ -1141,6 +1143,17 @@ def test_complaints_with_an_empty_message_id_are_each_accepted(
     assert answers[0].json()["tracking_number"] != answers[1].json()["tracking_number"]
 
 
+def _assert_kept_without_exif_and_one_left_out(
+    intake: Intake, attachment: Attachment, channel: Channel
+) -> None:
+    assert attachment.content_type == "image/jpeg"
+    served = intake.http.get(httpx.URL(str(attachment.url)).path)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
+    metrics = intake.http.get("/metrics").text
+    assert f'lapor_hub_intake_files_left_out_total{{channel="{channel.value}"}} 1.0' in metrics
+
+
 def _photo_with_camera() -> bytes:
     exif = Image.Exif()
     exif[0x0110] = "Galaxy S23"  # the phone's model
@@ -1166,12 +1179,7 @@ async def test_an_emails_photos_become_the_complaints_attachments(
     assert response.status_code == 202, response.text
     [received] = _received(await _events(bootstrap_servers, fresh_topic.name, 1))
     [attachment] = received.complaint.attachments
-    assert attachment.content_type == "image/jpeg"
-    served = intake.http.get(httpx.URL(str(attachment.url)).path)
-    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
-    assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
-    metrics = intake.http.get("/metrics").text
-    assert 'lapor_hub_intake_files_left_out_total{channel="email"} 1.0' in metrics
+    _assert_kept_without_exif_and_one_left_out(intake, attachment, Channel.EMAIL)
 
 
 GRAPH_TOKEN = "EAAG-the-business-accounts-token"
@@ -1276,12 +1284,7 @@ async def test_a_whatsapp_photo_is_fetched_from_meta_and_becomes_the_complaints_
             }
             [attachment] = received["wamid.foto-1"].attachments
             assert received["wamid.foto-2"].attachments == ()
-            assert attachment.content_type == "image/jpeg"
-            served = intake.http.get(httpx.URL(str(attachment.url)).path)
-            assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
-            assert dict(Image.open(io.BytesIO(served.content)).getexif()) == {}
-            metrics = intake.http.get("/metrics").text
-            assert 'lapor_hub_intake_files_left_out_total{channel="whatsapp"} 1.0' in metrics
+            _assert_kept_without_exif_and_one_left_out(intake, attachment, Channel.WHATSAPP)
             assert sorted(graph.asked) == ["/media/1001", "/v21.0/1001", "/v21.0/404404"]
         finally:
             intake.process.stop()

@@ -58,6 +58,7 @@ from shared.idempotency import IdempotencyKeyReusedError
 from shared.masking import masked
 from shared.pages import (
     SECURITY_HEADERS,
+    UPLOADED_FILE_HEADERS,
     FormGuard,
     language,
     remember_language,
@@ -416,11 +417,7 @@ def _served(found: StoredAttachment) -> Response:
     return Response(
         found.content,
         media_type=found.content_type,
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-            "Cache-Control": "private, max-age=86400, immutable",
-        },
+        headers={**UPLOADED_FILE_HEADERS, "Cache-Control": "private, max-age=86400, immutable"},
     )
 
 

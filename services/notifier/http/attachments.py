@@ -19,6 +19,7 @@ from services.notifier.domain.attachments import (
 )
 from services.notifier.settings import NotifierSettings
 from shared.events import Complaint
+from shared.pages import UPLOADED_FILE_HEADERS
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ def attachment_response(fetched: Fetched, number: int) -> Response:
         fetched.content,
         media_type=fetched.kind,
         headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'",
+            **UPLOADED_FILE_HEADERS,
             "Content-Disposition": disposition,
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",
